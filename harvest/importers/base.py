@@ -1,0 +1,58 @@
+"""What every importer shares: the bad-record report, size limits and the parse guard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from corpus.errors import InputFormatError
+from corpus.records import ProgramRecord
+from harvest.formats.common import MAX_CODE_BYTES, record_problem
+
+#: The largest single document (a JSON line, a zip member, a Shaders21k file) read into memory.
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
+
+__all__ = ["MAX_CODE_BYTES", "MAX_DOCUMENT_BYTES", "BadRecord", "checked", "utf8_problem"]
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record an import could not use, and why; the import goes on with the next one.
+
+    ``location`` is ``path:LINE`` (JSON lines, 1-based), ``path:#INDEX`` (JSON array items and
+    concatenated documents, 0-based) or ``path!member`` (zip or folder members).
+    """
+
+    location: str
+    reason: str
+
+
+def utf8_problem(exc: UnicodeDecodeError) -> str:
+    return f"not valid UTF-8 (byte {exc.start})"
+
+
+def checked(
+    location: str, parse: Callable[[], ProgramRecord | list[ProgramRecord]]
+) -> Iterator[ProgramRecord | BadRecord]:
+    """Run one parser call and yield its records, or a :class:`BadRecord` for each problem.
+
+    Unexpected structure inside a document (a number where an object belongs) is reported too:
+    one odd record must not end an import of a million.
+    """
+    try:
+        result = parse()
+    except InputFormatError as exc:
+        yield BadRecord(location, exc.message)
+        return
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        yield BadRecord(location, f"unexpected structure ({type(exc).__name__}: {exc})")
+        return
+    records = result if isinstance(result, list) else [result]
+    for record in records:
+        problem = record_problem(record)
+        if problem is None:
+            yield record
+        elif len(records) == 1:
+            yield BadRecord(location, problem)
+        else:
+            yield BadRecord(location, f"{record.external_id}: {problem}")
