@@ -1,0 +1,41 @@
+"""corpus: the catalogue of image programs.
+
+Other packages use these names (and the modules named below), nothing private:
+
+- records: :class:`ProgramRecord`, :class:`PassRecord`, :class:`InputRecord`, :func:`normalise_input`
+- errors: :class:`ImageProgramsError` and its subclasses
+- ``corpus.db.open_catalogue``, ``corpus.store.ProgramStore``, ``corpus.queries``,
+  ``corpus.snapshots`` (imported on use: they pull in SQLAlchemy)
+"""
+
+from corpus.errors import (
+    CatalogueError,
+    ImageProgramsError,
+    InputFormatError,
+    NotFoundError,
+    SnapshotError,
+)
+from corpus.records import (
+    DIALECTS,
+    INPUT_KINDS,
+    InputRecord,
+    PassRecord,
+    ProgramRecord,
+    normalise_input,
+    parse_program_key,
+)
+
+__all__ = [
+    "DIALECTS",
+    "INPUT_KINDS",
+    "CatalogueError",
+    "ImageProgramsError",
+    "InputFormatError",
+    "InputRecord",
+    "NotFoundError",
+    "PassRecord",
+    "ProgramRecord",
+    "SnapshotError",
+    "normalise_input",
+    "parse_program_key",
+]

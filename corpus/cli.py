@@ -1,0 +1,414 @@
+"""``corpus``: query the catalogue, de-duplicate it, record takedowns, freeze snapshots."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from corpus import db as dbmod
+from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_point, new_app, progress, warn
+from corpus.errors import InputFormatError
+from corpus.licences import LICENCE_CLASSES
+from corpus.queries import SORTS, ProgramFilter, count_programs, list_programs, show_program, stats
+
+app = new_app("corpus", "Query the shader catalogue, de-duplicate it, and freeze snapshots for training.")
+snapshot_app = new_app("snapshot", "Create, list, export and verify immutable snapshots.")
+db_app = new_app("db", "Create or upgrade the catalogue's schema.")
+app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(db_app, name="db")
+
+LS_COLUMNS = ("program", "title", "author", "dialect", "licence_spdx", "licence_class", "duplicate_of")
+JSON_COLUMNS = (
+    "source",
+    "external_id",
+    "title",
+    "author",
+    "url",
+    "dialect",
+    "created_at",
+    "tags",
+    "licence_spdx",
+    "licence_class",
+    "licence_evidence",
+    "code_sha256",
+    "duplicate_of",
+    "duplicate_kind",
+)
+
+Sources = Annotated[
+    list[str], typer.Option("--source", help="Only this source (repeatable): shadertoy, glslsandbox…")
+]
+Dialects = Annotated[list[str], typer.Option("--dialect", help="Only this dialect (repeatable).")]
+Classes = Annotated[
+    list[str],
+    typer.Option("--licence", help=f"Only this licence class (repeatable): {', '.join(LICENCE_CLASSES)}."),
+]
+Spdx = Annotated[list[str], typer.Option("--spdx", help="Only this SPDX expression (repeatable), e.g. MIT.")]
+Tags = Annotated[
+    list[str], typer.Option("--tag", help="Only programs with this tag (repeatable: all must match).")
+]
+Authors = Annotated[list[str], typer.Option("--author", help="Only this author (repeatable).")]
+Search = Annotated[str | None, typer.Option("--search", help="Text in the title or description.")]
+Code = Annotated[
+    str | None, typer.Option("--code", help="Text in the code (trigram index, >= 3 characters).")
+]
+
+
+def _filter(
+    sources, dialects, classes, spdx, tags, authors, search, code, include_duplicates
+) -> ProgramFilter:
+    for c in classes or []:
+        if c not in LICENCE_CLASSES:
+            raise InputFormatError(
+                f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
+            )
+    return ProgramFilter(
+        sources=list(sources or []),
+        dialects=list(dialects or []),
+        licence_classes=list(classes or []),
+        spdx=list(spdx or []),
+        tags=list(tags or []),
+        authors=list(authors or []),
+        text=search,
+        code=code,
+        include_duplicates=include_duplicates,
+    )
+
+
+@app.command("ls")
+def ls_command(
+    db: DbOption = None,
+    source: Sources = None,
+    dialect: Dialects = None,
+    licence: Classes = None,
+    spdx: Spdx = None,
+    tag: Tags = None,
+    author: Authors = None,
+    search: Search = None,
+    code: Code = None,
+    unique: Annotated[bool, typer.Option("--unique", help="Hide duplicates.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows; 0 for all.")] = 100,
+    sort: Annotated[str, typer.Option("--sort", help=f"Order: {', '.join(SORTS)}.")] = "key",
+    json_out: JsonOption = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """List programs, filtered.
+
+    Example: corpus ls --licence permissive --dialect shadertoy --code "mainImage" --limit 20
+    """
+    flt = _filter(source, dialect, licence, spdx, tag, author, search, code, not unique)
+    catalogue = dbmod.open_catalogue(db)
+    rows = list_programs(catalogue, flt, limit=limit or None, sort=sort)
+    fmt = "json" if json_out else "csv" if csv_out else "table"
+    n = emit_rows(rows, JSON_COLUMNS if fmt != "table" else LS_COLUMNS, fmt)
+    if fmt == "table" and limit and n == limit:
+        total = count_programs(catalogue, flt)
+        if total > n:
+            warn(f"showing {n} of {total}; --limit 0 shows all")
+
+
+@app.command("show")
+def show_command(
+    program: Annotated[str, typer.Argument(help="SOURCE:ID, e.g. shadertoy:4dXGR8")],
+    db: DbOption = None,
+    code: Annotated[bool, typer.Option("--code", help="Print each pass's code too.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Show one program: metadata, licence evidence, passes, versions and duplicates.
+
+    Example: corpus show shadertoy:ipEx01 --code
+    """
+    info = show_program(dbmod.open_catalogue(db), program)
+    if json_out:
+        emit_json(info)
+        return
+    lic = info["licence"] or {}
+    lines = [
+        f"{info['program']}  {info['title'] or ''}",
+        f"  author     {info['author'] or '-'}",
+        f"  url        {info['url'] or '-'}",
+        f"  dialect    {info['dialect']}",
+        f"  created    {info['created_at'] or '-'}   first seen {info['first_seen']}",
+        f"  licence    {info['licence_spdx']} ({info['licence_class']}) from {info['licence_evidence']}"
+        + (f", score {lic.get('score'):.2f}" if lic.get("score") is not None else ""),
+    ]
+    if lic.get("matched_text"):
+        lines.append(f"             matched: {lic['matched_text'][:160]!r}")
+    for cand in lic.get("candidates", [])[1:]:
+        lines.append(f"             also: {cand['spdx']} from {cand['evidence']}")
+    lines.append(f"  code       {info['code_sha256']} ({len(info['versions'])} version(s))")
+    if info["duplicate_of"]:
+        lines.append(
+            f"  duplicate of {info['duplicate_of']} ({info['duplicate_kind']}, {info['duplicate_score']:.2f})"
+        )
+    for d in info["duplicates"]:
+        lines.append(f"  duplicated by {d['program']} ({d['kind']})")
+    for prov in info["provenance"]:
+        lines.append(f"  seen       {prov['seen_at']} via {prov['via']}: {prov['location']}")
+    for p in info["passes"]:
+        inputs = (
+            ", ".join(f"iChannel{i['channel']}={i['kind']}:{i['ref']}" for i in p["inputs"]) or "no inputs"
+        )
+        lines.append(f"  pass       {p['name']} ({p['type']}, {len(p['code'])} chars; {inputs})")
+    typer.echo("\n".join(lines))
+    if code:
+        for p in info["passes"]:
+            typer.echo(f"\n// ---- {p['name']} ----\n{p['code']}")
+
+
+@app.command("stats")
+def stats_command(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Counts per source, dialect, licence class and evidence, duplicates and snapshots.
+
+    Example: corpus stats --json
+    """
+    info = stats(dbmod.open_catalogue(db))
+    if json_out:
+        emit_json(info)
+        return
+    typer.echo(
+        f"programs {info['programs']}  versions {info['versions']}  blobs {info['blobs']}"
+        f"  code {info['code_bytes'] / 1e6:.1f} MB"
+    )
+    for title in (
+        "by_source",
+        "by_dialect",
+        "by_licence_class",
+        "by_licence_evidence",
+        "top_spdx",
+        "duplicates",
+    ):
+        values = "  ".join(f"{k} {v}" for k, v in info[title].items()) or "-"
+        typer.echo(f"{title.replace('_', ' '):<22}{values}")
+    typer.echo(f"{'exclusions':<22}{info['exclusions']}\n{'snapshots':<22}{info['snapshots']}")
+
+
+@app.command("dedup")
+def dedup_command(
+    db: DbOption = None,
+    threshold: Annotated[
+        float, typer.Option(help="Estimated Jaccard similarity that makes a near duplicate.")
+    ] = 0.85,
+    json_out: JsonOption = False,
+) -> None:
+    """Find near-duplicate programs (MinHash + LSH over code tokens); exact ones are found on import.
+
+    Each duplicate points at its earliest original; snapshots skip duplicates by default.
+
+    Example: corpus dedup --threshold 0.85
+    """
+    from corpus.near_duplicates import mark_near_duplicates
+
+    if not 0 < threshold <= 1:
+        raise InputFormatError("--threshold must be between 0 and 1", hint="the default is 0.85")
+    with progress("hashing programs") as advance:
+        result = mark_near_duplicates(dbmod.open_catalogue(db), threshold=threshold, progress=advance)
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(
+            f"{result['near_duplicates']} near duplicates among {result['programs']} programs"
+            f" (threshold {threshold})"
+        )
+
+
+@app.command("exclude")
+def exclude_command(
+    program: Annotated[str | None, typer.Argument(help="SOURCE:ID of the program to keep out.")] = None,
+    author: Annotated[str | None, typer.Option(help="Keep out every program by this author.")] = None,
+    source: Annotated[str | None, typer.Option(help="With --author: only on this source.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (who asked, when): kept with the takedown.")] = "",
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Keep a program or an author out of every future snapshot and crawl (a takedown).
+
+    Example: corpus exclude shadertoy:ipEx01 --reason "author's request by mail, 2026-11-20"
+    """
+    from corpus.exclusions import add_exclusion
+
+    row = add_exclusion(
+        dbmod.open_catalogue(db, create=True), program=program, author=author, source=source, reason=reason
+    )
+    if json_out:
+        emit_json(row)
+    else:
+        who = program or f"author {author}" + (f" on {source}" if source else "")
+        typer.echo(f"excluded {who}: {row['reason']}")
+
+
+@app.command("exclusions")
+def exclusions_command(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """List takedowns.
+
+    Example: corpus exclusions --json
+    """
+    from corpus.exclusions import list_exclusions
+
+    rows = list_exclusions(dbmod.open_catalogue(db))
+    emit_rows(rows, ("program", "author", "source", "reason", "created_at"), "json" if json_out else "table")
+
+
+# -- snapshots ---------------------------------------------------------------------------------
+@snapshot_app.command("create")
+def snapshot_create(
+    name: Annotated[str, typer.Argument(help="A new, unique snapshot name.")],
+    db: DbOption = None,
+    source: Sources = None,
+    dialect: Dialects = None,
+    licence: Classes = None,
+    spdx: Spdx = None,
+    tag: Tags = None,
+    author: Authors = None,
+    search: Search = None,
+    code: Code = None,
+    allow: Annotated[
+        list[str],
+        typer.Option("--allow", help="Also allow this licence class (default: permissive, public-domain)."),
+    ] = None,
+    include_duplicates: Annotated[bool, typer.Option(help="Keep duplicates too.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Freeze the selected programs into an immutable, named snapshot.
+
+    By default it takes non-duplicate programs whose licence class is permissive or
+    public-domain; --allow noncommercial (etc.) adds classes. Takedowns are always left out.
+
+    Example: corpus snapshot create s1 --allow noncommercial
+    """
+    from corpus.snapshots import create_snapshot
+
+    for c in allow or []:
+        if c not in LICENCE_CLASSES:
+            raise InputFormatError(
+                f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
+            )
+    flt = _filter(source, dialect, licence, spdx, tag, author, search, code, include_duplicates)
+    summary = create_snapshot(dbmod.open_catalogue(db), name, flt, allow=list(allow or []))
+    if json_out:
+        emit_json(summary.to_json())
+    else:
+        typer.echo(
+            f"snapshot {summary.name}: {summary.entries} programs, manifest {summary.manifest_sha256[:16]}…"
+        )
+        if summary.entries == 0:
+            warn("the snapshot is empty: check the filters, or add classes with --allow")
+
+
+@snapshot_app.command("ls")
+def snapshot_ls(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """List snapshots.
+
+    Example: corpus snapshot ls
+    """
+    from corpus.snapshots import list_snapshots
+
+    rows = [s.to_json() for s in list_snapshots(dbmod.open_catalogue(db))]
+    emit_rows(rows, ("name", "created", "entries", "manifest_sha256"), "json" if json_out else "table")
+
+
+@snapshot_app.command("show")
+def snapshot_show(
+    name: str,
+    db: DbOption = None,
+    programs: Annotated[bool, typer.Option("--programs", help="List every entry too.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Show a snapshot: filters, size, licences (and entries with --programs).
+
+    Example: corpus snapshot show s1 --programs
+    """
+    from corpus.snapshots import show_snapshot
+
+    info = show_snapshot(dbmod.open_catalogue(db), name, entries=programs)
+    if json_out:
+        emit_json(info)
+        return
+    typer.echo(f"{info['name']}: {info['entries']} programs, created {info['created']}")
+    typer.echo(f"  manifest {info['manifest_sha256']}\n  filters  {info['filters']}")
+    for spdx, n in info["licences"].items():
+        typer.echo(f"  {n:>6}  {spdx}")
+    for line in info.get("programs", []):
+        typer.echo(
+            f"  {line['index']:>6}  {line['program']}  {line['title'] or ''}  ({line['licence_spdx']})"
+        )
+
+
+@snapshot_app.command("export")
+def snapshot_export(
+    name: str,
+    out: Annotated[Path, typer.Argument(help="A new or empty folder to write the snapshot into.")],
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Export a snapshot folder: manifest.jsonl, programs/, snapshot.json, ATTRIBUTION.md, LICENCES.md.
+
+    Example: corpus snapshot export s1 out/s1
+    """
+    from corpus.snapshots import export_snapshot
+
+    folder = export_snapshot(dbmod.open_catalogue(db), name, out)
+    if json_out:
+        emit_json({"name": name, "folder": str(folder)})
+    else:
+        typer.echo(f"exported {name} to {folder}")
+
+
+@snapshot_app.command("verify")
+def snapshot_verify(
+    folder: Annotated[Path, typer.Argument(help="An exported snapshot folder.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Re-hash an exported snapshot folder against its manifest; exit 6 on any mismatch.
+
+    Example: corpus snapshot verify out/s1
+    """
+    from corpus.snapshots import verify_snapshot_dir
+
+    report = verify_snapshot_dir(folder)
+    if json_out:
+        emit_json(report)
+    else:
+        typer.echo(f"ok: {report['entries']} programs in {folder} match their manifest")
+
+
+# -- schema ------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Create the catalogue, or migrate an existing one to this version's schema.
+
+    Refuses a catalogue written by a newer imageprograms.
+
+    Example: corpus db upgrade --db catalogue.db
+    """
+    catalogue = dbmod.connect(db, must_exist=False)
+    before, after = dbmod.upgrade(catalogue)
+    if json_out:
+        emit_json({"from": before, "to": after})
+    elif before == after:
+        typer.echo(f"already at {after}")
+    else:
+        typer.echo(f"upgraded {before or 'empty'} -> {after}")
+
+
+@db_app.command("info")
+def db_info(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Show the catalogue's URL, schema revision and this version's head.
+
+    Example: corpus db info
+    """
+    catalogue = dbmod.connect(db)
+    info = {"url": catalogue.url, "revision": catalogue.current_revision(), "head": dbmod.head_revision()}
+    if json_out:
+        emit_json(info)
+    else:
+        typer.echo("\n".join(f"{k:<9}{v}" for k, v in info.items()))
+
+
+main = entry_point(app, "corpus")
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""What the four command lines share: the ``--db`` option, error reporting, output and progress.
+
+Every console script runs through :func:`run_app`, which turns expected failures
+(:class:`~corpus.errors.ImageProgramsError`, a wrong option) into one clear line on stderr and
+an exit code, never a traceback. Progress bars appear only on a terminal; piped output stays
+quiet and parseable.
+"""
+
+import contextlib
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corpus.errors import ImageProgramsError
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="IMAGEPROGRAMS_DB",
+        help="Catalogue: a SQLite path or a SQLAlchemy URL. Default: catalogue.db in this folder.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (one object, or one per line) for scripts.")
+]
+
+stderr = Console(stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    """One plain line on stderr: never wrapped, never styled, so scripts and tests can read it."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def package_version() -> str:
+    try:
+        return version("imageprograms")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0+unknown"
+
+
+def new_app(name: str, help_text: str) -> typer.Typer:
+    """A Typer app with ``--version`` and plain (un-boxed) error output."""
+    app = typer.Typer(
+        name=name,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    def _version(value: bool) -> None:
+        if value:
+            typer.echo(f"{name} (imageprograms) {package_version()}")
+            raise typer.Exit()
+
+    @app.callback()
+    def _main(
+        _version_flag: Annotated[
+            bool,
+            typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        ] = False,
+    ) -> None:
+        pass
+
+    _main.__doc__ = help_text
+    return app
+
+
+def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None) -> int:
+    """Run ``app`` like a console script, reporting expected failures in one line."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(
+            args=list(args) if args is not None else None, prog_name=prog_name, standalone_mode=False
+        )
+    except click.exceptions.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else prog_name
+        warn(f"error: {exc.format_message()} (see: {where} --help)")
+        return 2
+    except click.exceptions.Abort:
+        warn("aborted")
+        return 130
+    except ImageProgramsError as exc:
+        warn(f"error: {exc.message}")
+        if exc.hint:
+            warn(f"hint: {exc.hint}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        warn("interrupted; what was committed so far is kept")
+        return 130
+    except BrokenPipeError:
+        return 0
+    return rv if isinstance(rv, int) else 0
+
+
+def entry_point(app: typer.Typer, prog_name: str) -> Callable[[], None]:
+    def main() -> None:
+        sys.exit(run_app(app, prog_name))
+
+    return main
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+
+
+def emit_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str) -> int:
+    """Print rows as a table (terminal), JSON lines or CSV; returns how many were printed."""
+    n = 0
+    if fmt == "json":
+        for row in rows:
+            emit_json(row)
+            n += 1
+        return n
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
+            n += 1
+        return n
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for c in columns:
+        table.add_column(c, overflow="fold", max_width=48)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+        n += 1
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    return n
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal (stderr), nothing when piped; yields ``advance(n)``."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:,.0f}/s" if task.speed else "")
+
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+    ]
+    with Progress(*columns, TimeElapsedColumn(), console=stderr, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

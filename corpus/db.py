@@ -1,0 +1,214 @@
+"""Opening the catalogue: URLs, SQLite pragmas, schema revisions, and database errors.
+
+Every command takes ``--db PATH_OR_URL`` (env ``IMAGEPROGRAMS_DB``, default ``catalogue.db``).
+A path means SQLite, opened with WAL, a busy timeout and foreign keys on; a URL with a scheme
+is handed to SQLAlchemy as is (``postgresql+psycopg://…``). The schema is Alembic's: a new
+catalogue is migrated to head on creation, an older one must be upgraded with
+``corpus db upgrade``, and one written by a newer imageprograms is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from corpus.errors import CatalogueError
+
+DEFAULT_DB = "catalogue.db"
+ENV_DB = "IMAGEPROGRAMS_DB"
+BUSY_TIMEOUT_MS = 10_000
+_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def resolve_db_url(db: str | None = None) -> str:
+    """Turn ``--db`` (or the environment, or the default) into a SQLAlchemy URL."""
+    value = db or os.environ.get(ENV_DB) or DEFAULT_DB
+    if "://" in value:
+        return value
+    if value.startswith("file:"):  # a SQLite URI such as file:cat.db?mode=ro
+        return f"sqlite:///{value}{'&' if '?' in value else '?'}uri=true"
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///") or "uri=true" in url:
+        return None
+    return Path(url[len("sqlite:///") :])
+
+
+def _on_sqlite_connect(dbapi_connection, _record) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+    except Exception:  # a read-only database cannot switch journal mode; reading still works
+        pass
+    cur.close()
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+class Catalogue:
+    """An open catalogue: an engine plus a session factory, checked against the schema head."""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed at the end, rolled back on any error."""
+        with translate_db_errors(self.url):
+            with self._sessions() as session, session.begin():
+                yield session
+
+    def current_revision(self) -> str | None:
+        with translate_db_errors(self.url), self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def connect(db: str | None = None, *, must_exist: bool = True) -> Catalogue:
+    """An unchecked connection (for ``corpus db``): no revision check, no migration."""
+    url = resolve_db_url(db)
+    path = _sqlite_path(url)
+    if must_exist and path is not None and not path.exists():
+        raise CatalogueError(
+            f"no catalogue at {path}", hint="pass --db PATH, or create one: corpus db upgrade"
+        )
+    return Catalogue(url, _make_engine(url))
+
+
+def open_catalogue(db: str | None = None, *, create: bool = False) -> Catalogue:
+    """Open the catalogue named by ``db``.
+
+    ``create=True`` (importers, crawlers) makes a new catalogue at head when none exists;
+    otherwise a missing SQLite file is an error that says how to make one. Either way the schema
+    revision must be this version's head.
+    """
+    url = resolve_db_url(db)
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        if not create:
+            raise CatalogueError(
+                f"no catalogue at {path}",
+                hint="import something first (harvest import examples/…) or pass --db PATH",
+            )
+        if not path.parent.exists():
+            raise CatalogueError(f"the folder {path.parent} does not exist", hint="create it or pass --db")
+    catalogue = Catalogue(url, _make_engine(url))
+    head = head_revision()
+    current = catalogue.current_revision()
+    if current is None and create:
+        upgrade(catalogue)
+    elif current != head:
+        check_revision(current)
+        raise CatalogueError(
+            f"the catalogue is at schema revision {current}, this imageprograms needs {head}",
+            hint=f"run: corpus db upgrade --db {db or os.environ.get(ENV_DB) or DEFAULT_DB}",
+        )
+    return catalogue
+
+
+def check_revision(current: str | None) -> None:
+    """Refuse a catalogue whose revision this installed version does not know (a newer one)."""
+    if current is None:
+        raise CatalogueError(
+            "this database holds no imageprograms catalogue", hint="run: corpus db upgrade to create one"
+        )
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        script.get_revision(current)
+    except Exception as exc:
+        raise CatalogueError(
+            f"the catalogue was written by a newer imageprograms (schema revision {current})",
+            hint="upgrade imageprograms (pip install -U imageprograms) before using this catalogue",
+        ) from exc
+
+
+def upgrade(catalogue: Catalogue, revision: str = "head") -> tuple[str | None, str]:
+    """Migrate the catalogue to ``revision``; returns (from, to)."""
+    before = catalogue.current_revision()
+    if before is not None:
+        check_revision(before)
+    cfg = alembic_config()
+    with translate_db_errors(catalogue.url), catalogue.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return before, catalogue.current_revision() or "base"
+
+
+def downgrade(catalogue: Catalogue, revision: str) -> None:
+    cfg = alembic_config()
+    with translate_db_errors(catalogue.url), catalogue.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+@contextlib.contextmanager
+def translate_db_errors(url: str) -> Iterator[None]:
+    """Turn the database failures a user can meet into :class:`CatalogueError` with a next step."""
+    try:
+        yield
+    except (OperationalError, DBAPIError) as exc:
+        text = str(exc.orig if getattr(exc, "orig", None) is not None else exc).lower()
+        where = _sqlite_path(url) or url
+        if "locked" in text or "busy" in text:
+            raise CatalogueError(
+                f"the catalogue {where} is locked by another process",
+                hint="wait for the other import or crawl to finish, then run this again",
+            ) from exc
+        if "readonly" in text or "read-only" in text:
+            raise CatalogueError(
+                f"the catalogue {where} is read-only; nothing was written",
+                hint="use a writable copy, or pass --db with a path you can write",
+            ) from exc
+        if "full" in text or "no space" in text:
+            raise CatalogueError(
+                f"the disk holding {where} is full; the batch in progress was rolled back",
+                hint="free some space and run the same command again: it resumes where it stopped",
+            ) from exc
+        if "unable to open" in text:
+            raise CatalogueError(
+                f"cannot open the catalogue {where}", hint="check the path and permissions"
+            ) from exc
+        if "malformed" in text or "not a database" in text:
+            raise CatalogueError(
+                f"{where} is not a readable SQLite catalogue", hint="pass --db with the right file"
+            ) from exc
+        raise

@@ -1,0 +1,234 @@
+"""SQLAlchemy models of the catalogue.
+
+The schema changes only through Alembic migrations (``migrations/versions``); these models
+describe the head revision and are what queries use. A program is identified by
+``(source, external_id)``; its code lives in content-addressed :class:`Blob` rows and in
+:class:`ProgramVersion` rows (one per distinct program code hash), so a snapshot that pinned a
+version keeps its exact code after a re-crawl changes the program.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Source(Base):
+    """A site or origin that programs come from (``shadertoy``, ``glslsandbox``, ``dir`` …)."""
+
+    __tablename__ = "source"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    base_url: Mapped[str | None] = mapped_column(String(512))
+    default_licence: Mapped[str | None] = mapped_column(String(128))
+    terms_url: Mapped[str | None] = mapped_column(String(512))
+
+
+class Blob(Base):
+    """Content-addressed code text: ``sha256`` of the exact UTF-8 bytes."""
+
+    __tablename__ = "blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class RawDocument(Base):
+    """What a source returned (gzip), kept so parsers can be re-run without the network."""
+
+    __tablename__ = "raw_document"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"))
+    url: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    body_gzip: Mapped[bytes] = mapped_column(LargeBinary)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class Program(Base):
+    """One program at one source; the current code is ``code_sha256`` (a :class:`ProgramVersion`)."""
+
+    __tablename__ = "program"
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id", name="uq_program_source_external"),
+        Index("ix_program_norm_sha256", "norm_sha256"),
+        Index("ix_program_author", "author"),
+        Index("ix_program_dialect", "dialect"),
+        Index("ix_program_duplicate_of", "duplicate_of_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"))
+    external_id: Mapped[str] = mapped_column(String(512))
+    url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list | None] = mapped_column(JSON)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dialect: Mapped[str] = mapped_column(String(32))
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    norm_sha256: Mapped[str] = mapped_column(String(64))
+    parent_ref: Mapped[str | None] = mapped_column(String(512))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("program.id", ondelete="SET NULL"))
+    duplicate_kind: Mapped[str | None] = mapped_column(String(16))
+    duplicate_score: Mapped[float | None] = mapped_column(Float)
+    raw_document_id: Mapped[int | None] = mapped_column(ForeignKey("raw_document.id", ondelete="SET NULL"))
+    extra: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ProgramVersion(Base):
+    """A distinct code of a program; passes hang off it. Never deleted while a snapshot pins it."""
+
+    __tablename__ = "program_version"
+    __table_args__ = (UniqueConstraint("program_id", "code_sha256", name="uq_version_program_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"))
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    dialect: Mapped[str] = mapped_column(String(32))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RenderPass(Base):
+    """One ordered pass of a program version, with its normalised inputs."""
+
+    __tablename__ = "pass"
+    __table_args__ = (UniqueConstraint("version_id", "position", name="uq_pass_version_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("program_version.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(16))
+    code_sha256: Mapped[str] = mapped_column(ForeignKey("blob.sha256"))
+    inputs: Mapped[list] = mapped_column(JSON)
+
+
+class Provenance(Base):
+    """Where and when a program's code was seen: a file location or URL, maybe a raw document."""
+
+    __tablename__ = "provenance"
+    __table_args__ = (UniqueConstraint("program_id", "location", "code_sha256", name="uq_provenance_seen"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"))
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(Text)
+    raw_document_id: Mapped[int | None] = mapped_column(ForeignKey("raw_document.id", ondelete="SET NULL"))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Licence(Base):
+    """The licence verdict for a program's current code, with its evidence and the alternatives."""
+
+    __tablename__ = "licence"
+    __table_args__ = (Index("ix_licence_class", "licence_class"), Index("ix_licence_spdx", "spdx"))
+
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"), primary_key=True)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    spdx: Mapped[str] = mapped_column(String(255))
+    licence_class: Mapped[str] = mapped_column(String(16))
+    evidence: Mapped[str] = mapped_column(String(32))
+    matched_text: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)
+    engine: Mapped[str] = mapped_column(String(32))
+    candidates: Mapped[list | None] = mapped_column(JSON)
+
+
+class Exclusion(Base):
+    """A takedown: a program or a whole author kept out of crawls and snapshots."""
+
+    __tablename__ = "exclusion"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(512))
+    author: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ImportRun(Base):
+    """One ``harvest import`` of one file: what it did and how far it got (for resuming)."""
+
+    __tablename__ = "import_run"
+    __table_args__ = (Index("ix_import_run_path", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(32))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    file_mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    items_done: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    bad: Mapped[int] = mapped_column(Integer, default=0)
+    excluded: Mapped[int] = mapped_column(Integer, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Snapshot(Base):
+    """A frozen, named selection of program versions; immutable once created."""
+
+    __tablename__ = "snapshot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    filters: Mapped[dict] = mapped_column(JSON)
+    policy_hash: Mapped[str | None] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    entry_count: Mapped[int] = mapped_column(Integer)
+
+
+class SnapshotEntry(Base):
+    """One program of a snapshot, with every field its manifest line needs frozen in place."""
+
+    __tablename__ = "snapshot_entry"
+    __table_args__ = (UniqueConstraint("snapshot_id", "label", name="uq_snapshot_entry_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshot.id", ondelete="CASCADE"))
+    label: Mapped[int] = mapped_column(Integer)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("program_version.id"))
+    program_key: Mapped[str] = mapped_column(Text)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    dialect: Mapped[str] = mapped_column(String(32))
+    licence_spdx: Mapped[str] = mapped_column(String(255))
+    licence_class: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)

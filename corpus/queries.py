@@ -1,0 +1,354 @@
+"""Reading the catalogue: filters, listings, one program in full, statistics.
+
+All SQL that reads programs lives here (and in :mod:`corpus.snapshots`); the command line and
+other packages call these functions. A :class:`ProgramFilter` is shared by ``corpus ls`` and
+``corpus snapshot create`` so that what a user lists is exactly what a snapshot would take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, literal_column, or_, select, text
+from sqlalchemy.orm import aliased
+
+from corpus.db import Catalogue
+from corpus.errors import InputFormatError, NotFoundError
+from corpus.models import (
+    Blob,
+    Exclusion,
+    Licence,
+    Program,
+    ProgramVersion,
+    Provenance,
+    RenderPass,
+    Snapshot,
+    Source,
+)
+from corpus.records import parse_program_key
+
+SORTS = {
+    "key": (Source.name, Program.external_id),
+    "created": (Program.created_at, Source.name, Program.external_id),
+    "-created": (Program.created_at.desc(), Source.name, Program.external_id),
+    "title": (Program.title, Source.name, Program.external_id),
+    "author": (Program.author, Source.name, Program.external_id),
+    "seen": (Program.last_seen.desc(), Source.name, Program.external_id),
+}
+
+
+@dataclass
+class ProgramFilter:
+    """What ``corpus ls`` and snapshots select on. Empty lists mean "any"."""
+
+    sources: list[str] = field(default_factory=list)
+    dialects: list[str] = field(default_factory=list)
+    licence_classes: list[str] = field(default_factory=list)
+    spdx: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    text: str | None = None
+    code: str | None = None
+    include_duplicates: bool = True
+    include_excluded: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, [], True)} | {
+            "include_duplicates": self.include_duplicates,
+            "include_excluded": self.include_excluded,
+        }
+
+
+def _excluded_condition():
+    by_key = exists().where(
+        Exclusion.source == Source.name,
+        Exclusion.external_id == Program.external_id,
+    )
+    by_author = exists().where(
+        Exclusion.external_id.is_(None),
+        Exclusion.author.is_not(None),
+        func.lower(Exclusion.author) == func.lower(Program.author),
+        or_(Exclusion.source.is_(None), Exclusion.source == Source.name),
+    )
+    return or_(by_key, by_author)
+
+
+def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
+    """Add ``flt``'s conditions to a select over ``program`` joined with ``source`` and ``licence``."""
+    conds = []
+    if flt.sources:
+        conds.append(Source.name.in_(flt.sources))
+    if flt.dialects:
+        conds.append(Program.dialect.in_(flt.dialects))
+    if flt.licence_classes:
+        conds.append(Licence.licence_class.in_(flt.licence_classes))
+    if flt.spdx:
+        conds.append(func.lower(Licence.spdx).in_([s.lower() for s in flt.spdx]))
+    if flt.authors:
+        conds.append(func.lower(Program.author).in_([a.lower() for a in flt.authors]))
+    for tag in flt.tags:
+        if dialect == "sqlite":
+            conds.append(
+                exists(
+                    select(literal_column("1"))
+                    .select_from(func.json_each(Program.tags).table_valued("value"))
+                    .where(func.lower(literal_column("value")) == tag.lower())
+                )
+            )
+        else:
+            conds.append(func.lower(Program.tags.cast(_text_type())).contains(f'"{tag.lower()}"'))
+    if flt.text:
+        like = f"%{flt.text}%"
+        conds.append(or_(Program.title.ilike(like), Program.description.ilike(like)))
+    if flt.code:
+        conds.append(_code_condition(flt.code, dialect))
+    if not flt.include_duplicates:
+        conds.append(Program.duplicate_of_id.is_(None))
+    if not flt.include_excluded:
+        conds.append(~_excluded_condition())
+    return stmt.where(and_(*conds)) if conds else stmt
+
+
+def _text_type():
+    from sqlalchemy import Text
+
+    return Text()
+
+
+def _code_condition(needle: str, dialect: str):
+    if dialect == "sqlite" and len(needle) >= 3:
+        # The trigram tokenizer matches substrings; quote the needle as one FTS5 string.
+        quoted = '"' + needle.replace('"', '""') + '"'
+        return Program.id.in_(
+            select(literal_column("rowid"))
+            .select_from(text("program_code_fts"))
+            .where(text("program_code_fts MATCH :q").bindparams(q=quoted))
+        )
+    if len(needle) < 3:
+        raise InputFormatError(
+            "code search needs at least 3 characters", hint="search for a longer piece of code"
+        )
+    version = aliased(ProgramVersion)
+    return exists(
+        select(literal_column("1"))
+        .select_from(version)
+        .join(RenderPass, RenderPass.version_id == version.id)
+        .join(Blob, Blob.sha256 == RenderPass.code_sha256)
+        .where(
+            version.program_id == Program.id,
+            version.code_sha256 == Program.code_sha256,
+            Blob.text.contains(needle),
+        )
+    )
+
+
+def _listing_select() -> Select:
+    dup = aliased(Program)
+    dup_source = aliased(Source)
+    return (
+        select(
+            Program.id,
+            Source.name.label("source"),
+            Program.external_id,
+            Program.title,
+            Program.author,
+            Program.url,
+            Program.dialect,
+            Program.created_at,
+            Program.tags,
+            Licence.spdx.label("licence_spdx"),
+            Licence.licence_class,
+            Licence.evidence.label("licence_evidence"),
+            Program.code_sha256,
+            (dup_source.name + ":" + dup.external_id).label("duplicate_of"),
+            Program.duplicate_kind,
+        )
+        .select_from(Program)
+        .join(Source, Source.id == Program.source_id)
+        .join(Licence, Licence.program_id == Program.id, isouter=True)
+        .join(dup, dup.id == Program.duplicate_of_id, isouter=True)
+        .join(dup_source, dup_source.id == dup.source_id, isouter=True)
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def list_programs(
+    catalogue: Catalogue, flt: ProgramFilter, *, limit: int | None = 100, sort: str = "key"
+) -> Iterator[dict[str, Any]]:
+    """Rows for ``corpus ls``: one dict per program, streamed."""
+    if sort not in SORTS:
+        raise InputFormatError(f"unknown sort {sort!r}", hint=f"use one of: {', '.join(SORTS)}")
+    stmt = apply_filter(_listing_select(), flt, catalogue.dialect).order_by(*SORTS[sort])
+    if limit:
+        stmt = stmt.limit(limit)
+    with catalogue.session() as s:
+        for row in s.execute(stmt).mappings():
+            out = dict(row)
+            out.pop("id")
+            out["created_at"] = _iso(out["created_at"])
+            out["program"] = f"{out['source']}:{out['external_id']}"
+            yield out
+
+
+def count_programs(catalogue: Catalogue, flt: ProgramFilter) -> int:
+    stmt = apply_filter(
+        select(func.count())
+        .select_from(Program)
+        .join(Source, Source.id == Program.source_id)
+        .join(Licence, Licence.program_id == Program.id, isouter=True),
+        flt,
+        catalogue.dialect,
+    )
+    with catalogue.session() as s:
+        return s.execute(stmt).scalar_one()
+
+
+def _find_program(s, key: str) -> Program:
+    try:
+        source, external_id = parse_program_key(key)
+    except ValueError as exc:
+        raise NotFoundError(str(exc)) from exc
+    program = s.execute(
+        select(Program).join(Source).where(Source.name == source, Program.external_id == external_id)
+    ).scalar_one_or_none()
+    if program is None:
+        raise NotFoundError(f"no program {key} in the catalogue", hint="list programs with: corpus ls")
+    return program
+
+
+def version_passes(s, version_id: int, *, with_code: bool = True) -> list[dict[str, Any]]:
+    """The passes of one program version, in order, with their code."""
+    rows = s.execute(
+        select(RenderPass, Blob.text)
+        .join(Blob, Blob.sha256 == RenderPass.code_sha256)
+        .where(RenderPass.version_id == version_id)
+        .order_by(RenderPass.position)
+    ).all()
+    out = []
+    for p, code in rows:
+        item = {"name": p.name, "type": p.type, "code_sha256": p.code_sha256, "inputs": p.inputs}
+        if with_code:
+            item["code"] = code
+        out.append(item)
+    return out
+
+
+def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
+    """Everything about one program: metadata, licence evidence, passes, versions, duplicates."""
+    with catalogue.session() as s:
+        program = _find_program(s, key)
+        source = s.get(Source, program.source_id)
+        lic = s.get(Licence, program.id)
+        version = s.execute(
+            select(ProgramVersion).where(
+                ProgramVersion.program_id == program.id, ProgramVersion.code_sha256 == program.code_sha256
+            )
+        ).scalar_one()
+        versions = s.execute(
+            select(ProgramVersion.code_sha256, ProgramVersion.first_seen)
+            .where(ProgramVersion.program_id == program.id)
+            .order_by(ProgramVersion.id)
+        ).all()
+        dup_of = None
+        if program.duplicate_of_id is not None:
+            orig = s.get(Program, program.duplicate_of_id)
+            dup_of = f"{s.get(Source, orig.source_id).name}:{orig.external_id}"
+        duplicates = [
+            {"program": f"{name}:{ext}", "kind": kind, "score": score}
+            for name, ext, kind, score in s.execute(
+                select(Source.name, Program.external_id, Program.duplicate_kind, Program.duplicate_score)
+                .join(Source, Source.id == Program.source_id)
+                .where(Program.duplicate_of_id == program.id)
+                .order_by(Source.name, Program.external_id)
+            )
+        ]
+        provenance = [
+            {"via": via, "location": loc, "seen_at": _iso(at), "code_sha256": code}
+            for via, loc, at, code in s.execute(
+                select(Provenance.via, Provenance.location, Provenance.seen_at, Provenance.code_sha256)
+                .where(Provenance.program_id == program.id)
+                .order_by(Provenance.id)
+            )
+        ]
+        return {
+            "program": f"{source.name}:{program.external_id}",
+            "source": source.name,
+            "external_id": program.external_id,
+            "title": program.title,
+            "author": program.author,
+            "description": program.description,
+            "tags": program.tags or [],
+            "url": program.url,
+            "dialect": program.dialect,
+            "created_at": _iso(program.created_at),
+            "updated_at": _iso(program.updated_at),
+            "first_seen": _iso(program.first_seen),
+            "last_seen": _iso(program.last_seen),
+            "parent": program.parent_ref,
+            "code_sha256": program.code_sha256,
+            "licence_spdx": lic.spdx if lic else "NOASSERTION",
+            "licence_class": lic.licence_class if lic else "unknown",
+            "licence_evidence": lic.evidence if lic else "none",
+            "licence": {
+                "spdx": lic.spdx,
+                "class": lic.licence_class,
+                "evidence": lic.evidence,
+                "matched_text": lic.matched_text,
+                "score": lic.score,
+                "engine": lic.engine,
+                "candidates": lic.candidates or [],
+            }
+            if lic
+            else None,
+            "duplicate_of": dup_of,
+            "duplicate_kind": program.duplicate_kind,
+            "duplicate_score": program.duplicate_score,
+            "duplicates": duplicates,
+            "versions": [{"code_sha256": c, "first_seen": _iso(t)} for c, t in versions],
+            "provenance": provenance,
+            "passes": version_passes(s, version.id),
+        }
+
+
+def stats(catalogue: Catalogue) -> dict[str, Any]:
+    """Counts a user wants at a glance: per source, dialect, licence class and evidence."""
+    with catalogue.session() as s:
+
+        def grouped(column, *joins) -> dict[str, int]:
+            stmt = select(column, func.count()).select_from(Program)
+            for target, on in joins:
+                stmt = stmt.join(target, on, isouter=True)
+            return {str(k): n for k, n in s.execute(stmt.group_by(column).order_by(func.count().desc()))}
+
+        lic = (Licence, Licence.program_id == Program.id)
+        return {
+            "programs": s.execute(select(func.count()).select_from(Program)).scalar_one(),
+            "versions": s.execute(select(func.count()).select_from(ProgramVersion)).scalar_one(),
+            "blobs": s.execute(select(func.count()).select_from(Blob)).scalar_one(),
+            "code_bytes": s.execute(select(func.coalesce(func.sum(Blob.size), 0))).scalar_one(),
+            "by_source": grouped(Source.name, (Source, Source.id == Program.source_id)),
+            "by_dialect": grouped(Program.dialect),
+            "by_licence_class": grouped(Licence.licence_class, lic),
+            "by_licence_evidence": grouped(Licence.evidence, lic),
+            "top_spdx": dict(list(grouped(Licence.spdx, lic).items())[:15]),
+            "duplicates": {
+                str(k): n
+                for k, n in s.execute(
+                    select(Program.duplicate_kind, func.count())
+                    .where(Program.duplicate_kind.is_not(None))
+                    .group_by(Program.duplicate_kind)
+                )
+            },
+            "exclusions": s.execute(select(func.count()).select_from(Exclusion)).scalar_one(),
+            "snapshots": s.execute(select(func.count()).select_from(Snapshot)).scalar_one(),
+        }

@@ -1,0 +1,454 @@
+"""Writing programs into the catalogue, in batches, one transaction per batch.
+
+:class:`ProgramStore` is the one way records enter the catalogue (importers now, crawlers
+later). A batch is all-or-nothing: a failure (a full disk, a lock, a bug) rolls the whole batch
+back, so the catalogue is never half-written, and the caller's checkpoint moves only with a
+committed batch. Code goes into content-addressed blobs; a program whose code changed gets a
+new :class:`~corpus.models.ProgramVersion` and keeps the old one for the snapshots that pinned it.
+Licence verdicts and the exact-duplicate key are computed here, on the way in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from corpus.db import Catalogue
+from corpus.dedup import normalised_sha256
+from corpus.licences import decide_for_record
+from corpus.models import (
+    Blob,
+    Exclusion,
+    Licence,
+    Program,
+    ProgramVersion,
+    Provenance,
+    RenderPass,
+    Source,
+)
+from corpus.records import ProgramRecord
+from corpus.sources import source_info
+
+_METADATA_FIELDS = ("url", "title", "author", "description", "tags", "created_at", "updated_at", "parent_ref")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class BatchResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    excluded: int = 0
+    changed_keys: list[str] = field(default_factory=list)
+
+    def merge(self, other: BatchResult) -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.excluded += other.excluded
+        self.changed_keys.extend(other.changed_keys)
+
+
+def _insert_ignore(conn: Connection, table, rows: list[dict], index_elements: Sequence[str]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+    elif conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+    else:  # pragma: no cover - other databases are not supported
+        raise NotImplementedError(conn.dialect.name)
+    conn.execute(stmt, rows)
+
+
+class Exclusions:
+    """The takedown list, loaded once per run: programs and authors to keep out."""
+
+    def __init__(self, keys: set[tuple[str, str]], authors: set[tuple[str | None, str]]) -> None:
+        self.keys = keys
+        self.authors = authors
+
+    @classmethod
+    def load(cls, conn: Connection) -> Exclusions:
+        keys: set[tuple[str, str]] = set()
+        authors: set[tuple[str | None, str]] = set()
+        for source, external_id, author in conn.execute(
+            select(Exclusion.source, Exclusion.external_id, Exclusion.author)
+        ):
+            if external_id is not None and source is not None:
+                keys.add((source, external_id))
+            elif author is not None:
+                authors.add((source, author.casefold()))
+        return cls(keys, authors)
+
+    def excludes(self, source: str, external_id: str, author: str | None) -> bool:
+        if (source, external_id) in self.keys:
+            return True
+        if author is None or not self.authors:
+            return False
+        a = author.casefold()
+        return (source, a) in self.authors or (None, a) in self.authors
+
+
+class ProgramStore:
+    """Stores :class:`ProgramRecord` batches; holds caches that live as long as one run."""
+
+    def __init__(self, catalogue: Catalogue, *, via: str = "import") -> None:
+        self.catalogue = catalogue
+        self.via = via
+        self._source_ids: dict[str, int] = {}
+        self._fts = catalogue.dialect == "sqlite"
+        with catalogue.engine.connect() as conn:
+            self.exclusions = Exclusions.load(conn)
+
+    def source_id(self, conn: Connection, name: str) -> int:
+        if name not in self._source_ids:
+            info = source_info(name)
+            _insert_ignore(
+                conn,
+                Source.__table__,
+                [
+                    {
+                        "name": name,
+                        "base_url": info.base_url,
+                        "default_licence": info.default_licence,
+                        "terms_url": info.terms_url,
+                    }
+                ],
+                ["name"],
+            )
+            self._source_ids[name] = conn.execute(select(Source.id).where(Source.name == name)).scalar_one()
+        return self._source_ids[name]
+
+    def store(self, records: Sequence[ProgramRecord], conn: Connection) -> BatchResult:
+        """Store one batch inside the caller's transaction (``conn``).
+
+        Records with the same key in one batch are stored in order, so the later one wins and
+        the earlier code stays as an older version.
+        """
+        result = BatchResult()
+        chunk: list[ProgramRecord] = []
+        seen: set[tuple[str, str]] = set()
+        for record in records:
+            key = (record.source, record.external_id)
+            if key in seen:
+                result.merge(self._store_chunk(chunk, conn))
+                chunk, seen = [], set()
+            seen.add(key)
+            chunk.append(record)
+        result.merge(self._store_chunk(chunk, conn))
+        return result
+
+    # -- one chunk: every key distinct ------------------------------------------------------
+    def _store_chunk(self, records: list[ProgramRecord], conn: Connection) -> BatchResult:
+        result = BatchResult()
+        now = utcnow()
+        kept: list[ProgramRecord] = []
+        for r in records:
+            if self.exclusions.excludes(r.source, r.external_id, r.author):
+                result.excluded += 1
+            else:
+                kept.append(r)
+        if not kept:
+            return result
+
+        blobs = {}
+        for r in kept:
+            for p in r.passes:
+                blobs.setdefault(p.code_sha256, p.code)
+        existing_blobs = set(conn.execute(select(Blob.sha256).where(Blob.sha256.in_(list(blobs)))).scalars())
+        _insert_ignore(
+            conn,
+            Blob.__table__,
+            [
+                {"sha256": h, "size": len(t.encode("utf-8", "surrogatepass")), "text": t}
+                for h, t in blobs.items()
+                if h not in existing_blobs
+            ],
+            ["sha256"],
+        )
+
+        keyed = [(self.source_id(conn, r.source), r) for r in kept]
+        rows = conn.execute(
+            select(Program).where(
+                tuple_(Program.source_id, Program.external_id).in_([(sid, r.external_id) for sid, r in keyed])
+            )
+        ).mappings()
+        existing = {(row["source_id"], row["external_id"]): dict(row) for row in rows}
+
+        new_programs: list[tuple[int, ProgramRecord, str]] = []
+        changed_code: list[tuple[dict, ProgramRecord, str]] = []
+        for sid, r in keyed:
+            code_sha = r.code_sha256
+            row = existing.get((sid, r.external_id))
+            if row is None:
+                new_programs.append((sid, r, code_sha))
+            elif row["code_sha256"] != code_sha:
+                changed_code.append((row, r, code_sha))
+            else:
+                meta = _metadata(r)
+                changes = {k: v for k, v in meta.items() if v is not None and _differs(row[k], v)}
+                if changes:
+                    conn.execute(update(Program).where(Program.id == row["id"]).values(**changes))
+                    result.updated += 1
+                    result.changed_keys.append(r.key)
+                else:
+                    result.unchanged += 1
+                self._provenance(conn, row["id"], r, code_sha, now)
+
+        if new_programs:
+            values = []
+            for sid, r, code_sha in new_programs:
+                values.append(
+                    {
+                        "source_id": sid,
+                        "external_id": r.external_id,
+                        **_metadata(r),
+                        "first_seen": now,
+                        "last_seen": now,
+                        "dialect": r.dialect,
+                        "code_sha256": code_sha,
+                        "norm_sha256": normalised_sha256([p.code for p in r.passes]),
+                        "raw_document_id": r.raw_document_id,
+                        "extra": r.extra or None,
+                    }
+                )
+            conn.execute(insert(Program), values)
+            ids = {
+                (sid, ext): pid
+                for pid, sid, ext in conn.execute(
+                    select(Program.id, Program.source_id, Program.external_id).where(
+                        tuple_(Program.source_id, Program.external_id).in_(
+                            [(sid, r.external_id) for sid, r, _ in new_programs]
+                        )
+                    )
+                )
+            }
+            for sid, r, code_sha in new_programs:
+                pid = ids[(sid, r.external_id)]
+                self._new_version(conn, pid, r, code_sha, now)
+                self._licence(conn, pid, r, code_sha, replace=False)
+                self._provenance(conn, pid, r, code_sha, now)
+                if self._fts:
+                    conn.execute(
+                        text("INSERT INTO program_code_fts(rowid, code) VALUES (:id, :code)"),
+                        {"id": pid, "code": _search_text(r)},
+                    )
+                result.added += 1
+                result.changed_keys.append(r.key)
+
+        for row, r, code_sha in changed_code:
+            pid = row["id"]
+            version = conn.execute(
+                select(ProgramVersion.id).where(
+                    ProgramVersion.program_id == pid, ProgramVersion.code_sha256 == code_sha
+                )
+            ).scalar()
+            if version is None:
+                self._new_version(conn, pid, r, code_sha, now)
+            conn.execute(
+                update(Program)
+                .where(Program.id == pid)
+                .values(
+                    **{k: v for k, v in _metadata(r).items() if v is not None},
+                    code_sha256=code_sha,
+                    norm_sha256=normalised_sha256([p.code for p in r.passes]),
+                    dialect=r.dialect,
+                    last_seen=now,
+                )
+            )
+            self._licence(conn, pid, r, code_sha, replace=True)
+            self._provenance(conn, pid, r, code_sha, now)
+            if self._fts:
+                conn.execute(text("DELETE FROM program_code_fts WHERE rowid = :id"), {"id": pid})
+                conn.execute(
+                    text("INSERT INTO program_code_fts(rowid, code) VALUES (:id, :code)"),
+                    {"id": pid, "code": _search_text(r)},
+                )
+            result.updated += 1
+            result.changed_keys.append(r.key)
+        return result
+
+    def _new_version(
+        self, conn: Connection, pid: int, r: ProgramRecord, code_sha: str, now: datetime
+    ) -> None:
+        vid = conn.execute(
+            insert(ProgramVersion).returning(ProgramVersion.id),
+            {"program_id": pid, "code_sha256": code_sha, "dialect": r.dialect, "first_seen": now},
+        ).scalar_one()
+        conn.execute(
+            insert(RenderPass),
+            [
+                {
+                    "version_id": vid,
+                    "position": i,
+                    "name": p.name,
+                    "type": p.type,
+                    "code_sha256": p.code_sha256,
+                    "inputs": [inp.to_json() for inp in p.inputs],
+                }
+                for i, p in enumerate(r.passes)
+            ],
+        )
+
+    def _licence(self, conn: Connection, pid: int, r: ProgramRecord, code_sha: str, *, replace: bool) -> None:
+        decision = decide_for_record(r, source_info(r.source).default_licence)
+        chosen = decision.chosen
+        row = {
+            "program_id": pid,
+            "code_sha256": code_sha,
+            "spdx": chosen.spdx,
+            "licence_class": chosen.licence_class,
+            "evidence": chosen.evidence,
+            "matched_text": chosen.matched_text,
+            "score": chosen.score,
+            "engine": "builtin",
+            "candidates": [
+                {
+                    "spdx": c.spdx,
+                    "licence_class": c.licence_class,
+                    "evidence": c.evidence,
+                    "matched_text": c.matched_text,
+                    "score": c.score,
+                }
+                for c in decision.candidates
+            ],
+        }
+        if replace:
+            conn.execute(delete(Licence).where(Licence.program_id == pid))
+        conn.execute(insert(Licence), row)
+
+    def _provenance(self, conn: Connection, pid: int, r: ProgramRecord, code_sha: str, now: datetime) -> None:
+        _insert_ignore(
+            conn,
+            Provenance.__table__,
+            [
+                {
+                    "program_id": pid,
+                    "code_sha256": code_sha,
+                    "via": self.via,
+                    "location": r.origin or "unknown",
+                    "raw_document_id": r.raw_document_id,
+                    "seen_at": now,
+                }
+            ],
+            ["program_id", "location", "code_sha256"],
+        )
+
+
+def _metadata(r: ProgramRecord) -> dict:
+    return {
+        "url": r.url,
+        "title": r.title,
+        "author": r.author,
+        "description": r.description,
+        "tags": list(r.tags) if r.tags else None,
+        "created_at": _utc(r.created_at),
+        "updated_at": _utc(r.updated_at),
+        "parent_ref": r.parent,
+    }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _differs(old, new) -> bool:
+    if isinstance(new, datetime) and isinstance(old, datetime):
+        return _utc(old) != _utc(new)
+    return old != new
+
+
+def _search_text(r: ProgramRecord) -> str:
+    return "\n".join(p.code for p in r.passes)
+
+
+def mark_exact_duplicates(conn: Connection) -> int:
+    """Point every program whose normalised code equals an earlier one's at that original.
+
+    The original of a group is the earliest: created at the source first, then first seen,
+    then the lowest id. Near-duplicate marks on exact duplicates are replaced; exact marks that
+    no longer hold (the code changed) are cleared. Returns how many marks changed.
+    """
+    groups = (
+        select(Program.norm_sha256).group_by(Program.norm_sha256).having(func.count() > 1).scalar_subquery()
+    )
+    rows = conn.execute(
+        select(
+            Program.id,
+            Program.norm_sha256,
+            Program.duplicate_of_id,
+            Program.duplicate_kind,
+        )
+        .where(Program.norm_sha256.in_(groups))
+        .order_by(
+            Program.norm_sha256,
+            Program.created_at.is_(None),
+            Program.created_at,
+            Program.first_seen,
+            Program.id,
+        )
+    ).all()
+    want: dict[int, int] = {}
+    current: dict[int, tuple[int | None, str | None]] = {}
+    original_of: dict[str, int] = {}
+    for pid, norm, dup_of, kind in rows:
+        current[pid] = (dup_of, kind)
+        if norm not in original_of:
+            original_of[norm] = pid
+        else:
+            want[pid] = original_of[norm]
+    marks = [{"pid": pid, "orig": orig} for pid, orig in want.items() if current[pid] != (orig, "exact")]
+    stale = [
+        {"pid": pid}
+        for pid in conn.execute(select(Program.id).where(Program.duplicate_kind == "exact")).scalars()
+        if pid not in want
+    ]
+    table = Program.__table__
+    if marks:
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("pid"))
+            .values(duplicate_of_id=bindparam("orig"), duplicate_kind="exact", duplicate_score=1.0),
+            marks,
+        )
+    if stale:
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("pid"))
+            .values(duplicate_of_id=None, duplicate_kind=None, duplicate_score=None),
+            stale,
+        )
+    return len(marks) + len(stale)
+
+
+def set_near_duplicates(conn: Connection, pairs: Iterable[tuple[int, int, float]]) -> int:
+    """Replace every near-duplicate mark with ``pairs`` of (duplicate id, original id, similarity)."""
+    conn.execute(
+        update(Program)
+        .where(Program.duplicate_kind == "near")
+        .values(duplicate_of_id=None, duplicate_kind=None, duplicate_score=None)
+    )
+    rows = [{"pid": dup, "orig": orig, "score": float(score)} for dup, orig, score in pairs]
+    if rows:
+        table = Program.__table__
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("pid"), table.c.duplicate_kind.is_(None))
+            .values(
+                duplicate_of_id=bindparam("orig"), duplicate_kind="near", duplicate_score=bindparam("score")
+            ),
+            rows,
+        )
+    return len(rows)

@@ -1,0 +1,1 @@
+"""harvest: getting programs from the outside world (dump importers now, polite crawlers next)."""

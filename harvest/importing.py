@@ -1,0 +1,203 @@
+"""``harvest import``: stream a local dump into the catalogue, in committed batches, resumably.
+
+Each file gets an :class:`~corpus.models.ImportRun` keyed by its path, size and mtime. Every
+batch commits its programs together with the run's checkpoint (``items_done``), so a crash, a
+kill or a full disk loses at most the batch in flight and the same command resumes after the
+last committed batch. A file already imported completely is skipped unless ``again`` is set;
+importing it again changes nothing (the store is idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+
+from corpus.db import Catalogue
+from corpus.errors import InputFormatError
+from corpus.models import ImportRun
+from corpus.records import ProgramRecord
+from corpus.store import BatchResult, ProgramStore, mark_exact_duplicates, utcnow
+from harvest.importers import FORMATS, BadRecord, detect_format, read_records
+
+#: How many bad records a report keeps in full; the count covers all of them.
+MAX_REPORTED_BAD = 200
+
+
+@dataclass
+class ImportReport:
+    path: str
+    format: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    excluded: int = 0
+    bad_count: int = 0
+    bad: list[BadRecord] = field(default_factory=list)
+    resumed_from: int = 0
+    already_imported: bool = False
+    duplicates_marked: int = 0
+    seconds: float = 0.0
+
+    @property
+    def records(self) -> int:
+        return self.added + self.updated + self.unchanged + self.excluded
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "excluded": self.excluded,
+            "bad": self.bad_count,
+            "bad_records": [{"location": b.location, "reason": b.reason} for b in self.bad],
+            "resumed_from": self.resumed_from,
+            "already_imported": self.already_imported,
+            "duplicates_marked": self.duplicates_marked,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """(size, mtime_ns) of a file, or of a folder's files taken together."""
+    if path.is_dir():
+        size = mtime = 0
+        for root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                try:
+                    st = os.stat(os.path.join(root, name))
+                except OSError:
+                    continue
+                size += st.st_size
+                mtime = max(mtime, st.st_mtime_ns)
+        return size, mtime
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def import_path(
+    catalogue: Catalogue,
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    strict: bool = False,
+    again: bool = False,
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import one file or folder; see the module docstring for the guarantees."""
+    p = Path(path)
+    if not p.exists():
+        raise InputFormatError(f"{p} does not exist", hint="check the path")
+    if fmt is not None and fmt not in FORMATS:
+        raise InputFormatError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    fmt = fmt or detect_format(p)
+    started = time.perf_counter()
+    size, mtime = _identity(p)
+    key = str(p.resolve())
+    report = ImportReport(path=str(p), format=fmt)
+
+    with catalogue.session() as s:
+        run = (
+            s.execute(
+                select(ImportRun)
+                .where(
+                    ImportRun.path == key,
+                    ImportRun.format == fmt,
+                    ImportRun.file_size == size,
+                    ImportRun.file_mtime_ns == mtime,
+                )
+                .order_by(ImportRun.id.desc())
+            )
+            .scalars()
+            .first()
+        )
+        if run is not None and run.complete and not again:
+            report.already_imported = True
+            return report
+        if run is None or run.complete:
+            run_id = s.execute(
+                insert(ImportRun).returning(ImportRun.id),
+                {
+                    "path": key,
+                    "format": fmt,
+                    "file_size": size,
+                    "file_mtime_ns": mtime,
+                    "started_at": utcnow(),
+                    "items_done": 0,
+                },
+            ).scalar_one()
+            start = 0
+        else:
+            run_id, start = run.id, run.items_done
+    report.resumed_from = start
+
+    store = ProgramStore(catalogue, via="import")
+    batch: list[ProgramRecord] = []
+    bad_in_batch = 0
+    done = start
+
+    def commit(done: int) -> None:
+        nonlocal batch, bad_in_batch
+        with catalogue.session() as s:
+            conn = s.connection()
+            result: BatchResult = store.store(batch, conn) if batch else BatchResult()
+            conn.execute(
+                update(ImportRun)
+                .where(ImportRun.id == run_id)
+                .values(
+                    items_done=done,
+                    added=ImportRun.added + result.added,
+                    updated=ImportRun.updated + result.updated,
+                    unchanged=ImportRun.unchanged + result.unchanged,
+                    excluded=ImportRun.excluded + result.excluded,
+                    bad=ImportRun.bad + bad_in_batch,
+                )
+            )
+        report.added += result.added
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+        report.excluded += result.excluded
+        if progress is not None:
+            progress(len(batch) + bad_in_batch)
+        batch, bad_in_batch = [], 0
+
+    for position, item in _skip(read_records(p, fmt), start):
+        done = position + 1
+        if isinstance(item, BadRecord):
+            report.bad_count += 1
+            bad_in_batch += 1
+            if len(report.bad) < MAX_REPORTED_BAD:
+                report.bad.append(item)
+            if strict:
+                commit(position)  # keep what came before the bad record
+                raise InputFormatError(
+                    f"{item.location}: {item.reason}",
+                    hint="fix the record, or run without --strict to skip bad records",
+                )
+            continue
+        batch.append(item)
+        if len(batch) >= batch_size:
+            commit(done)
+    commit(done)
+
+    with catalogue.session() as s:
+        report.duplicates_marked = mark_exact_duplicates(s.connection())
+        s.execute(update(ImportRun).where(ImportRun.id == run_id).values(complete=True, finished_at=utcnow()))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _skip(
+    items: Iterator[ProgramRecord | BadRecord], start: int
+) -> Iterator[tuple[int, ProgramRecord | BadRecord]]:
+    for i, item in enumerate(items):
+        if i >= start:
+            yield i, item

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job end to end, offline, on the bundled examples: import every dump format, detect
+# licences, de-duplicate, list, snapshot and export. Everything it writes goes under demo/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+rm -rf demo && mkdir demo
+export IMAGEPROGRAMS_DB=demo/catalogue.db
+set -x
+harvest import examples/shaders21k examples/shadertoys.jsonl examples/glslsandbox.jsonl \
+  examples/gl-transitions.json examples/repo
+corpus dedup
+corpus stats
+corpus ls --limit 0
+corpus snapshot create demo
+corpus snapshot create demo-nc --allow noncommercial
+corpus snapshot export demo demo/snapshot
+corpus snapshot verify demo/snapshot
+{ set +x; } 2>/dev/null
+echo "done: the catalogue is demo/catalogue.db, the exported snapshot demo/snapshot (see ATTRIBUTION.md there)"

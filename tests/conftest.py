@@ -1,0 +1,88 @@
+"""Shared fixtures: a fresh, migrated catalogue per test, and tiny self-written shaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corpus.db import Catalogue, open_catalogue
+from corpus.records import InputRecord, PassRecord, ProgramRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
+EXAMPLES = ROOT / "examples"
+
+needs_samples = pytest.mark.skipif(not SHARED_SAMPLES.is_dir(), reason="../shared/samples is absent")
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> Catalogue:
+    """A new SQLite catalogue file, migrated to head by Alembic."""
+    cat = open_catalogue(str(tmp_path / "catalogue.db"), create=True)
+    yield cat
+    cat.close()
+
+
+GRADIENT = """void mainImage(out vec4 fragColor, in vec2 fragCoord) {
+    vec2 uv = fragCoord / iResolution.xy;
+    fragColor = vec4(uv, 0.5 + 0.5 * sin(iTime), 1.0);
+}
+"""
+
+
+def make_record(
+    external_id: str = "abc123",
+    code: str = GRADIENT,
+    *,
+    source: str = "shadertoy",
+    title: str | None = "gradient",
+    author: str | None = "tester",
+    licence_field: str | None = None,
+    origin: str | None = "test:1",
+    buffer_code: str | None = None,
+) -> ProgramRecord:
+    passes = []
+    if buffer_code is not None:
+        passes.append(
+            PassRecord(
+                "Buffer A",
+                "buffer",
+                buffer_code,
+                [InputRecord(0, "buffer", "Buffer A", {"filter": "linear"})],
+            )
+        )
+    passes.append(
+        PassRecord(
+            "Image",
+            "image",
+            code,
+            [InputRecord(0, "buffer", "Buffer A", {"filter": "linear"})] if buffer_code is not None else [],
+        )
+    )
+    return ProgramRecord(
+        source=source,
+        external_id=external_id,
+        dialect="shadertoy",
+        passes=passes,
+        title=title,
+        author=author,
+        licence_field=licence_field,
+        origin=origin,
+        url=f"https://www.shadertoy.com/view/{external_id}",
+    )
+
+
+def catalogue_rows(
+    catalogue: Catalogue, exclude: tuple[str, ...] = ("import_run",)
+) -> dict[str, list[tuple]]:
+    """Every row of every table (FTS shadow tables and ``exclude`` left out), for before/after checks."""
+    from sqlalchemy import inspect, text
+
+    out: dict[str, list[tuple]] = {}
+    with catalogue.engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            if table in exclude or table.startswith("program_code_fts"):
+                continue
+            out[table] = sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{table}"'))), key=repr)
+    return out

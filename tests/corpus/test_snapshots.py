@@ -1,0 +1,211 @@
+"""Snapshots: selection, immutability, the export folder, verification, hostile names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from sqlalchemy import text
+
+from corpus.errors import SnapshotError
+from corpus.queries import ProgramFilter
+from corpus.snapshots import (
+    create_snapshot,
+    export_snapshot,
+    list_snapshots,
+    pass_file_name,
+    verify_snapshot_dir,
+)
+from corpus.store import ProgramStore, mark_exact_duplicates
+from tests.conftest import GRADIENT, make_record
+
+MIT = "// SPDX-License-Identifier: MIT\n"
+CC0 = "// To the extent possible under law, the author waived all rights: CC0 1.0\n// https://creativecommons.org/publicdomain/zero/1.0/\n"
+GPL = "// This program is free software under the GNU General Public License version 3.\n"
+
+
+def fill(catalogue, records):
+    with catalogue.session() as s:
+        conn = s.connection()
+        ProgramStore(catalogue).store(records, conn)
+        mark_exact_duplicates(conn)
+
+
+@pytest.fixture
+def filled(catalogue):
+    fill(
+        catalogue,
+        [
+            make_record("b_mit", MIT + GRADIENT, title="Bee", author="ann"),
+            make_record("a_cc0", CC0 + GRADIENT.replace("sin", "cos"), title="Ay [x]*", author="bob"),
+            make_record("c_nc", GRADIENT.replace("sin", "tan"), title="Sea"),  # site default: noncommercial
+            make_record("d_gpl", GPL + GRADIENT.replace("iTime", "iTime * 2.0")),
+            make_record("e_dup", MIT + "\n\n" + GRADIENT, title="copy"),  # exact duplicate of b_mit
+            make_record(
+                "f_multi",
+                MIT + GRADIENT.replace("sin", "exp"),
+                buffer_code=MIT + "void mainImage(out vec4 o, in vec2 f){o=vec4(0.);}",
+            ),
+        ],
+    )
+    return catalogue
+
+
+def test_default_snapshot_takes_permissive_and_public_domain_non_duplicates_in_key_order(filled):
+    summary = create_snapshot(filled, "s1")
+    assert summary.entries == 3
+    lines = [
+        json.loads(line) for line in _export(filled, "s1").joinpath("manifest.jsonl").read_text().splitlines()
+    ]
+    assert [line["program"] for line in lines] == ["shadertoy:a_cc0", "shadertoy:b_mit", "shadertoy:f_multi"]
+    assert [line["index"] for line in lines] == [0, 1, 2]
+    assert lines[0]["licence_class"] == "public-domain"
+    assert [p["file"] for p in lines[2]["passes"]] == ["buffer_a.glsl", "image.glsl"]
+
+
+def test_allow_adds_classes_and_include_duplicates_keeps_them(filled):
+    assert create_snapshot(filled, "nc", allow=["noncommercial"]).entries == 4
+    flt = ProgramFilter(include_duplicates=True)
+    assert create_snapshot(filled, "withdups", flt, allow=["copyleft"]).entries == 5
+
+
+_export_counter = iter(range(1000))
+
+
+def _export(catalogue, name):
+    out = catalogue.url.removeprefix("sqlite:///").rsplit("/", 1)[0]
+    from pathlib import Path
+
+    folder = Path(out) / f"export{next(_export_counter)}"
+    return export_snapshot(catalogue, name, folder)
+
+
+def test_export_writes_the_folder_format_and_verifies(filled):
+    create_snapshot(filled, "s1")
+    folder = _export(filled, "s1")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "ATTRIBUTION.md",
+        "LICENCES.md",
+        "manifest.jsonl",
+        "programs",
+        "snapshot.json",
+    ]
+    meta = json.loads((folder / "snapshot.json").read_text())
+    assert meta["manifest_sha256"] == hashlib.sha256((folder / "manifest.jsonl").read_bytes()).hexdigest()
+    line = json.loads((folder / "manifest.jsonl").read_text().splitlines()[1])
+    code = (folder / "programs" / "1" / "image.glsl").read_bytes()
+    assert hashlib.sha256(code).hexdigest() == line["passes"][0]["code_sha256"]
+    assert code.decode() == MIT + GRADIENT
+    attribution = (folder / "ATTRIBUTION.md").read_text()
+    assert (
+        "**Ay \\[x\\]\\*** by bob (shadertoy:a_cc0) <https://www.shadertoy.com/view/a_cc0>, licence CC0-1.0"
+        in attribution
+    )
+    assert "| MIT | permissive | 2 |" in (folder / "LICENCES.md").read_text()
+    assert verify_snapshot_dir(folder)["entries"] == 3
+
+
+def test_the_same_snapshot_exports_bit_for_bit_the_same_folder(filled):
+    create_snapshot(filled, "s1")
+    a, b = _export(filled, "s1"), _export(filled, "s1")
+    files_a = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
+    assert files_a == files_b
+
+
+def test_a_snapshot_never_changes_after_reimport_with_new_code_or_a_takedown(filled):
+    create_snapshot(filled, "s1")
+    before = _export(filled, "s1")
+    fill(filled, [make_record("b_mit", MIT + GRADIENT.replace("sin", "sqrt"), title="Bee v2", author="ann")])
+    from corpus.exclusions import add_exclusion
+
+    add_exclusion(filled, program="shadertoy:a_cc0", reason="takedown")
+    after = _export(filled, "s1")
+    assert (before / "manifest.jsonl").read_bytes() == (after / "manifest.jsonl").read_bytes()
+    assert (after / "programs/1/image.glsl").read_text() == MIT + GRADIENT
+    # a new snapshot sees the new code and honours the takedown
+    create_snapshot(filled, "s2")
+    lines = (_export(filled, "s2") / "manifest.jsonl").read_text()
+    assert "a_cc0" not in lines and "Bee v2" in lines
+
+
+def test_verify_finds_a_changed_file_a_missing_file_and_an_extra_file(filled):
+    create_snapshot(filled, "s1")
+    folder = _export(filled, "s1")
+    (folder / "programs/0/image.glsl").write_text("void main(){}")
+    with pytest.raises(SnapshotError, match="does not match its code_sha256"):
+        verify_snapshot_dir(folder)
+    (folder / "programs/0/image.glsl").unlink()
+    with pytest.raises(SnapshotError, match="missing"):
+        verify_snapshot_dir(folder)
+    folder2 = _export(filled, "s1")
+    (folder2 / "programs/0/extra.glsl").write_text("x")
+    with pytest.raises(SnapshotError, match="not in the manifest"):
+        verify_snapshot_dir(folder2)
+    folder3 = _export(filled, "s1")
+    with open(folder3 / "manifest.jsonl", "a") as f:
+        f.write("\n")
+    with pytest.raises(SnapshotError, match="manifest_sha256"):
+        verify_snapshot_dir(folder3)
+
+
+def test_hostile_external_ids_never_become_paths(catalogue, tmp_path):
+    fill(
+        catalogue,
+        [
+            make_record("../../etc/x", MIT + GRADIENT, source="dir"),
+            make_record("/abs/y", MIT + GRADIENT.replace("sin", "cos"), source="dir"),
+        ],
+    )
+    create_snapshot(catalogue, "hostile")
+    out = tmp_path / "exports" / "hostile"
+    export_snapshot(catalogue, "hostile", out)
+    written = sorted(
+        str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and "exports" in p.parts
+    )
+    assert all(p.startswith("exports/hostile/") for p in written)
+    assert not (tmp_path / "etc").exists()
+    lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert {x["program"] for x in lines} == {"dir:../../etc/x", "dir:/abs/y"}
+    assert pass_file_name("../../Buffer A") == "buffer_a.glsl"
+
+
+def test_export_refuses_a_non_empty_folder_and_leaves_nothing_behind(filled, tmp_path):
+    create_snapshot(filled, "s1")
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "mine.txt").write_text("user data")
+    with pytest.raises(SnapshotError, match="not an empty folder"):
+        export_snapshot(filled, "s1", target)
+    assert [p.name for p in target.iterdir()] == ["mine.txt"]
+
+
+def test_a_failed_export_leaves_no_partial_folder(filled, tmp_path, monkeypatch):
+    create_snapshot(filled, "s1")
+    import corpus.snapshots as snapshots
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(snapshots, "_licences_doc", boom)
+    with pytest.raises(OSError):
+        export_snapshot(filled, "s1", tmp_path / "out")
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name or p.name == "out"]
+
+
+def test_snapshot_names_are_unique_and_safe(filled):
+    create_snapshot(filled, "s1")
+    with pytest.raises(SnapshotError, match="already exists"):
+        create_snapshot(filled, "s1")
+    with pytest.raises(SnapshotError, match="not a usable snapshot name"):
+        create_snapshot(filled, "../evil")
+    assert [s.name for s in list_snapshots(filled)] == ["s1"]
+
+
+def test_a_tampered_catalogue_is_caught_at_export(filled):
+    create_snapshot(filled, "s1")
+    with filled.engine.begin() as conn:
+        conn.execute(text("UPDATE snapshot_entry SET title = 'tampered' WHERE label = 0"))
+    with pytest.raises(SnapshotError, match="no longer matches"):
+        _export(filled, "s1")
