@@ -198,9 +198,10 @@ def translate_db_errors(url: str) -> Iterator[None]:
                 f"the catalogue {where} is read-only; nothing was written",
                 hint="use a writable copy, or pass --db with a path you can write",
             ) from exc
-        if "full" in text or "no space" in text:
+        if "full" in text or "no space" in text or "disk i/o error" in text:
             raise CatalogueError(
-                f"the disk holding {where} is full; the batch in progress was rolled back",
+                f"writing to {where} failed: the disk is full (or a file-size limit or a failing disk);"
+                " the batch in progress was rolled back",
                 hint="free some space and run the same command again: it resumes where it stopped",
             ) from exc
         if "unable to open" in text:

@@ -1,0 +1,263 @@
+"""harvest import into a real catalogue: idempotence, resuming after a kill, bad input, full disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from corpus.db import open_catalogue
+from corpus.errors import CatalogueError, InputFormatError
+from corpus.models import ImportRun, Program
+from harvest.cli import app as harvest_app
+from corpus.cliutils import run_app
+from harvest.importing import import_path
+from tests.conftest import ROOT, catalogue_rows
+
+
+def shader(i: int) -> str:
+    return (
+        "void mainImage(out vec4 fragColor, in vec2 fragCoord) {\n"
+        f"    vec2 uv = fragCoord / iResolution.xy * {i % 97 + 1}.0;\n"
+        f"    fragColor = vec4(fract(uv + {i}.0 * 0.013), sin(iTime * {i % 13 + 1}.0), 1.0);\n"
+        "}\n"
+    )
+
+
+def flat(i: int, **over) -> dict:
+    rec = {
+        "id": f"t{i:06d}",
+        "name": f"test shader {i}",
+        "author": f"author{i % 7}",
+        "description": "",
+        "tags": ["test"],
+        "date": str(1_500_000_000 + i),
+        "image_code": shader(i),
+        "image_inputs": [],
+        "common_code": "",
+        "buffer_a_code": "",
+        "buffer_a_inputs": [],
+        "license": "CC-BY-NC-SA-3.0",
+    }
+    rec.update(over)
+    return rec
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
+    return path
+
+
+def program_ids(catalogue) -> list[str]:
+    with catalogue.session() as s:
+        return sorted(s.execute(select(Program.external_id)).scalars())
+
+
+def test_a_second_import_of_the_same_file_changes_nothing(catalogue, tmp_path):
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(i) for i in range(30)])
+    first = import_path(catalogue, dump, batch_size=7)
+    assert (first.added, first.bad_count) == (30, 0)
+    before = catalogue_rows(catalogue)
+    skipped = import_path(catalogue, dump)
+    assert skipped.already_imported and skipped.added == 0
+    again = import_path(catalogue, dump, again=True)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 30)
+    assert catalogue_rows(catalogue) == before
+
+
+def test_bad_records_are_reported_with_file_and_line_and_skipped(catalogue, tmp_path):
+    lines = [
+        flat(0),
+        "{not json",
+        flat(2, id=None),
+        flat(3, image_code=""),
+        flat(4, image_code="x" * (5 * 1024 * 1024)),
+        flat(5),
+        flat(5, image_code=shader(55)),  # the same id again: the later one wins, both codes kept
+    ]
+    dump = write_jsonl(tmp_path / "bad.jsonl", lines)
+    with open(dump, "ab") as f:
+        f.write(b'{"id": "t000009", "name": "\xff\xfe broken bytes", "image_code": "void main(){}"}\n')
+    report = import_path(catalogue, dump)
+    assert report.bad_count == 5
+    locations = [b.location for b in report.bad]
+    assert locations == [f"{dump}:{n}" for n in (2, 3, 4, 5, 8)]
+    assert "too large" in report.bad[3].reason
+    assert program_ids(catalogue) == ["t000000", "t000005"]
+    assert (report.added, report.updated) == (2, 1)
+
+
+def test_strict_stops_at_the_first_bad_record_keeping_what_came_before(catalogue, tmp_path):
+    dump = write_jsonl(tmp_path / "bad.jsonl", [flat(0), flat(1), "{oops", flat(3)])
+    with pytest.raises(InputFormatError, match=r"bad\.jsonl:3"):
+        import_path(catalogue, dump, strict=True)
+    assert program_ids(catalogue) == ["t000000", "t000001"]
+
+
+def test_an_interrupted_import_resumes_after_the_last_committed_batch(catalogue, tmp_path, monkeypatch):
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(i) for i in range(50)])
+    import harvest.importing as importing
+
+    real = importing.read_records
+
+    def dies_after_23(path, fmt):
+        for n, item in enumerate(real(path, fmt)):
+            if n == 23:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(importing, "read_records", dies_after_23)
+    with pytest.raises(KeyboardInterrupt):
+        import_path(catalogue, dump, batch_size=10)
+    assert len(program_ids(catalogue)) == 20
+    monkeypatch.setattr(importing, "read_records", real)
+    report = import_path(catalogue, dump, batch_size=10)
+    assert report.resumed_from == 20
+    assert report.added == 30
+    assert program_ids(catalogue) == [f"t{i:06d}" for i in range(50)]
+
+
+def test_a_sigkilled_import_process_resumes_without_loss_or_repeats(tmp_path):
+    dump = write_jsonl(tmp_path / "big.jsonl", [flat(i) for i in range(6000)])
+    db = tmp_path / "cat.db"
+    cmd = [sys.executable, "-m", "harvest.cli", "import", str(dump), "--db", str(db), "--batch-size", "100"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and done < 500:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                done = con.execute("SELECT coalesce(max(items_done), 0) FROM import_run").fetchone()[0]
+                con.close()
+            except sqlite3.OperationalError:
+                pass
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 0 < done < 6000, "the import finished before it could be killed; make the input bigger"
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    committed = con.execute("SELECT items_done FROM import_run").fetchone()[0]
+    assert con.execute("SELECT count(*) FROM program").fetchone()[0] == committed
+    con.close()
+    out = subprocess.run([*cmd, "--json"], cwd=ROOT, capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["resumed_from"] == committed
+    assert report["added"] == 6000 - committed
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*), count(DISTINCT external_id) FROM program").fetchone() == (6000, 6000)
+
+
+def test_a_disk_that_fills_up_mid_import_loses_nothing_committed(tmp_path):
+    """RLIMIT_FSIZE makes the kernel refuse to grow the file, as a full disk would."""
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(i, image_code=shader(i) + "//" + "z" * 3000) for i in range(3000)])
+    db = tmp_path / "cat.db"
+    prelude = (
+        "import resource, signal, sys;"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000));"
+        "from harvest.cli import main; sys.argv[0] = 'harvest'; main()"
+    )
+    cmd = [sys.executable, "-c", prelude, "import", str(dump), "--db", str(db), "--batch-size", "50"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "full" in proc.stderr and "resumes" in proc.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    committed = con.execute("SELECT items_done FROM import_run").fetchone()[0]
+    assert 0 < committed < 3000
+    assert con.execute("SELECT count(*) FROM program").fetchone()[0] == committed
+    con.close()
+    # with space again, the same command finishes the job
+    rest = subprocess.run([sys.executable, "-m", "harvest.cli", "import", str(dump), "--db", str(db), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(rest.stdout)["added"] == 3000 - committed
+
+
+def test_a_read_only_catalogue_is_refused_in_one_line(catalogue, tmp_path, capsys):
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(1)])
+    path = catalogue.url.removeprefix("sqlite:///")
+    catalogue.close()
+    code = run_app(harvest_app, "harvest", ["import", str(dump), "--db", f"file:{path}?mode=ro"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "read-only" in err and "Traceback" not in err
+
+
+def test_a_truncated_zip_is_a_clear_error(catalogue, tmp_path):
+    good = tmp_path / "s21k.zip"
+    with zipfile.ZipFile(good, "w") as z:
+        z.writestr("shadertoy/a/aaaaaa.fragment", json.dumps({"Shader": {"info": {"id": "aaaaaa"}, "renderpass": [
+            {"type": "image", "name": "Image", "code": shader(1), "inputs": [], "outputs": []}]}}))
+    data = good.read_bytes()
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputFormatError):
+        import_path(catalogue, broken, "shaders21k")
+    assert import_path(catalogue, good).added == 1
+    assert program_ids(catalogue) == ["aaaaaa"]
+
+
+def test_zip_members_that_try_to_escape_are_skipped_and_nothing_is_written_outside(catalogue, tmp_path):
+    z_path = tmp_path / "evil.zip"
+    doc = {"Shader": {"info": {"id": "evil01"}, "renderpass": [
+        {"type": "image", "name": "Image", "code": shader(2), "inputs": [], "outputs": []}]}}
+    with zipfile.ZipFile(z_path, "w") as z:
+        z.writestr("../../shadertoy/e/evil01.fragment", json.dumps(doc))
+        z.writestr("shadertoy/o/okay01.fragment", json.dumps(doc | {"Shader": doc["Shader"] | {"info": {"id": "okay01"}}}))
+    before = sorted(p.name for p in tmp_path.parent.iterdir())
+    report = import_path(catalogue, z_path, "shaders21k")
+    assert report.bad_count == 1 and "unsafe" in report.bad[0].reason
+    assert program_ids(catalogue) == ["okay01"]
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == before
+
+
+def test_an_unknown_format_or_missing_path_says_what_to_do(catalogue, tmp_path):
+    with pytest.raises(InputFormatError, match="does not exist"):
+        import_path(catalogue, tmp_path / "nope.jsonl")
+    odd = tmp_path / "odd.txt"
+    odd.write_text("hello")
+    with pytest.raises(InputFormatError) as err:
+        import_path(catalogue, odd)
+    assert "--format" in (err.value.hint or "")
+    with pytest.raises(InputFormatError, match="unknown format"):
+        import_path(catalogue, odd, "csv")
+
+
+def test_import_run_records_counts(catalogue, tmp_path):
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(0), "{bad", flat(2)])
+    import_path(catalogue, dump)
+    with catalogue.session() as s:
+        run = s.execute(select(ImportRun)).scalar_one()
+        assert (run.items_done, run.added, run.bad, run.complete) == (3, 2, 1, True)
+
+
+def test_a_locked_catalogue_is_reported_not_corrupted(catalogue, tmp_path, monkeypatch):
+    import corpus.db as dbmod
+
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(0)])
+    path = catalogue.url.removeprefix("sqlite:///")
+    catalogue.close()
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(CatalogueError, match="locked"):
+            import_path(open_catalogue(path), dump)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert import_path(open_catalogue(path), dump).added == 1
