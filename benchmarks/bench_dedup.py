@@ -284,6 +284,7 @@ def current_rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
+    """Peak RSS of this process; worker processes (``--workers``) are not included."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -215,6 +215,26 @@ def dedup_command(
         )
 
 
+@app.command("index")
+def index_command(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Bring the code-search index up to date (corpus ls --code also does this first).
+
+    Imports only queue new and changed programs for the trigram index, which keeps them fast;
+    run this after a big import so that the first code search answers at once.
+
+    Example: corpus index
+    """
+    from corpus.queries import pending_code_index, refresh_code_index
+
+    catalogue = dbmod.open_catalogue(db)
+    with progress("indexing code", total=pending_code_index(catalogue)) as advance:
+        n = refresh_code_index(catalogue, progress=advance)
+    if json_out:
+        emit_json({"indexed": n})
+    else:
+        typer.echo(f"indexed {n} programs for code search")
+
+
 @app.command("exclude")
 def exclude_command(
     program: Annotated[str | None, typer.Argument(help="SOURCE:ID of the program to keep out.")] = None,

@@ -49,9 +49,6 @@ __all__ = [
 # A quoted string (only ever an ``#include`` path in GLSL) is matched so that a ``//`` inside it
 # is not taken for a comment; whichever of the three starts first wins, as in a real lexer.
 _COMMENT_OR_STRING = re.compile(r'"[^"\n]*"|//[^\n]*|/\*.*?(?:\*/|\Z)', re.DOTALL)
-_WHITESPACE = re.compile(r"\s+")
-# After runs are collapsed to one space: a space survives only between two word characters.
-_SPACE_NOT_BETWEEN_WORDS = re.compile(r" (?!\w)|(?<!\w) ")
 # One token, with any whitespace and comments before it skipped (possessively, so trailing
 # whitespace costs no backtracking); ``\Z`` lets the skip succeed at the end, adding an empty
 # match that :func:`tokenize` drops. Equivalent to ``findall`` on :func:`strip_comments`'s output,
@@ -110,6 +107,31 @@ def strip_comments(code: str) -> str:
     return _COMMENT_OR_STRING.sub(_comment_replacement, code)
 
 
+# Bytes that count as word characters when deciding whether a space separates two tokens:
+# ASCII letters, digits and ``_``, and every byte of a non-ASCII character (identifiers outside
+# ASCII are not GLSL, so this only has to be consistent, not exact).
+_WORD_BYTES = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
+    _WORD_BYTES[_c] = True
+_WORD_BYTES[0x80:] = True
+
+
+def _normalised_bytes(code: str) -> bytes:
+    # str.split() collapses whitespace in C; numpy then drops every space that does not stand
+    # between two word bytes. Both are ~10x faster than the equivalent regular expressions,
+    # which matters because this runs on every imported program.
+    text = " ".join(strip_comments(code).replace(_PASS_SEPARATOR, " ").split())
+    data = text.encode("utf-8", "surrogatepass")
+    arr = np.frombuffer(data, dtype=np.uint8)
+    spaces = arr == 32
+    if not spaces.any():
+        return data
+    word = _WORD_BYTES[arr]
+    keep = ~spaces
+    keep[1:-1] |= word[:-2] & word[2:]
+    return arr[keep].tobytes()
+
+
 def normalise_code(code: str) -> str:
     """Return ``code`` without comments and with whitespace reduced to what separates tokens.
 
@@ -117,19 +139,14 @@ def normalise_code(code: str) -> str:
     disappears elsewhere (``a + b`` becomes ``a+b``). NUL characters, which GLSL forbids, count
     as whitespace, so that :func:`normalised_sha256` can use NUL as its pass separator.
     """
-    text = strip_comments(code)
-    if _PASS_SEPARATOR in text:
-        text = text.replace(_PASS_SEPARATOR, " ")
-    text = _WHITESPACE.sub(" ", text).strip()
-    return _SPACE_NOT_BETWEEN_WORDS.sub("", text)
+    return _normalised_bytes(code).decode("utf-8", "surrogatepass")
 
 
 def normalised_sha256(codes: Sequence[str]) -> str:
     """The exact-duplicate key of a program: sha256 of its passes' normalised code, in order."""
     if isinstance(codes, str):
         raise TypeError("normalised_sha256 takes the code of each pass, not one string; wrap it in a list")
-    joined = _PASS_SEPARATOR.join(normalise_code(code) for code in codes)
-    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(b"\x00".join(_normalised_bytes(code) for code in codes)).hexdigest()
 
 
 def tokenize(code: str) -> list[str]:
@@ -477,7 +494,8 @@ def find_near_duplicates(
     earliest one, sorted by the duplicate's position in ``items``. Programs without tokens
     (empty, or only comments) are never near duplicates. ``progress``, when given, is called
     with the number of programs signed so far after each chunk. ``workers > 1`` signs chunks in
-    that many processes (the result is the same); on two cores, 2 halves the time.
+    that many spawned processes (same result; a calling script needs the usual
+    ``if __name__ == "__main__":`` guard).
 
     Memory: the signatures (``n * num_perm * 4`` bytes, 51 MB for 100,000 programs at 128;
     twice that at the end when ``items`` cannot tell its length) and one chunk of token hashes;

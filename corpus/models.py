@@ -164,6 +164,14 @@ class Licence(Base):
     candidates: Mapped[list | None] = mapped_column(JSON)
 
 
+class CodeSearchPending(Base):
+    """A program whose current code is not yet in the code-search index."""
+
+    __tablename__ = "code_search_pending"
+
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"), primary_key=True)
+
+
 class Exclusion(Base):
     """A takedown: a program or a whole author kept out of crawls and snapshots."""
 

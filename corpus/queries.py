@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, literal_column, or_, select, text
+from sqlalchemy import Select, and_, delete, exists, func, literal_column, or_, select, text
 from sqlalchemy.orm import aliased
 
 from corpus.db import Catalogue
-from corpus.errors import InputFormatError, NotFoundError
+from corpus.errors import CatalogueError, InputFormatError, NotFoundError
 from corpus.models import (
     Blob,
+    CodeSearchPending,
     Exclusion,
     Licence,
     Program,
@@ -145,6 +146,52 @@ def _code_condition(needle: str, dialect: str):
     )
 
 
+def refresh_code_index(catalogue: Catalogue, progress=None, chunk: int = 2000) -> int:
+    """Bring the code-search index up to date with every program imported or changed since.
+
+    Imports only queue program ids (``code_search_pending``): trigram indexing costs more than
+    the rest of an import, so it is done here, in bulk, before a code search or by
+    ``corpus index``. Each chunk commits on its own, so an interrupted refresh keeps its work.
+    A read-only catalogue is searched as it is. Returns how many programs were indexed.
+    """
+    if catalogue.dialect != "sqlite":
+        return 0  # other databases search the blobs directly
+    done = 0
+    try:
+        while True:
+            with catalogue.session() as s:
+                ids = s.execute(select(CodeSearchPending.program_id).limit(chunk)).scalars().all()
+                if not ids:
+                    return done
+                params = {f"p{i}": pid for i, pid in enumerate(ids)}
+                in_list = ", ".join(f":p{i}" for i in range(len(ids)))
+                s.execute(text(f"DELETE FROM program_code_fts WHERE rowid IN ({in_list})"), params)
+                s.execute(
+                    text(
+                        "INSERT INTO program_code_fts(rowid, code) "
+                        "SELECT p.id, (SELECT group_concat(t, char(10)) FROM ("
+                        "  SELECT b.text AS t FROM program_version v"
+                        "  JOIN pass ps ON ps.version_id = v.id JOIN blob b ON b.sha256 = ps.code_sha256"
+                        "  WHERE v.program_id = p.id AND v.code_sha256 = p.code_sha256 ORDER BY ps.position))"
+                        f" FROM program p WHERE p.id IN ({in_list})"
+                    ),
+                    params,
+                )
+                s.execute(delete(CodeSearchPending).where(CodeSearchPending.program_id.in_(ids)))
+            done += len(ids)
+            if progress is not None:
+                progress(len(ids))
+    except CatalogueError as exc:
+        if "read-only" in exc.message:
+            return done
+        raise
+
+
+def pending_code_index(catalogue: Catalogue) -> int:
+    with catalogue.session() as s:
+        return s.execute(select(func.count()).select_from(CodeSearchPending)).scalar_one()
+
+
 def _listing_select() -> Select:
     dup = aliased(Program)
     dup_source = aliased(Source)
@@ -188,6 +235,8 @@ def list_programs(
     """Rows for ``corpus ls``: one dict per program, streamed."""
     if sort not in SORTS:
         raise InputFormatError(f"unknown sort {sort!r}", hint=f"use one of: {', '.join(SORTS)}")
+    if flt.code:
+        refresh_code_index(catalogue)
     stmt = apply_filter(_listing_select(), flt, catalogue.dialect).order_by(*SORTS[sort])
     if limit:
         stmt = stmt.limit(limit)
@@ -201,6 +250,8 @@ def list_programs(
 
 
 def count_programs(catalogue: Catalogue, flt: ProgramFilter) -> int:
+    if flt.code:
+        refresh_code_index(catalogue)
     stmt = apply_filter(
         select(func.count())
         .select_from(Program)

@@ -29,7 +29,7 @@ from sqlalchemy import delete, insert, select
 from corpus.db import Catalogue
 from corpus.errors import NotFoundError, SnapshotError
 from corpus.models import Blob, Licence, Program, ProgramVersion, RenderPass, Snapshot, SnapshotEntry, Source
-from corpus.queries import ProgramFilter, _iso, apply_filter
+from corpus.queries import ProgramFilter, _iso, apply_filter, refresh_code_index
 
 DEFAULT_CLASSES = ("permissive", "public-domain")
 MANIFEST = "manifest.jsonl"
@@ -141,6 +141,8 @@ def create_snapshot(
     classes = list(dict.fromkeys([*(flt.licence_classes or DEFAULT_CLASSES), *allow]))
     flt.licence_classes = classes
     now = datetime.now(UTC)
+    if flt.code:
+        refresh_code_index(catalogue)
     with catalogue.session() as s:
         if s.execute(select(Snapshot.id).where(Snapshot.name == name)).scalar() is not None:
             raise SnapshotError(

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from corpus.db import Catalogue
@@ -22,6 +22,7 @@ from corpus.dedup import normalised_sha256
 from corpus.licences import decide_for_record
 from corpus.models import (
     Blob,
+    CodeSearchPending,
     Exclusion,
     Licence,
     Program,
@@ -104,7 +105,6 @@ class ProgramStore:
         self.catalogue = catalogue
         self.via = via
         self._source_ids: dict[str, int] = {}
-        self._fts = catalogue.dialect == "sqlite"
         with catalogue.engine.connect() as conn:
             self.exclusions = Exclusions.load(conn)
 
@@ -185,6 +185,7 @@ class ProgramStore:
 
         new_programs: list[tuple[int, ProgramRecord, str]] = []
         changed_code: list[tuple[dict, ProgramRecord, str]] = []
+        seen: list[tuple[int, ProgramRecord, str]] = []  # (program id, record, code hash) for provenance
         for sid, r in keyed:
             code_sha = r.code_sha256
             row = existing.get((sid, r.external_id))
@@ -201,46 +202,37 @@ class ProgramStore:
                     result.changed_keys.append(r.key)
                 else:
                     result.unchanged += 1
-                self._provenance(conn, row["id"], r, code_sha, now)
+                seen.append((row["id"], r, code_sha))
 
+        writes = _Writes()
         if new_programs:
-            values = []
-            for sid, r, code_sha in new_programs:
-                values.append(
-                    {
-                        "source_id": sid,
-                        "external_id": r.external_id,
-                        **_metadata(r),
-                        "first_seen": now,
-                        "last_seen": now,
-                        "dialect": r.dialect,
-                        "code_sha256": code_sha,
-                        "norm_sha256": normalised_sha256([p.code for p in r.passes]),
-                        "raw_document_id": r.raw_document_id,
-                        "extra": r.extra or None,
-                    }
+            ids = (
+                conn.execute(
+                    insert(Program).returning(Program.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "source_id": sid,
+                            "external_id": r.external_id,
+                            **_metadata(r),
+                            "first_seen": now,
+                            "last_seen": now,
+                            "dialect": r.dialect,
+                            "code_sha256": code_sha,
+                            "norm_sha256": normalised_sha256([p.code for p in r.passes]),
+                            "raw_document_id": r.raw_document_id,
+                            "extra": r.extra or None,
+                        }
+                        for sid, r, code_sha in new_programs
+                    ],
                 )
-            conn.execute(insert(Program), values)
-            ids = {
-                (sid, ext): pid
-                for pid, sid, ext in conn.execute(
-                    select(Program.id, Program.source_id, Program.external_id).where(
-                        tuple_(Program.source_id, Program.external_id).in_(
-                            [(sid, r.external_id) for sid, r, _ in new_programs]
-                        )
-                    )
-                )
-            }
-            for sid, r, code_sha in new_programs:
-                pid = ids[(sid, r.external_id)]
-                self._new_version(conn, pid, r, code_sha, now)
-                self._licence(conn, pid, r, code_sha, replace=False)
-                self._provenance(conn, pid, r, code_sha, now)
-                if self._fts:
-                    conn.execute(
-                        text("INSERT INTO program_code_fts(rowid, code) VALUES (:id, :code)"),
-                        {"id": pid, "code": _search_text(r)},
-                    )
+                .scalars()
+                .all()
+            )
+            for pid, (_, r, code_sha) in zip(ids, new_programs, strict=True):
+                writes.version(pid, r, code_sha, now)
+                writes.licence(pid, r, code_sha)
+                writes.search(pid)
+                seen.append((pid, r, code_sha))
                 result.added += 1
                 result.changed_keys.append(r.key)
 
@@ -252,7 +244,7 @@ class ProgramStore:
                 )
             ).scalar()
             if version is None:
-                self._new_version(conn, pid, r, code_sha, now)
+                writes.version(pid, r, code_sha, now)
             conn.execute(
                 update(Program)
                 .where(Program.id == pid)
@@ -264,30 +256,36 @@ class ProgramStore:
                     last_seen=now,
                 )
             )
-            self._licence(conn, pid, r, code_sha, replace=True)
-            self._provenance(conn, pid, r, code_sha, now)
-            if self._fts:
-                conn.execute(text("DELETE FROM program_code_fts WHERE rowid = :id"), {"id": pid})
-                conn.execute(
-                    text("INSERT INTO program_code_fts(rowid, code) VALUES (:id, :code)"),
-                    {"id": pid, "code": _search_text(r)},
-                )
+            conn.execute(delete(Licence).where(Licence.program_id == pid))
+            writes.licence(pid, r, code_sha)
+            writes.search(pid)
+            seen.append((pid, r, code_sha))
             result.updated += 1
             result.changed_keys.append(r.key)
+
+        for pid, r, code_sha in seen:
+            writes.provenance(pid, r, code_sha, now, self.via)
+        writes.flush(conn)
         return result
 
-    def _new_version(
-        self, conn: Connection, pid: int, r: ProgramRecord, code_sha: str, now: datetime
-    ) -> None:
-        vid = conn.execute(
-            insert(ProgramVersion).returning(ProgramVersion.id),
-            {"program_id": pid, "code_sha256": code_sha, "dialect": r.dialect, "first_seen": now},
-        ).scalar_one()
-        conn.execute(
-            insert(RenderPass),
+
+class _Writes:
+    """Rows of one chunk, written with one executemany per table instead of one statement per row."""
+
+    def __init__(self) -> None:
+        self.versions: list[dict] = []
+        self.version_passes: list[list[dict]] = []
+        self.licences: list[dict] = []
+        self.provenance_rows: list[dict] = []
+        self.search_rows: list[dict] = []
+
+    def version(self, pid: int, r: ProgramRecord, code_sha: str, now: datetime) -> None:
+        self.versions.append(
+            {"program_id": pid, "code_sha256": code_sha, "dialect": r.dialect, "first_seen": now}
+        )
+        self.version_passes.append(
             [
                 {
-                    "version_id": vid,
                     "position": i,
                     "name": p.name,
                     "type": p.type,
@@ -295,51 +293,73 @@ class ProgramStore:
                     "inputs": [inp.to_json() for inp in p.inputs],
                 }
                 for i, p in enumerate(r.passes)
-            ],
+            ]
         )
 
-    def _licence(self, conn: Connection, pid: int, r: ProgramRecord, code_sha: str, *, replace: bool) -> None:
+    def licence(self, pid: int, r: ProgramRecord, code_sha: str) -> None:
         decision = decide_for_record(r, source_info(r.source).default_licence)
         chosen = decision.chosen
-        row = {
-            "program_id": pid,
-            "code_sha256": code_sha,
-            "spdx": chosen.spdx,
-            "licence_class": chosen.licence_class,
-            "evidence": chosen.evidence,
-            "matched_text": chosen.matched_text,
-            "score": chosen.score,
-            "engine": "builtin",
-            "candidates": [
-                {
-                    "spdx": c.spdx,
-                    "licence_class": c.licence_class,
-                    "evidence": c.evidence,
-                    "matched_text": c.matched_text,
-                    "score": c.score,
-                }
-                for c in decision.candidates
-            ],
-        }
-        if replace:
-            conn.execute(delete(Licence).where(Licence.program_id == pid))
-        conn.execute(insert(Licence), row)
+        self.licences.append(
+            {
+                "program_id": pid,
+                "code_sha256": code_sha,
+                "spdx": chosen.spdx,
+                "licence_class": chosen.licence_class,
+                "evidence": chosen.evidence,
+                "matched_text": chosen.matched_text,
+                "score": chosen.score,
+                "engine": "builtin",
+                "candidates": [
+                    {
+                        "spdx": c.spdx,
+                        "licence_class": c.licence_class,
+                        "evidence": c.evidence,
+                        "matched_text": c.matched_text,
+                        "score": c.score,
+                    }
+                    for c in decision.candidates
+                ],
+            }
+        )
 
-    def _provenance(self, conn: Connection, pid: int, r: ProgramRecord, code_sha: str, now: datetime) -> None:
+    def search(self, pid: int) -> None:
+        self.search_rows.append({"program_id": pid})
+
+    def provenance(self, pid: int, r: ProgramRecord, code_sha: str, now: datetime, via: str) -> None:
+        self.provenance_rows.append(
+            {
+                "program_id": pid,
+                "code_sha256": code_sha,
+                "via": via,
+                "location": r.origin or "unknown",
+                "raw_document_id": r.raw_document_id,
+                "seen_at": now,
+            }
+        )
+
+    def flush(self, conn: Connection) -> None:
+        if self.versions:
+            vids = (
+                conn.execute(
+                    insert(ProgramVersion).returning(ProgramVersion.id, sort_by_parameter_order=True),
+                    self.versions,
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(
+                insert(RenderPass),
+                [
+                    {"version_id": vid, **p}
+                    for vid, passes in zip(vids, self.version_passes, strict=True)
+                    for p in passes
+                ],
+            )
+        if self.licences:
+            conn.execute(insert(Licence), self.licences)
+        _insert_ignore(conn, CodeSearchPending.__table__, self.search_rows, ["program_id"])
         _insert_ignore(
-            conn,
-            Provenance.__table__,
-            [
-                {
-                    "program_id": pid,
-                    "code_sha256": code_sha,
-                    "via": self.via,
-                    "location": r.origin or "unknown",
-                    "raw_document_id": r.raw_document_id,
-                    "seen_at": now,
-                }
-            ],
-            ["program_id", "location", "code_sha256"],
+            conn, Provenance.__table__, self.provenance_rows, ["program_id", "location", "code_sha256"]
         )
 
 
@@ -368,10 +388,6 @@ def _differs(old, new) -> bool:
     if isinstance(new, datetime) and isinstance(old, datetime):
         return _utc(old) != _utc(new)
     return old != new
-
-
-def _search_text(r: ProgramRecord) -> str:
-    return "\n".join(p.code for p in r.passes)
 
 
 def mark_exact_duplicates(conn: Connection) -> int:

@@ -11,6 +11,7 @@ set -x
 harvest import examples/shaders21k examples/shadertoys.jsonl examples/glslsandbox.jsonl \
   examples/gl-transitions.json examples/repo
 corpus dedup
+corpus index
 corpus stats
 corpus ls --limit 0
 corpus snapshot create demo

@@ -26,7 +26,12 @@ def cli(app, name, args, capsys) -> str:
 @pytest.fixture
 def imported(tmp_path, capsys):
     db = str(tmp_path / "cat.db")
-    out = cli(harvest.cli.app, "harvest", ["import", *[str(EXAMPLES / d) for d in DUMPS], "--db", db, "--json"], capsys)
+    out = cli(
+        harvest.cli.app,
+        "harvest",
+        ["import", *[str(EXAMPLES / d) for d in DUMPS], "--db", db, "--json"],
+        capsys,
+    )
     reports = [json.loads(line) for line in out.splitlines()]
     assert [r["bad"] for r in reports] == [0] * len(DUMPS)
     cli(corpus.cli.app, "corpus", ["dedup", "--db", db], capsys)
@@ -64,24 +69,38 @@ def test_the_planted_duplicates_are_found_and_nothing_else(imported, capsys):
 
 
 def test_snapshot_export_verify_and_show_through_the_cli(imported, tmp_path, capsys):
-    summary = json.loads(cli(corpus.cli.app, "corpus", ["snapshot", "create", "s1", "--db", imported, "--json"], capsys))
-    classes = {r["licence_class"] for r in ls(imported, capsys, "--unique", "--licence", "permissive").values()}
+    summary = json.loads(
+        cli(corpus.cli.app, "corpus", ["snapshot", "create", "s1", "--db", imported, "--json"], capsys)
+    )
+    classes = {
+        r["licence_class"] for r in ls(imported, capsys, "--unique", "--licence", "permissive").values()
+    }
     assert classes == {"permissive"}
-    expected_n = len(ls(imported, capsys, "--unique", "--licence", "permissive", "--licence", "public-domain"))
+    expected_n = len(
+        ls(imported, capsys, "--unique", "--licence", "permissive", "--licence", "public-domain")
+    )
     assert summary["entries"] == expected_n
     out = tmp_path / "export"
     cli(corpus.cli.app, "corpus", ["snapshot", "export", "s1", str(out), "--db", imported], capsys)
     report = json.loads(cli(corpus.cli.app, "corpus", ["snapshot", "verify", str(out), "--json"], capsys))
     assert report["ok"] and report["entries"] == expected_n
-    info = json.loads(cli(corpus.cli.app, "corpus", ["show", "shadertoy:ipEx04", "--db", imported, "--json"], capsys))
+    info = json.loads(
+        cli(corpus.cli.app, "corpus", ["show", "shadertoy:ipEx04", "--db", imported, "--json"], capsys)
+    )
     assert [p["name"] for p in info["passes"]] == ["Common", "Buffer A", "Image"]
-    assert info["passes"][1]["inputs"][0] == {"channel": 0, "kind": "buffer", "ref": "Buffer A",
-                                              "sampler": info["passes"][1]["inputs"][0]["sampler"]}
+    assert info["passes"][1]["inputs"][0] == {
+        "channel": 0,
+        "kind": "buffer",
+        "ref": "Buffer A",
+        "sampler": info["passes"][1]["inputs"][0]["sampler"],
+    }
     assert all("code" in p for p in info["passes"])
 
 
 def test_ls_csv_and_table_outputs(imported, capsys):
-    out = cli(corpus.cli.app, "corpus", ["ls", "--db", imported, "--csv", "--source", "gl-transitions"], capsys)
+    out = cli(
+        corpus.cli.app, "corpus", ["ls", "--db", imported, "--csv", "--source", "gl-transitions"], capsys
+    )
     lines = out.strip().splitlines()
     assert lines[0].startswith("source,external_id,title")
     assert len(lines) == 4
@@ -90,12 +109,23 @@ def test_ls_csv_and_table_outputs(imported, capsys):
 
 
 def test_takedown_keeps_a_program_out_of_snapshots(imported, capsys):
-    cli(corpus.cli.app, "corpus", ["exclude", "shadertoy:ipEx01", "--reason", "author asked", "--db", imported], capsys)
+    cli(
+        corpus.cli.app,
+        "corpus",
+        ["exclude", "shadertoy:ipEx01", "--reason", "author asked", "--db", imported],
+        capsys,
+    )
     rows = json.loads(cli(corpus.cli.app, "corpus", ["exclusions", "--db", imported, "--json"], capsys))
     assert rows["program"] == "shadertoy:ipEx01"
     cli(corpus.cli.app, "corpus", ["snapshot", "create", "s2", "--db", imported], capsys)
-    shown = json.loads(cli(corpus.cli.app, "corpus", ["snapshot", "show", "s2", "--programs", "--db", imported, "--json"],
-                           capsys))
+    shown = json.loads(
+        cli(
+            corpus.cli.app,
+            "corpus",
+            ["snapshot", "show", "s2", "--programs", "--db", imported, "--json"],
+            capsys,
+        )
+    )
     assert "shadertoy:ipEx01" not in {p["program"] for p in shown["programs"]}
 
 
@@ -104,10 +134,22 @@ def test_the_shared_samples_import_cleanly(tmp_path, capsys):
     db = str(tmp_path / "samples.db")
     paths = [SHARED_SAMPLES / "shadertoy-api" / "2024-07.jsonl", SHARED_SAMPLES / "shadertoys-dataset"]
     paths += sorted((SHARED_SAMPLES / "shadertoy-site" / "shaders").glob("*.json"))
-    args = ["import", str(paths[0]), str(paths[1] / "20k_2014-02.jsonl"), *map(str, paths[2:]), "--db", db, "--json"]
+    args = [
+        "import",
+        str(paths[0]),
+        str(paths[1] / "20k_2014-02.jsonl"),
+        *map(str, paths[2:]),
+        "--db",
+        db,
+        "--json",
+    ]
     reports = [json.loads(x) for x in cli(harvest.cli.app, "harvest", args, capsys).splitlines()]
     assert sum(r["bad"] for r in reports) == 0
     assert sum(r["added"] for r in reports) == 100 + 11 + len(paths) - 2
     stats = json.loads(cli(corpus.cli.app, "corpus", ["stats", "--db", db, "--json"], capsys))
     assert stats["by_source"] == {"shadertoy": stats["programs"]}
-    assert stats["by_licence_evidence"].get("site-default", 0) + stats["by_licence_evidence"].get("dump-field", 0) > 50
+    assert (
+        stats["by_licence_evidence"].get("site-default", 0)
+        + stats["by_licence_evidence"].get("dump-field", 0)
+        > 50
+    )

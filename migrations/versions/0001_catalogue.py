@@ -176,6 +176,15 @@ def upgrade() -> None:
         sa.Column("url", sa.Text),
         sa.UniqueConstraint("snapshot_id", "label", name="uq_snapshot_entry_label"),
     )
+    # Programs whose code the search index has not seen yet: imports only add a row here, and the
+    # index is brought up to date in bulk before the next code search (trigram indexing costs
+    # more than the rest of an import together).
+    op.create_table(
+        "code_search_pending",
+        sa.Column(
+            "program_id", sa.Integer, sa.ForeignKey("program.id", ondelete="CASCADE"), primary_key=True
+        ),
+    )
     if op.get_bind().dialect.name == "sqlite":
         # Code search: a trigram index over each program's current code (rowid = program.id).
         op.execute("CREATE VIRTUAL TABLE program_code_fts USING fts5(code, tokenize='trigram')")
@@ -185,6 +194,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE IF EXISTS program_code_fts")
     for table in (
+        "code_search_pending",
         "snapshot_entry",
         "snapshot",
         "import_run",

@@ -124,3 +124,18 @@ def test_stats_counts(filled):
     assert info["by_source"] == {"shadertoy": 3, "glslsandbox": 1}
     assert info["duplicates"] == {"exact": 1}
     assert info["by_licence_class"]["noncommercial"] == 2
+
+
+def test_code_search_follows_changed_code_and_works_read_only(filled):
+    from corpus.db import open_catalogue
+    from corpus.queries import pending_code_index
+
+    assert keys(filled, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]
+    assert pending_code_index(filled) == 0
+    with filled.session() as s:
+        ProgramStore(filled).store([make_record("tunnel1", GRADIENT.replace("sin", "smoothstep(0.,1.,"))], s.connection())
+    assert pending_code_index(filled) == 1
+    ro = open_catalogue(f"file:{filled.url.removeprefix('sqlite:///')}?mode=ro")
+    assert keys(ro, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]  # stale but answers
+    assert keys(filled, ProgramFilter(code="fbm(")) == []
+    assert keys(filled, ProgramFilter(code="smoothstep(0.,1.,")) == ["shadertoy:tunnel1"]

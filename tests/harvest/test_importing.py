@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from corpus.cliutils import run_app
 from corpus.db import open_catalogue
 from corpus.errors import CatalogueError, InputFormatError
 from corpus.models import ImportRun, Program
 from harvest.cli import app as harvest_app
-from corpus.cliutils import run_app
 from harvest.importing import import_path
 from tests.conftest import ROOT, catalogue_rows
 
@@ -162,7 +162,9 @@ def test_a_sigkilled_import_process_resumes_without_loss_or_repeats(tmp_path):
 
 def test_a_disk_that_fills_up_mid_import_loses_nothing_committed(tmp_path):
     """RLIMIT_FSIZE makes the kernel refuse to grow the file, as a full disk would."""
-    dump = write_jsonl(tmp_path / "d.jsonl", [flat(i, image_code=shader(i) + "//" + "z" * 3000) for i in range(3000)])
+    dump = write_jsonl(
+        tmp_path / "d.jsonl", [flat(i, image_code=shader(i) + "//" + "z" * 3000) for i in range(3000)]
+    )
     db = tmp_path / "cat.db"
     prelude = (
         "import resource, signal, sys;"
@@ -182,8 +184,13 @@ def test_a_disk_that_fills_up_mid_import_loses_nothing_committed(tmp_path):
     assert con.execute("SELECT count(*) FROM program").fetchone()[0] == committed
     con.close()
     # with space again, the same command finishes the job
-    rest = subprocess.run([sys.executable, "-m", "harvest.cli", "import", str(dump), "--db", str(db), "--json"],
-                          cwd=ROOT, capture_output=True, text=True, check=True)
+    rest = subprocess.run(
+        [sys.executable, "-m", "harvest.cli", "import", str(dump), "--db", str(db), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(rest.stdout)["added"] == 3000 - committed
 
 
@@ -200,8 +207,19 @@ def test_a_read_only_catalogue_is_refused_in_one_line(catalogue, tmp_path, capsy
 def test_a_truncated_zip_is_a_clear_error(catalogue, tmp_path):
     good = tmp_path / "s21k.zip"
     with zipfile.ZipFile(good, "w") as z:
-        z.writestr("shadertoy/a/aaaaaa.fragment", json.dumps({"Shader": {"info": {"id": "aaaaaa"}, "renderpass": [
-            {"type": "image", "name": "Image", "code": shader(1), "inputs": [], "outputs": []}]}}))
+        z.writestr(
+            "shadertoy/a/aaaaaa.fragment",
+            json.dumps(
+                {
+                    "Shader": {
+                        "info": {"id": "aaaaaa"},
+                        "renderpass": [
+                            {"type": "image", "name": "Image", "code": shader(1), "inputs": [], "outputs": []}
+                        ],
+                    }
+                }
+            ),
+        )
     data = good.read_bytes()
     broken = tmp_path / "broken.zip"
     broken.write_bytes(data[: len(data) // 2])
@@ -213,11 +231,20 @@ def test_a_truncated_zip_is_a_clear_error(catalogue, tmp_path):
 
 def test_zip_members_that_try_to_escape_are_skipped_and_nothing_is_written_outside(catalogue, tmp_path):
     z_path = tmp_path / "evil.zip"
-    doc = {"Shader": {"info": {"id": "evil01"}, "renderpass": [
-        {"type": "image", "name": "Image", "code": shader(2), "inputs": [], "outputs": []}]}}
+    doc = {
+        "Shader": {
+            "info": {"id": "evil01"},
+            "renderpass": [
+                {"type": "image", "name": "Image", "code": shader(2), "inputs": [], "outputs": []}
+            ],
+        }
+    }
     with zipfile.ZipFile(z_path, "w") as z:
         z.writestr("../../shadertoy/e/evil01.fragment", json.dumps(doc))
-        z.writestr("shadertoy/o/okay01.fragment", json.dumps(doc | {"Shader": doc["Shader"] | {"info": {"id": "okay01"}}}))
+        z.writestr(
+            "shadertoy/o/okay01.fragment",
+            json.dumps(doc | {"Shader": doc["Shader"] | {"info": {"id": "okay01"}}}),
+        )
     before = sorted(p.name for p in tmp_path.parent.iterdir())
     report = import_path(catalogue, z_path, "shaders21k")
     assert report.bad_count == 1 and "unsafe" in report.bad[0].reason
