@@ -30,6 +30,10 @@ WORDS = ["neon", "tunnel", "plasma", "glow", "waves", "storm", "crystal", "spira
 
 
 def example_image_codes() -> list[str]:
+    """The examples' Shadertoy image passes, comments removed: the examples state a licence far
+    more often than real shaders do, and the synthetic headers below set that share instead."""
+    from corpus.dedup import strip_comments
+
     codes: list[str] = []
     for line in (EXAMPLES / "shadertoys.jsonl").read_text(encoding="utf-8").splitlines():
         rec = json.loads(line)
@@ -43,7 +47,7 @@ def example_image_codes() -> list[str]:
                 codes.append(rp["code"])
     if not codes:
         raise SystemExit("no example shaders found under examples/")
-    return codes
+    return [strip_comments(c) for c in codes]
 
 
 def _mutate(code: str, rng: random.Random) -> str:
@@ -77,7 +81,7 @@ def synthetic_records(n: int, seed: int = 0, target_bytes: int = 2048) -> Iterat
                 code = rng.choice(HEADERS) + code
         recent = (recent + [code])[-50:]
         yield {
-            "id": f"bm{i:07d}",
+            "id": f"bm{seed}x{i:07d}",
             "name": f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}",
             "author": f"author{rng.randrange(2000)}",
             "description": f"a {rng.choice(WORDS)} shader number {i}",

@@ -103,7 +103,10 @@ def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
             conds.append(func.lower(Program.tags.cast(_text_type())).contains(f'"{tag.lower()}"'))
     if flt.text:
         like = f"%{flt.text}%"
-        conds.append(or_(Program.title.ilike(like), Program.description.ilike(like)))
+        if dialect == "sqlite":  # SQLite's LIKE ignores ASCII case already; ilike's lower() costs a scan
+            conds.append(or_(Program.title.like(like), Program.description.like(like)))
+        else:
+            conds.append(or_(Program.title.ilike(like), Program.description.ilike(like)))
     if flt.code:
         conds.append(_code_condition(flt.code, dialect))
     if not flt.include_duplicates:

@@ -206,28 +206,36 @@ class ProgramStore:
 
         writes = _Writes()
         if new_programs:
-            ids = (
-                conn.execute(
-                    insert(Program).returning(Program.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "source_id": sid,
-                            "external_id": r.external_id,
-                            **_metadata(r),
-                            "first_seen": now,
-                            "last_seen": now,
-                            "dialect": r.dialect,
-                            "code_sha256": code_sha,
-                            "norm_sha256": normalised_sha256([p.code for p in r.passes]),
-                            "raw_document_id": r.raw_document_id,
-                            "extra": r.extra or None,
-                        }
-                        for sid, r, code_sha in new_programs
-                    ],
-                )
-                .scalars()
-                .all()
+            # Plain executemany, then one select for the ids: on SQLite SQLAlchemy runs an
+            # INSERT … RETURNING that must keep parameter order one row at a time.
+            conn.execute(
+                insert(Program),
+                [
+                    {
+                        "source_id": sid,
+                        "external_id": r.external_id,
+                        **_metadata(r),
+                        "first_seen": now,
+                        "last_seen": now,
+                        "dialect": r.dialect,
+                        "code_sha256": code_sha,
+                        "norm_sha256": normalised_sha256([p.code for p in r.passes]),
+                        "raw_document_id": r.raw_document_id,
+                        "extra": r.extra or None,
+                    }
+                    for sid, r, code_sha in new_programs
+                ],
             )
+            pairs = [(sid, r.external_id) for sid, r, _ in new_programs]
+            id_of = {
+                (sid, ext): pid
+                for sid, ext, pid in conn.execute(
+                    select(Program.source_id, Program.external_id, Program.id).where(
+                        tuple_(Program.source_id, Program.external_id).in_(pairs)
+                    )
+                )
+            }
+            ids = [id_of[pair] for pair in pairs]
             for pid, (_, r, code_sha) in zip(ids, new_programs, strict=True):
                 writes.version(pid, r, code_sha, now)
                 writes.licence(pid, r, code_sha)
@@ -339,14 +347,17 @@ class _Writes:
 
     def flush(self, conn: Connection) -> None:
         if self.versions:
-            vids = (
-                conn.execute(
-                    insert(ProgramVersion).returning(ProgramVersion.id, sort_by_parameter_order=True),
-                    self.versions,
+            conn.execute(insert(ProgramVersion), self.versions)
+            keys = [(v["program_id"], v["code_sha256"]) for v in self.versions]
+            version_id = {
+                (pid, code): vid
+                for pid, code, vid in conn.execute(
+                    select(ProgramVersion.program_id, ProgramVersion.code_sha256, ProgramVersion.id).where(
+                        tuple_(ProgramVersion.program_id, ProgramVersion.code_sha256).in_(keys)
+                    )
                 )
-                .scalars()
-                .all()
-            )
+            }
+            vids = [version_id[k] for k in keys]
             conn.execute(
                 insert(RenderPass),
                 [
