@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -192,6 +193,7 @@ def dedup_command(
     threshold: Annotated[
         float, typer.Option(help="Estimated Jaccard similarity that makes a near duplicate.")
     ] = 0.85,
+    workers: Annotated[int, typer.Option(help="Processes hashing programs; 0 means one per core.")] = 0,
     json_out: JsonOption = False,
 ) -> None:
     """Find near-duplicate programs (MinHash + LSH over code tokens); exact ones are found on import.
@@ -204,8 +206,11 @@ def dedup_command(
 
     if not 0 < threshold <= 1:
         raise InputFormatError("--threshold must be between 0 and 1", hint="the default is 0.85")
+    workers = workers or os.cpu_count() or 1
     with progress("hashing programs") as advance:
-        result = mark_near_duplicates(dbmod.open_catalogue(db), threshold=threshold, progress=advance)
+        result = mark_near_duplicates(
+            dbmod.open_catalogue(db), threshold=threshold, workers=workers, progress=advance
+        )
     if json_out:
         emit_json(result)
     else:

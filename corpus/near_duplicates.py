@@ -48,13 +48,14 @@ def mark_near_duplicates(
     catalogue: Catalogue,
     *,
     threshold: float = DEFAULT_THRESHOLD,
+    workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, float | int]:
     """Find near duplicates among non-exact-duplicates and store them; returns counts."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError("threshold must be in (0, 1]")
     items = list(_programs_in_order(catalogue))
-    pairs = find_near_duplicates(items, threshold=threshold, progress=progress)
+    pairs = find_near_duplicates(items, threshold=threshold, progress=progress, workers=workers)
     with catalogue.session() as s:
         marked = set_near_duplicates(s.connection(), [(p.duplicate, p.original, p.similarity) for p in pairs])
     return {"programs": len(items), "near_duplicates": marked, "threshold": threshold}

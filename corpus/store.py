@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from corpus.db import Catalogue
@@ -176,12 +176,10 @@ class ProgramStore:
         )
 
         keyed = [(self.source_id(conn, r.source), r) for r in kept]
-        rows = conn.execute(
-            select(Program).where(
-                tuple_(Program.source_id, Program.external_id).in_([(sid, r.external_id) for sid, r in keyed])
-            )
-        ).mappings()
-        existing = {(row["source_id"], row["external_id"]): dict(row) for row in rows}
+        existing = {
+            (row["source_id"], row["external_id"]): dict(row)
+            for row in conn.execute(select(Program).where(_keys_condition(keyed))).mappings()
+        }
 
         new_programs: list[tuple[int, ProgramRecord, str]] = []
         changed_code: list[tuple[dict, ProgramRecord, str]] = []
@@ -226,16 +224,15 @@ class ProgramStore:
                     for sid, r, code_sha in new_programs
                 ],
             )
-            pairs = [(sid, r.external_id) for sid, r, _ in new_programs]
             id_of = {
                 (sid, ext): pid
                 for sid, ext, pid in conn.execute(
                     select(Program.source_id, Program.external_id, Program.id).where(
-                        tuple_(Program.source_id, Program.external_id).in_(pairs)
+                        _keys_condition([(sid, r) for sid, r, _ in new_programs])
                     )
                 )
             }
-            ids = [id_of[pair] for pair in pairs]
+            ids = [id_of[(sid, r.external_id)] for sid, r, _ in new_programs]
             for pid, (_, r, code_sha) in zip(ids, new_programs, strict=True):
                 writes.version(pid, r, code_sha, now)
                 writes.licence(pid, r, code_sha)
@@ -349,11 +346,12 @@ class _Writes:
         if self.versions:
             conn.execute(insert(ProgramVersion), self.versions)
             keys = [(v["program_id"], v["code_sha256"]) for v in self.versions]
+            # program_id IN (…) uses the unique index; a row-value IN over pairs would scan.
             version_id = {
                 (pid, code): vid
                 for pid, code, vid in conn.execute(
                     select(ProgramVersion.program_id, ProgramVersion.code_sha256, ProgramVersion.id).where(
-                        tuple_(ProgramVersion.program_id, ProgramVersion.code_sha256).in_(keys)
+                        ProgramVersion.program_id.in_({pid for pid, _ in keys})
                     )
                 )
             }
@@ -372,6 +370,17 @@ class _Writes:
         _insert_ignore(
             conn, Provenance.__table__, self.provenance_rows, ["program_id", "location", "code_sha256"]
         )
+
+
+def _keys_condition(keyed: list[tuple[int, ProgramRecord]]):
+    """``(source_id = s AND external_id IN (…)) OR …`` per source: SQLite answers that from the
+    unique index, while a row-value ``(source_id, external_id) IN (…)`` scans the table."""
+    by_source: dict[int, list[str]] = {}
+    for sid, r in keyed:
+        by_source.setdefault(sid, []).append(r.external_id)
+    return or_(
+        *(and_(Program.source_id == sid, Program.external_id.in_(ids)) for sid, ids in by_source.items())
+    )
 
 
 def _metadata(r: ProgramRecord) -> dict:

@@ -28,7 +28,7 @@ def import_command(
         bool, typer.Option(help="Stop at the first bad record instead of skipping it.")
     ] = False,
     again: Annotated[bool, typer.Option(help="Re-read a file that was already imported completely.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Records per committed transaction.")] = 500,
+    batch_size: Annotated[int, typer.Option(help="Records per committed transaction.")] = 2000,
     json_out: JsonOption = False,
 ) -> None:
     """Import dumps: Shaders21k folders or zips, shadertoys JSON lines, Shadertoy JSON, GLSL Sandbox

@@ -89,7 +89,7 @@ def import_path(
     *,
     strict: bool = False,
     again: bool = False,
-    batch_size: int = 500,
+    batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import one file or folder; see the module docstring for the guarantees."""
