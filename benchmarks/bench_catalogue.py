@@ -101,9 +101,8 @@ def main() -> None:
         print(f"corpus ls {name}: {len(rows)} rows in {secs * 1000:.1f} ms (target <= 100 ms)")
     secs, n_indexed = timed(lambda: refresh_code_index(cat))
     results |= {"code_index_programs": n_indexed, "code_index_s": round(secs, 1)}
-    print(
-        f"code-search index brought up to date: {n_indexed} programs in {secs:.1f} s ({n_indexed / secs:,.0f}/s)"
-    )
+    rate = n_indexed / max(secs, 1e-9)
+    print(f"code-search index brought up to date: {n_indexed} programs in {secs:.1f} s ({rate:,.0f}/s)")
     for needle in ("helper3_", "43758.5453", "fragColor = vec4(mix"):
         secs, rows = timed(
             lambda needle=needle: list(list_programs(cat, ProgramFilter(code=needle), limit=100)), repeat=5

@@ -185,6 +185,20 @@ def downgrade(catalogue: Catalogue, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
+def refresh_statistics(catalogue: Catalogue) -> None:
+    """Refresh the query planner's statistics after a bulk change (SQLite).
+
+    Without them SQLite guesses, and picks a scan over a better index: ``corpus ls --author X``
+    on 100k programs takes 60 ms instead of 4. ``analysis_limit`` samples each index, so this
+    costs milliseconds, not a pass over the catalogue.
+    """
+    if catalogue.dialect != "sqlite":
+        return
+    with translate_db_errors(catalogue.url), catalogue.engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
+
+
 @contextlib.contextmanager
 def translate_db_errors(url: str) -> Iterator[None]:
     """Turn the database failures a user can meet into :class:`CatalogueError` with a next step."""

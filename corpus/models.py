@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -77,6 +79,7 @@ class Program(Base):
         UniqueConstraint("source_id", "external_id", name="uq_program_source_external"),
         Index("ix_program_norm_sha256", "norm_sha256"),
         Index("ix_program_author", "author"),
+        Index("ix_program_author_lower", func.lower(text("author"))),
         Index("ix_program_dialect", "dialect"),
         Index("ix_program_duplicate_of", "duplicate_of_id"),
     )

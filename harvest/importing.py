@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
-from corpus.db import Catalogue
+from corpus.db import Catalogue, refresh_statistics
 from corpus.errors import InputFormatError
 from corpus.models import ImportRun
 from corpus.records import ProgramRecord
@@ -191,6 +191,7 @@ def import_path(
     with catalogue.session() as s:
         report.duplicates_marked = mark_exact_duplicates(s.connection())
         s.execute(update(ImportRun).where(ImportRun.id == run_id).values(complete=True, finished_at=utcnow()))
+    refresh_statistics(catalogue)
     report.seconds = time.perf_counter() - started
     return report
 

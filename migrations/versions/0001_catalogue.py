@@ -69,6 +69,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_program_norm_sha256", "program", ["norm_sha256"])
     op.create_index("ix_program_author", "program", ["author"])
+    # corpus ls --author matches case-insensitively: an index on lower(author) answers that.
+    op.create_index("ix_program_author_lower", "program", [sa.text("lower(author)")])
     op.create_index("ix_program_dialect", "program", ["dialect"])
     op.create_index("ix_program_duplicate_of", "program", ["duplicate_of_id"])
     op.create_table(

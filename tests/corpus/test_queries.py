@@ -133,7 +133,8 @@ def test_code_search_follows_changed_code_and_works_read_only(filled):
     assert keys(filled, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]
     assert pending_code_index(filled) == 0
     with filled.session() as s:
-        ProgramStore(filled).store([make_record("tunnel1", GRADIENT.replace("sin", "smoothstep(0.,1.,"))], s.connection())
+        changed = make_record("tunnel1", GRADIENT.replace("sin", "smoothstep(0.,1.,"))
+        ProgramStore(filled).store([changed], s.connection())
     assert pending_code_index(filled) == 1
     ro = open_catalogue(f"file:{filled.url.removeprefix('sqlite:///')}?mode=ro")
     assert keys(ro, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]  # stale but answers
