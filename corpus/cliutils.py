@@ -133,7 +133,7 @@ def emit_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str) 
         return n
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for c in columns:
-        table.add_column(c, overflow="fold", max_width=48)
+        table.add_column(c, overflow="ellipsis", no_wrap=True, max_width=64)
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
         n += 1
