@@ -9,6 +9,7 @@ quiet and parseable.
 import contextlib
 import csv
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -86,8 +87,13 @@ def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None)
             args=list(args) if args is not None else None, prog_name=prog_name, standalone_mode=False
         )
     except click.exceptions.UsageError as exc:
+        message = exc.format_message().strip()
+        if not message:  # a bare group name: click has printed the help already
+            return 0
+        # Typer and click may both append the same "Did you mean …?" suggestion.
+        message = " ".join(dict.fromkeys(re.split(r"(?<=[.?!])\s+", message)))
         where = exc.ctx.command_path if exc.ctx is not None else prog_name
-        warn(f"error: {exc.format_message()} (see: {where} --help)")
+        warn(f"error: {message} (see: {where} --help)")
         return 2
     except click.exceptions.Abort:
         warn("aborted")

@@ -105,7 +105,15 @@ def _make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise CatalogueError(
+            f"the database driver for {url.split(':', 1)[0]} is not installed ({exc.name})",
+            hint="pip install -e '.[postgres]' for PostgreSQL",
+        ) from exc
+    except Exception as exc:  # a malformed URL
+        raise CatalogueError(f"cannot use the database URL {url!r}: {exc}", hint="check --db") from exc
 
 
 def connect(db: str | None = None, *, must_exist: bool = True) -> Catalogue:

@@ -919,13 +919,34 @@ def decide(
     chosen: LicenceVerdict | None = None
     if code:
         spdx_lines = [v for v in code if v.evidence == "spdx-line"]
-        chosen = spdx_lines[0] if spdx_lines else max(code, key=lambda v: v.score)
+        confident = [v for v in code if v.score >= _CONFIDENT]
+        if spdx_lines:
+            chosen = spdx_lines[0]
+        elif len(confident) > 1:
+            chosen = _all_of(confident)
+        else:
+            chosen = max(code, key=lambda v: v.score)
     else:
         chosen = repo or field or site
     if chosen is None:
         return LicenceDecision(_NONE_VERDICT, (_NONE_VERDICT,))
     others = [v for v in (*code, repo, field, site) if v is not None and v is not chosen]
     return LicenceDecision(chosen, (chosen, *others))
+
+
+#: Code statements at least this sure (a licence named with its version, its URL, its text) all
+#: bind the program when there are several; vaguer ones only count alone.
+_CONFIDENT = 0.85
+
+
+def _all_of(verdicts: list[LicenceVerdict]) -> LicenceVerdict:
+    """Several licences stated in the code (MIT for one part, GPL-3.0 for another): the program
+    is under all of them, so the class is the most restrictive one's. Guessing which one is
+    "the" licence would let a GPL or NC part into a permissive snapshot."""
+    parts = [f"({v.spdx})" if " OR " in v.spdx else v.spdx for v in verdicts]
+    spdx = " AND ".join(dict.fromkeys(parts))
+    text = "; ".join(v.matched_text for v in verdicts if v.matched_text)[:_MATCHED_TEXT_MAX]
+    return _verdict(spdx, verdicts[0].evidence, text, min(v.score for v in verdicts))
 
 
 def decide_for_record(record: ProgramRecord, site_default: str | None) -> LicenceDecision:

@@ -138,8 +138,15 @@ def create_snapshot(
         )
     flt = flt or ProgramFilter(include_duplicates=False)
     flt.include_excluded = False  # a takedown always wins, whatever the filters say
-    classes = list(dict.fromkeys([*(flt.licence_classes or DEFAULT_CLASSES), *allow]))
-    flt.licence_classes = classes
+    # --licence narrows within what the policy allows; only --allow widens it.
+    allowed = list(dict.fromkeys([*DEFAULT_CLASSES, *allow]))
+    outside = [c for c in flt.licence_classes if c not in allowed]
+    if outside:
+        raise SnapshotError(
+            f"licence class {', '.join(outside)} is not allowed in a snapshot by default",
+            hint=" ".join(f"--allow {c}" for c in outside) + " takes it, if its terms fit your use",
+        )
+    flt.licence_classes = list(flt.licence_classes) or allowed
     now = datetime.now(UTC)
     if flt.code:
         refresh_code_index(catalogue)

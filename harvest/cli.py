@@ -43,12 +43,14 @@ def import_command(
     from harvest.importing import import_path
 
     catalogue = open_catalogue(db, create=True)
-    failed = 0
+    empty: list[str] = []
     for path in paths:
         with progress(f"importing {path.name}") as advance:
             report = import_path(
                 catalogue, path, fmt, strict=strict, again=again, batch_size=batch_size, progress=advance
             )
+        if not report.already_imported and report.records == 0 and not report.resumed_from:
+            empty.append(_nothing_read(report))
         if json_out:
             emit_json(report.to_json())
             continue
@@ -56,18 +58,34 @@ def import_command(
             typer.echo(f"{path}: already imported, nothing to do (--again re-reads it)")
             continue
         resumed = f", resumed after item {report.resumed_from}" if report.resumed_from else ""
+        duplicates = (
+            f", {report.duplicates_marked} duplicate marks changed" if report.duplicates_marked else ""
+        )
         typer.echo(
             f"{path} ({report.format}): {report.added} added, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.excluded} excluded, {report.bad_count} bad"
-            f"{resumed} in {report.seconds:.1f} s"
+            f"{duplicates}{resumed} in {report.seconds:.1f} s"
         )
         for bad in report.bad[:20]:
             warn(f"  skipped {bad.location}: {bad.reason}")
         if report.bad_count > 20:
             warn(f"  … and {report.bad_count - 20} more bad records (--json lists them)")
-        failed += report.bad_count > 0
-    if failed and strict:
+    for message in empty:
+        warn(f"error: {message}")
+    if empty:
         raise typer.Exit(4)
+
+
+def _nothing_read(report) -> str:
+    if report.bad_count:
+        return (
+            f"every record in {report.path} was bad ({report.bad_count}) when read as {report.format}:"
+            " if that is the wrong format, pass the right one with --format"
+        )
+    return (
+        f"no programs found in {report.path} (read as {report.format});"
+        f" formats: {', '.join(FORMATS)} (see: harvest formats)"
+    )
 
 
 @app.command("sources")

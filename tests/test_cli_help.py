@@ -87,3 +87,17 @@ def test_missing_catalogue_is_one_clear_line_from_a_real_process(tmp_path):
     assert lines[0] == f"error: no catalogue at {tmp_path / 'missing.db'}"
     assert lines[1].startswith("hint: ")
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_bare_group_prints_help_and_a_typo_gets_one_suggestion(capsys):
+    assert run_app(corpus.cli.app, "corpus", []) == 0
+    assert "Commands" in capsys.readouterr().out
+    assert run_app(corpus.cli.app, "corpus", ["lss"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("Did you mean 'ls'?") == 1
+
+
+def test_a_database_url_without_its_driver_is_one_clear_error(capsys):
+    assert run_app(corpus.cli.app, "corpus", ["stats", "--db", "nosuchdriver+nothing://u@localhost/x"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err

@@ -19,7 +19,7 @@ from pathlib import Path
 from corpus.errors import InputFormatError
 from corpus.records import ProgramRecord
 from harvest.importers.base import MAX_CODE_BYTES, MAX_DOCUMENT_BYTES, BadRecord
-from harvest.importers.detect import FORMATS, SHADER_SUFFIXES, detect_format, format_hint
+from harvest.importers.detect import FORMATS, SHADER_SUFFIXES, detect_format, format_hint, json_documents_in
 from harvest.importers.directory import git_remote_repo, normalise_remote_url, read_directory
 from harvest.importers.dumps import read_json_dump
 from harvest.importers.shaders21k import read_shaders21k
@@ -54,5 +54,10 @@ def read_records(path: Path, fmt: str | None = None) -> Iterator[ProgramRecord |
     if fmt == "dir":
         return read_directory(path)
     if path.is_dir():
-        raise InputFormatError(f"{path} is a folder, but format {fmt} is a file", hint=format_hint())
+        documents = json_documents_in(path)
+        if not documents:
+            raise InputFormatError(
+                f"{path} is a folder with no .json or .jsonl files for format {fmt}", hint=format_hint()
+            )
+        return (item for doc in documents for item in read_json_dump(doc, fmt))
     return read_json_dump(path, fmt)

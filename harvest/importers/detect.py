@@ -36,6 +36,12 @@ def detect_format(path: Path) -> str:
         for folder in candidates[:50]:
             if (folder / "shaders_list").is_file() or any((folder / m).is_dir() for m in _SHADERS21K_MARKERS):
                 return "shaders21k"
+        documents = json_documents_in(path)
+        if documents and not any(p.suffix.lower() in SHADER_SUFFIXES for p in path.rglob("*") if p.is_file()):
+            # A folder of JSON files (one shader each, as a site export or a crawl leaves them).
+            fmt = _format_of_keys(_first_record_keys(documents[0]))
+            if fmt is not None:
+                return fmt
         return "dir"
     suffix = path.suffix.lower()
     if suffix == ".zip":
@@ -46,6 +52,15 @@ def detect_format(path: Path) -> str:
     if fmt is None:
         raise InputFormatError(f"cannot tell the format of {path}", hint=format_hint())
     return fmt
+
+
+def json_documents_in(folder: Path) -> list[Path]:
+    """The ``.json`` and ``.jsonl`` files directly in ``folder``, sorted (hidden ones skipped)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in (".json", ".jsonl")
+    )
 
 
 def _format_of_keys(keys: set[str]) -> str | None:

@@ -1,7 +1,9 @@
 """A folder of shader files (or a git checkout), each file one program.
 
 Programs are ``git:REPO/PATH`` when the folder is a git checkout whose ``origin`` remote names a
-host (read from ``.git/config``, no git needed), else ``dir:PATH``, PATH relative to the folder.
+host (read from ``.git/config``, no git needed), else ``dir:FOLDER/PATH``: FOLDER is the imported
+folder's own name and PATH is relative to it, so two folders that both hold ``main.frag`` stay
+two programs.
 The nearest LICENSE / LICENCE / COPYING (optionally ``.md``, ``.txt``) at or above a file's
 folder, up to the imported root, covers it; each licence file is read once.
 """
@@ -53,7 +55,7 @@ def read_directory(path: Path) -> Iterator[ProgramRecord | BadRecord]:
             rel,
             code,
             source="git" if repo else "dir",
-            external_id=f"{repo}/{rel}" if repo else rel,
+            external_id=f"{repo}/{rel}" if repo else f"{root.resolve().name}/{rel}",
             origin=location,
             repo_licence_text=licence_text,
             repo_licence_path=licence_path,

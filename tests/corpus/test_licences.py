@@ -488,7 +488,7 @@ def test_highest_scoring_code_statement_wins() -> None:
     assert {c.spdx for c in decision.candidates} == {"ISC", "LicenseRef-public-domain"}
 
 
-def test_equal_scores_go_to_the_image_pass() -> None:
+def test_licences_stated_in_several_passes_all_bind_image_pass_first() -> None:
     record = ProgramRecord(
         source="shadertoy",
         external_id="tie001",
@@ -499,8 +499,33 @@ def test_equal_scores_go_to_the_image_pass() -> None:
         ],
     )
     decision = decide_for_record(record, SHADERTOY)
-    assert decision.chosen.spdx == "MIT"
-    assert [c.spdx for c in decision.candidates] == ["MIT", "CC-BY-4.0", "CC-BY-NC-SA-3.0"]
+    assert (decision.chosen.spdx, decision.chosen.licence_class) == ("MIT AND CC-BY-4.0", "permissive")
+    assert [c.spdx for c in decision.candidates] == [
+        "MIT AND CC-BY-4.0",
+        "MIT",
+        "CC-BY-4.0",
+        "CC-BY-NC-SA-3.0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "spdx", "cls"),
+    [
+        (
+            "The MIT License\n// noise() is from a GPL project: GNU General Public License version 3",
+            "MIT AND GPL-3.0-only",
+            "copyleft",
+        ),
+        (
+            "fbm: CC0 1.0 Universal\n// my part: Creative Commons Attribution-NonCommercial 4.0",
+            "CC0-1.0 AND CC-BY-NC-4.0",
+            "noncommercial",
+        ),
+    ],
+)
+def test_conflicting_licences_in_code_combine_to_the_most_restrictive_class(header, spdx, cls) -> None:
+    decision = decide([shader(header)], site_default=SHADERTOY)
+    assert (decision.chosen.spdx, decision.chosen.licence_class) == (spdx, cls)
 
 
 def test_decide_for_record_reads_field_and_licence_file() -> None:

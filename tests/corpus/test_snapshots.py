@@ -209,3 +209,20 @@ def test_a_tampered_catalogue_is_caught_at_export(filled):
         conn.execute(text("UPDATE snapshot_entry SET title = 'tampered' WHERE label = 0"))
     with pytest.raises(SnapshotError, match="no longer matches"):
         _export(filled, "s1")
+
+
+def test_a_licence_filter_narrows_the_policy_but_never_widens_it(filled):
+    with pytest.raises(SnapshotError, match="not allowed in a snapshot by default") as err:
+        create_snapshot(filled, "leak", ProgramFilter(include_duplicates=False, licence_classes=["copyleft"]))
+    assert err.value.hint.startswith("--allow copyleft")
+    narrowed = create_snapshot(
+        filled, "pd", ProgramFilter(include_duplicates=False, licence_classes=["public-domain"])
+    )
+    assert narrowed.entries == 1
+    widened = create_snapshot(
+        filled,
+        "gpl",
+        ProgramFilter(include_duplicates=False, licence_classes=["copyleft"]),
+        allow=["copyleft"],
+    )
+    assert widened.entries == 1

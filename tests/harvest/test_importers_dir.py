@@ -47,11 +47,11 @@ def test_shader_files_are_read_sorted_and_others_skipped(tmp_path):
     records, bad = split(read_records(root))
     assert bad == []
     assert [r.key for r in records] == [
-        "dir:a/b.fs",
-        "dir:a/wave.glsl",
-        "dir:c.fsh",
-        "dir:d.shader",
-        "dir:z.frag",
+        "dir:shaders/a/b.fs",
+        "dir:shaders/a/wave.glsl",
+        "dir:shaders/c.fsh",
+        "dir:shaders/d.shader",
+        "dir:shaders/z.frag",
     ]
     assert [r.dialect for r in records] == ["glsl", "shadertoy", "glsl", "glsl", "glslsandbox"]
     assert records[1].origin == f"{root}!a/wave.glsl"
@@ -73,7 +73,9 @@ def test_licence_applies_to_nested_shaders_and_the_nearest_wins(tmp_path):
         },
     )
     records, _ = split(read_records(root))
-    licences = {r.external_id: (r.repo_licence_path, r.repo_licence_text) for r in records}
+    licences = {
+        r.external_id.removeprefix("repo/"): (r.repo_licence_path, r.repo_licence_text) for r in records
+    }
     assert licences == {
         "top.frag": ("LICENSE", "MIT License\n"),
         "deep/er/nested.frag": ("LICENSE", "MIT License\n"),
@@ -133,7 +135,7 @@ def test_git_worktree_file_points_at_the_config(tmp_path):
 def test_checkout_without_origin_is_a_plain_dir(tmp_path):
     root = write(tmp_path / "c", {".git/config": "[core]\n\tbare = false\n", "a.frag": PLAIN})
     (record,) = read_records(root)
-    assert record.key == "dir:a.frag"
+    assert record.key == "dir:c/a.frag"
 
 
 def test_bad_files_are_reported_and_the_rest_read(tmp_path):
@@ -147,7 +149,7 @@ def test_bad_files_are_reported_and_the_rest_read(tmp_path):
         },
     )
     records, bad = split(read_records(root))
-    assert [r.external_id for r in records] == ["ok.frag"]
+    assert [r.external_id for r in records] == ["d/ok.frag"]
     reasons = {b.location: b.reason for b in bad}
     assert reasons[f"{root}!big.frag"] == f"code field too large ({MAX_CODE_BYTES + 2} bytes, limit 4 MiB)"
     assert reasons[f"{root}!latin1.frag"] == "not valid UTF-8 (byte 6)"
@@ -162,7 +164,7 @@ def test_symlinks_outside_the_root_are_not_followed(tmp_path):
     (root / "linked-dir").symlink_to(tmp_path / "outside/dir")
     (root / "alias.frag").symlink_to(root / "real.frag")
     records, bad = split(read_records(root))
-    assert [r.external_id for r in records] == ["alias.frag", "real.frag"]
+    assert [r.external_id for r in records] == ["root/alias.frag", "root/real.frag"]
     assert bad == [BadRecord(f"{root}!escape.frag", "symlink to a file outside the imported folder")]
 
 
@@ -170,4 +172,11 @@ def test_single_shader_file_is_a_dir_import(tmp_path):
     path = write(tmp_path, {"one.frag": TOY}) / "one.frag"
     assert detect_format(path) == "dir"
     (record,) = read_records(path)
-    assert (record.key, record.dialect) == ("dir:one.frag", "shadertoy")
+    assert (record.key, record.dialect) == (f"dir:{tmp_path.name}/one.frag", "shadertoy")
+
+
+def test_two_folders_with_the_same_file_name_stay_two_programs(tmp_path):
+    a = write(tmp_path / "repoA", {"main.frag": PLAIN, "LICENSE": "MIT License"})
+    b = write(tmp_path / "repoB", {"main.frag": SANDBOX})
+    keys = [r.key for r in read_records(a)] + [r.key for r in read_records(b)]
+    assert keys == ["dir:repoA/main.frag", "dir:repoB/main.frag"]

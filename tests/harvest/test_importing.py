@@ -288,3 +288,34 @@ def test_a_locked_catalogue_is_reported_not_corrupted(catalogue, tmp_path, monke
         holder.rollback()
         holder.close()
     assert import_path(open_catalogue(path), dump).added == 1
+
+
+def test_an_import_that_finds_nothing_fails_and_says_why(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no shaders here")
+    db = str(tmp_path / "c.db")
+    assert run_app(harvest_app, "harvest", ["import", str(empty), "--db", db]) == 4
+    assert "no programs found in" in capsys.readouterr().err
+    wrong = write_jsonl(tmp_path / "w.jsonl", [flat(1), flat(2)])
+    assert (
+        run_app(harvest_app, "harvest", ["import", str(wrong), "--format", "glslsandbox-dump", "--db", db])
+        == 4
+    )
+    assert "every record" in capsys.readouterr().err
+
+
+def test_a_folder_of_shader_json_files_is_read_as_shadertoy_json(catalogue, tmp_path):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for i in range(3):
+        doc = {
+            "ver": "0.1",
+            "info": {"id": f"site0{i}", "name": f"s{i}"},
+            "renderpass": [
+                {"type": "image", "name": "Image", "code": shader(i), "inputs": [], "outputs": []}
+            ],
+        }
+        (folder / f"s{i}.json").write_text(json.dumps(doc))
+    report = import_path(catalogue, folder)
+    assert (report.format, report.added) == ("shadertoy-json", 3)
