@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import typer
 
 from corpus import db as dbmod
 from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_point, new_app, progress, warn
-from corpus.errors import InputFormatError
+from corpus.errors import UsageProblem
 from corpus.licences import LICENCE_CLASSES
 from corpus.queries import SORTS, ProgramFilter, count_programs, list_programs, show_program, stats
 
@@ -23,6 +24,7 @@ app.add_typer(db_app, name="db")
 
 LS_COLUMNS = ("program", "title", "author", "dialect", "licence_spdx", "licence_class", "duplicate_of")
 JSON_COLUMNS = (
+    "program",
     "source",
     "external_id",
     "title",
@@ -63,7 +65,7 @@ def _filter(
 ) -> ProgramFilter:
     for c in classes or []:
         if c not in LICENCE_CLASSES:
-            raise InputFormatError(
+            raise UsageProblem(
                 f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
             )
     return ProgramFilter(
@@ -141,6 +143,10 @@ def show_command(
     for cand in lic.get("candidates", [])[1:]:
         lines.append(f"             also: {cand['spdx']} from {cand['evidence']}")
     lines.append(f"  code       {info['code_sha256']} ({len(info['versions'])} version(s))")
+    if info["excluded"]:
+        lines.append(f"  EXCLUDED   by a takedown: {info['excluded']} (never in a new snapshot)")
+    if info["parent"]:
+        lines.append(f"  fork of    {info['parent']}")
     if info["duplicate_of"]:
         lines.append(
             f"  duplicate of {info['duplicate_of']} ({info['duplicate_kind']}, {info['duplicate_score']:.2f})"
@@ -172,7 +178,7 @@ def stats_command(db: DbOption = None, json_out: JsonOption = False) -> None:
         return
     typer.echo(
         f"programs {info['programs']}  versions {info['versions']}  blobs {info['blobs']}"
-        f"  code {info['code_bytes'] / 1e6:.1f} MB"
+        f"  code {_size(info['code_bytes'])}"
     )
     for title in (
         "by_source",
@@ -185,6 +191,14 @@ def stats_command(db: DbOption = None, json_out: JsonOption = False) -> None:
         values = "  ".join(f"{k} {v}" for k, v in info[title].items()) or "-"
         typer.echo(f"{title.replace('_', ' '):<22}{values}")
     typer.echo(f"{'exclusions':<22}{info['exclusions']}\n{'snapshots':<22}{info['snapshots']}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
 
 
 @app.command("dedup")
@@ -205,7 +219,7 @@ def dedup_command(
     from corpus.near_duplicates import mark_near_duplicates
 
     if not 0 < threshold <= 1:
-        raise InputFormatError("--threshold must be between 0 and 1", hint="the default is 0.85")
+        raise UsageProblem("--threshold must be above 0 and at most 1", hint="the default is 0.85")
     workers = workers or os.cpu_count() or 1
     with progress("hashing programs") as advance:
         result = mark_near_duplicates(
@@ -216,7 +230,7 @@ def dedup_command(
     else:
         typer.echo(
             f"{result['near_duplicates']} near duplicates among {result['programs']} programs"
-            f" (threshold {threshold})"
+            f" that are not exact duplicates (threshold {threshold})"
         )
 
 
@@ -245,7 +259,9 @@ def exclude_command(
     program: Annotated[str | None, typer.Argument(help="SOURCE:ID of the program to keep out.")] = None,
     author: Annotated[str | None, typer.Option(help="Keep out every program by this author.")] = None,
     source: Annotated[str | None, typer.Option(help="With --author: only on this source.")] = None,
-    reason: Annotated[str, typer.Option(help="Why (who asked, when): kept with the takedown.")] = "",
+    reason: Annotated[
+        str, typer.Option(help="Required: why (who asked, when), kept with the takedown.")
+    ] = "",
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -260,9 +276,14 @@ def exclude_command(
     )
     if json_out:
         emit_json(row)
+        return
+    who = program or f"author {author}" + (f" on {source}" if source else "")
+    if row["already_excluded"]:
+        typer.echo(f"{who} was already excluded; nothing changed")
     else:
-        who = program or f"author {author}" + (f" on {source}" if source else "")
         typer.echo(f"excluded {who}: {row['reason']}")
+    if row["programs_in_catalogue"] == 0:
+        warn(f"note: no program in the catalogue matches {who} yet; future imports and crawls will skip it")
 
 
 @app.command("exclusions")
@@ -308,7 +329,7 @@ def snapshot_create(
 
     for c in allow or []:
         if c not in LICENCE_CLASSES:
-            raise InputFormatError(
+            raise UsageProblem(
                 f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
             )
     flt = _filter(source, dialect, licence, spdx, tag, author, search, code, include_duplicates)
@@ -319,8 +340,6 @@ def snapshot_create(
         typer.echo(
             f"snapshot {summary.name}: {summary.entries} programs, manifest {summary.manifest_sha256[:16]}…"
         )
-        if summary.entries == 0:
-            warn("the snapshot is empty: check the filters, or add classes with --allow")
 
 
 @snapshot_app.command("ls")
@@ -353,7 +372,7 @@ def snapshot_show(
         emit_json(info)
         return
     typer.echo(f"{info['name']}: {info['entries']} programs, created {info['created']}")
-    typer.echo(f"  manifest {info['manifest_sha256']}\n  filters  {info['filters']}")
+    typer.echo(f"  manifest {info['manifest_sha256']}\n  filters  {json.dumps(info['filters'])}")
     for spdx, n in info["licences"].items():
         typer.echo(f"  {n:>6}  {spdx}")
     for line in info.get("programs", []):
@@ -391,13 +410,27 @@ def snapshot_verify(
 
     Example: corpus snapshot verify out/s1
     """
-    from corpus.snapshots import verify_snapshot_dir
+    from corpus.snapshots import verification_error, verify_snapshot_dir
 
-    report = verify_snapshot_dir(folder)
+    report = verify_snapshot_dir(folder, raise_on_problems=False)
     if json_out:
         emit_json(report)
-    else:
+    if not report["ok"]:
+        raise verification_error(report)
+    if not json_out:
         typer.echo(f"ok: {report['entries']} programs in {folder} match their manifest")
+
+
+@snapshot_app.command("rm")
+def snapshot_rm(name: str, db: DbOption = None) -> None:
+    """Forget a snapshot and free its name; exported folders stay valid and programs stay.
+
+    Example: corpus snapshot rm s1
+    """
+    from corpus.snapshots import delete_snapshot
+
+    delete_snapshot(dbmod.open_catalogue(db), name)
+    typer.echo(f"removed snapshot {name}")
 
 
 # -- schema ------------------------------------------------------------------------------------

@@ -138,10 +138,15 @@ def emit_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str) 
             n += 1
         return n
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for c in columns:
-        table.add_column(c, overflow="ellipsis", no_wrap=True, max_width=64)
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    for i, c in enumerate(columns):
+        if i == 0:  # the first column names the thing (SOURCE:ID): never cut it, it gets pasted
+            width = max([len(c), *(len(r[0]) for r in cells)])
+            table.add_column(c, no_wrap=True, min_width=width)
+        else:
+            table.add_column(c, overflow="ellipsis", no_wrap=True, max_width=64)
+    for r in cells:
+        table.add_row(*r)
         n += 1
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
     return n

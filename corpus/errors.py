@@ -4,6 +4,7 @@ Every expected failure is an :class:`ImageProgramsError` whose message says what
 whose ``hint`` says what the user can do next. The command lines print ``message`` and ``hint``
 on one or two lines and exit with ``exit_code``; they never show a traceback for these.
 
+- :class:`UsageProblem`: an option value that cannot work (exit 2, like a wrong option).
 - :class:`CatalogueError`: the catalogue cannot be opened or written (missing, read-only,
   locked, full disk, schema too new or too old).
 - :class:`InputFormatError`: a file or record is not in the format we expected.
@@ -26,6 +27,10 @@ class ImageProgramsError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class UsageProblem(ImageProgramsError):
+    exit_code = 2
 
 
 class CatalogueError(ImageProgramsError):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from corpus.db import Catalogue
-from corpus.errors import InputFormatError
-from corpus.models import Exclusion
+from corpus.errors import UsageProblem
+from corpus.models import Exclusion, Program, Source
 from corpus.queries import _iso
 from corpus.records import parse_program_key
 from corpus.store import utcnow
@@ -24,22 +24,49 @@ def add_exclusion(
 ) -> dict[str, Any]:
     """Record a takedown of one program (``SOURCE:ID``) or of an author (on one source or all)."""
     if bool(program) == bool(author):
-        raise InputFormatError(
+        raise UsageProblem(
             "name either one program (SOURCE:ID) or --author NAME", hint="not both, not neither"
         )
     if not reason.strip():
-        raise InputFormatError("a takedown needs a reason", hint="pass --reason TEXT (who asked, when)")
+        raise UsageProblem("a takedown needs a reason", hint="pass --reason TEXT (who asked, when)")
     row: dict[str, Any] = {"reason": reason.strip(), "created_at": utcnow(), "source": source}
     if program:
+        if source is not None:
+            raise UsageProblem("--source goes with --author; a program name already says its source")
         try:
             row["source"], row["external_id"] = parse_program_key(program)
         except ValueError as exc:
-            raise InputFormatError(str(exc)) from exc
+            raise UsageProblem(str(exc)) from exc
     else:
         row["author"] = author
     with catalogue.session() as s:
-        s.execute(insert(Exclusion), row)
-    return {k: (_iso(v) if k == "created_at" else v) for k, v in row.items()}
+        if program:
+            same = select(Exclusion.id).where(
+                Exclusion.source == row["source"], Exclusion.external_id == row["external_id"]
+            )
+        else:
+            same = select(Exclusion.id).where(
+                Exclusion.external_id.is_(None),
+                func.lower(Exclusion.author) == author.lower(),
+                Exclusion.source.is_(None) if source is None else Exclusion.source == source,
+            )
+        already = s.execute(same).first() is not None
+        if not already:
+            s.execute(insert(Exclusion), row)
+        matches = _matching_programs(s, row)
+    out = {k: (_iso(v) if k == "created_at" else v) for k, v in row.items()}
+    return out | {"already_excluded": already, "programs_in_catalogue": matches}
+
+
+def _matching_programs(s, row: dict[str, Any]) -> int:
+    stmt = select(func.count()).select_from(Program).join(Source, Source.id == Program.source_id)
+    if row.get("external_id") is not None:
+        stmt = stmt.where(Source.name == row["source"], Program.external_id == row["external_id"])
+    else:
+        stmt = stmt.where(func.lower(Program.author) == row["author"].lower())
+        if row["source"] is not None:
+            stmt = stmt.where(Source.name == row["source"])
+    return s.execute(stmt).scalar_one()
 
 
 def list_exclusions(catalogue: Catalogue) -> list[dict[str, Any]]:

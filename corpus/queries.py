@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, delete, exists, func, literal_column, or_, 
 from sqlalchemy.orm import aliased
 
 from corpus.db import Catalogue
-from corpus.errors import CatalogueError, InputFormatError, NotFoundError
+from corpus.errors import CatalogueError, NotFoundError, UsageProblem
 from corpus.models import (
     Blob,
     CodeSearchPending,
@@ -132,7 +132,7 @@ def _code_condition(needle: str, dialect: str):
             .where(text("program_code_fts MATCH :q").bindparams(q=quoted))
         )
     if len(needle) < 3:
-        raise InputFormatError(
+        raise UsageProblem(
             "code search needs at least 3 characters", hint="search for a longer piece of code"
         )
     version = aliased(ProgramVersion)
@@ -237,7 +237,7 @@ def list_programs(
 ) -> Iterator[dict[str, Any]]:
     """Rows for ``corpus ls``: one dict per program, streamed."""
     if sort not in SORTS:
-        raise InputFormatError(f"unknown sort {sort!r}", hint=f"use one of: {', '.join(SORTS)}")
+        raise UsageProblem(f"unknown sort {sort!r}", hint=f"use one of: {', '.join(SORTS)}")
     if flt.code:
         refresh_code_index(catalogue)
     stmt = apply_filter(_listing_select(), flt, catalogue.dialect).order_by(*SORTS[sort])
@@ -248,6 +248,7 @@ def list_programs(
             out = dict(row)
             out.pop("id")
             out["created_at"] = _iso(out["created_at"])
+            out["tags"] = out["tags"] or []
             out["program"] = f"{out['source']}:{out['external_id']}"
             yield out
 
@@ -271,7 +272,7 @@ def _find_program(s, key: str) -> Program:
     try:
         source, external_id = parse_program_key(key)
     except ValueError as exc:
-        raise NotFoundError(str(exc)) from exc
+        raise UsageProblem(str(exc)) from exc
     program = s.execute(
         select(Program).join(Source).where(Source.name == source, Program.external_id == external_id)
     ).scalar_one_or_none()
@@ -334,9 +335,26 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
                 .order_by(Provenance.id)
             )
         ]
+        takedown = (
+            s.execute(
+                select(Exclusion.reason).where(
+                    or_(
+                        and_(Exclusion.source == source.name, Exclusion.external_id == program.external_id),
+                        and_(
+                            Exclusion.external_id.is_(None),
+                            func.lower(Exclusion.author) == func.lower(program.author),
+                            or_(Exclusion.source.is_(None), Exclusion.source == source.name),
+                        ),
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
         return {
             "program": f"{source.name}:{program.external_id}",
             "source": source.name,
+            "excluded": takedown,
             "external_id": program.external_id,
             "title": program.title,
             "author": program.author,
@@ -348,7 +366,7 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
             "updated_at": _iso(program.updated_at),
             "first_seen": _iso(program.first_seen),
             "last_seen": _iso(program.last_seen),
-            "parent": program.parent_ref,
+            "parent": f"{source.name}:{program.parent_ref}" if program.parent_ref else None,
             "code_sha256": program.code_sha256,
             "licence_spdx": lic.spdx if lic else "NOASSERTION",
             "licence_class": lic.licence_class if lic else "unknown",

@@ -180,6 +180,11 @@ def create_snapshot(
         )
         stmt = apply_filter(stmt, flt, catalogue.dialect).order_by(Source.name, Program.external_id)
         rows = s.execute(stmt).all()
+        if not rows:
+            raise SnapshotError(
+                f"no program matches the filters and licence policy of snapshot {name}; nothing was created",
+                hint="check the filters with corpus ls, or add licence classes with --allow",
+            )
         snapshot_id = s.execute(
             insert(Snapshot).returning(Snapshot.id),
             {
@@ -247,6 +252,7 @@ def show_snapshot(catalogue: Catalogue, name: str, *, entries: bool = False) -> 
 
 
 def delete_snapshot(catalogue: Catalogue, name: str) -> None:
+    """Forget a snapshot (its entries, not the programs): exported folders stay valid."""
     with catalogue.session() as s:
         snap = _get(s, name)
         s.execute(delete(SnapshotEntry).where(SnapshotEntry.snapshot_id == snap.id))
@@ -256,8 +262,10 @@ def delete_snapshot(catalogue: Catalogue, name: str) -> None:
 def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Path:
     """Write the snapshot folder; refuses a non-empty target so nothing of the user's is overwritten."""
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SnapshotError(f"{out} exists and is not an empty folder", hint="export into a new folder")
+    if out.exists() and not out.is_dir():
+        raise SnapshotError(f"{out} is a file", hint="export into a new or empty folder")
+    if out.exists() and any(out.iterdir()):
+        raise SnapshotError(f"{out} is a folder that is not empty", hint="export into a new or empty folder")
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
@@ -285,6 +293,12 @@ def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Pat
                     f"snapshot {name} no longer matches its manifest hash",
                     hint="the catalogue was modified outside imageprograms; recreate the snapshot",
                 )
+            documents = {
+                "ATTRIBUTION.md": _attribution_doc(snap.name, attributions).encode("utf-8"),
+                "LICENCES.md": _licences_doc(snap.name, licences).encode("utf-8"),
+            }
+            for file_name, data in documents.items():
+                (tmp / file_name).write_bytes(data)
             meta = {
                 "name": snap.name,
                 "created": _iso(snap.created_at),
@@ -292,12 +306,11 @@ def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Pat
                 "policy_hash": snap.policy_hash,
                 "entries": snap.entry_count,
                 "manifest_sha256": snap.manifest_sha256,
+                "files_sha256": {k: hashlib.sha256(v).hexdigest() for k, v in documents.items()},
             }
             (tmp / "snapshot.json").write_text(
                 json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
-            (tmp / "ATTRIBUTION.md").write_text(_attribution_doc(snap.name, attributions), encoding="utf-8")
-            (tmp / "LICENCES.md").write_text(_licences_doc(snap.name, licences), encoding="utf-8")
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -341,20 +354,31 @@ def _licences_doc(name: str, counts: Counter[tuple[str, str]]) -> str:
     )
 
 
-def verify_snapshot_dir(folder: str | Path) -> dict[str, Any]:
+def verify_snapshot_dir(folder: str | Path, *, raise_on_problems: bool = True) -> dict[str, Any]:
     """Re-hash an exported snapshot folder: the manifest against snapshot.json, every pass file
-    against its manifest hash, and no file missing or extra. Raises :class:`SnapshotError`."""
+    against its manifest hash, ATTRIBUTION.md and LICENCES.md against snapshot.json, and no file
+    missing or extra. Raises :class:`SnapshotError` on any problem unless told to just report."""
     root = Path(folder)
+    if not root.is_dir():
+        raise SnapshotError(
+            f"{root} is not a folder", hint="pass the folder that corpus snapshot export wrote"
+        )
     try:
         meta = json.loads((root / "snapshot.json").read_text(encoding="utf-8"))
         manifest_bytes = (root / MANIFEST).read_bytes()
     except FileNotFoundError as exc:
-        raise SnapshotError(f"{root} is not a snapshot folder: {exc.filename} is missing") from exc
+        raise SnapshotError(f"{root} is not a snapshot folder: {Path(exc.filename).name} is missing") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"{root}/snapshot.json is not valid JSON") from exc
     problems: list[str] = []
     if hashlib.sha256(manifest_bytes).hexdigest() != meta.get("manifest_sha256"):
         problems.append("manifest.jsonl does not match the manifest_sha256 in snapshot.json")
+    for file_name, digest in sorted((meta.get("files_sha256") or {}).items()):
+        try:
+            if hashlib.sha256((root / file_name).read_bytes()).hexdigest() != digest:
+                problems.append(f"{file_name} does not match its hash in snapshot.json")
+        except FileNotFoundError:
+            problems.append(f"{file_name} is missing")
     expected: set[Path] = set()
     count = 0
     for n, raw in enumerate(manifest_bytes.decode("utf-8", "replace").splitlines(), 1):
@@ -394,10 +418,17 @@ def verify_snapshot_dir(folder: str | Path) -> dict[str, Any]:
         "ok": not problems,
         "problems": problems,
     }
-    if problems:
-        raise SnapshotError(
-            f"snapshot folder {root} failed verification: {problems[0]}"
-            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""),
-            hint="export the snapshot again from the catalogue",
-        )
+    if problems and raise_on_problems:
+        raise verification_error(report)
     return report
+
+
+def verification_error(report: dict[str, Any]) -> SnapshotError:
+    """The one-line error for a failed verification: the first problem and how many more."""
+    problems = report["problems"]
+    more = len(problems) - 1
+    return SnapshotError(
+        f"snapshot folder {report['folder']} failed verification: {problems[0]}"
+        + (f" (and {more} more problem{'s' if more > 1 else ''}; --json lists them)" if more else ""),
+        hint="export the snapshot again from the catalogue",
+    )

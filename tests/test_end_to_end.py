@@ -102,7 +102,8 @@ def test_ls_csv_and_table_outputs(imported, capsys):
         corpus.cli.app, "corpus", ["ls", "--db", imported, "--csv", "--source", "gl-transitions"], capsys
     )
     lines = out.strip().splitlines()
-    assert lines[0].startswith("source,external_id,title")
+    assert lines[0].startswith("program,source,external_id,title")
+    assert lines[1].startswith("gl-transitions:")
     assert len(lines) == 4
     table = cli(corpus.cli.app, "corpus", ["ls", "--db", imported, "--limit", "3"], capsys)
     assert "program" in table.splitlines()[0] and len(table.strip().splitlines()) == 4

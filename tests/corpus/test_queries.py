@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from corpus.errors import InputFormatError, NotFoundError
+from corpus.errors import NotFoundError, UsageProblem
 from corpus.queries import ProgramFilter, count_programs, list_programs, show_program, stats
 from corpus.store import ProgramStore, mark_exact_duplicates
 from tests.conftest import GRADIENT, make_record
@@ -94,7 +94,7 @@ def test_sort_and_limit(filled):
     flt = ProgramFilter(sources=["shadertoy"])
     assert keys(filled, flt, sort="created") == ["shadertoy:plasma", "shadertoy:copy", "shadertoy:tunnel1"]
     assert keys(filled, flt, sort="-created", limit=1) == ["shadertoy:tunnel1"]
-    with pytest.raises(InputFormatError, match="unknown sort"):
+    with pytest.raises(UsageProblem, match="unknown sort"):
         keys(filled, flt, sort="sideways")
 
 
@@ -114,7 +114,7 @@ def test_show_gives_passes_licence_evidence_and_duplicates(filled):
     assert info["provenance"][0]["location"] == "test:1"
     with pytest.raises(NotFoundError, match="no program shadertoy:nope"):
         show_program(filled, "shadertoy:nope")
-    with pytest.raises(NotFoundError, match="SOURCE:ID"):
+    with pytest.raises(UsageProblem, match="SOURCE:ID"):
         show_program(filled, "no-colon")
 
 

@@ -176,7 +176,7 @@ def test_export_refuses_a_non_empty_folder_and_leaves_nothing_behind(filled, tmp
     target = tmp_path / "busy"
     target.mkdir()
     (target / "mine.txt").write_text("user data")
-    with pytest.raises(SnapshotError, match="not an empty folder"):
+    with pytest.raises(SnapshotError, match="is a folder that is not empty"):
         export_snapshot(filled, "s1", target)
     assert [p.name for p in target.iterdir()] == ["mine.txt"]
 
@@ -226,3 +226,23 @@ def test_a_licence_filter_narrows_the_policy_but_never_widens_it(filled):
         allow=["copyleft"],
     )
     assert widened.entries == 1
+
+
+def test_verify_catches_an_edited_attribution_and_lists_every_problem(filled):
+    create_snapshot(filled, "s1")
+    folder = _export(filled, "s1")
+    (folder / "ATTRIBUTION.md").write_text("nobody made these\n")
+    (folder / "programs/0/image.glsl").write_text("void main(){}")
+    report = verify_snapshot_dir(folder, raise_on_problems=False)
+    assert report["problems"] == [
+        "ATTRIBUTION.md does not match its hash in snapshot.json",
+        "programs/0/image.glsl does not match its code_sha256",
+    ]
+    with pytest.raises(SnapshotError, match=r"\(and 1 more problem; --json lists them\)"):
+        verify_snapshot_dir(folder)
+
+
+def test_an_empty_selection_creates_no_snapshot(filled):
+    with pytest.raises(SnapshotError, match="nothing was created"):
+        create_snapshot(filled, "none", ProgramFilter(include_duplicates=False, sources=["nowhere"]))
+    assert list_snapshots(filled) == []
