@@ -138,8 +138,9 @@ def open_catalogue(db: str | None = None, *, create: bool = False) -> Catalogue:
     path = _sqlite_path(url)
     if path is not None and not path.exists():
         if not create:
+            via_env = f" ({ENV_DB} names it)" if not db and os.environ.get(ENV_DB) else ""
             raise CatalogueError(
-                f"no catalogue at {path}",
+                f"no catalogue at {path}{via_env}",
                 hint="import something first (harvest import examples/…) or pass --db PATH",
             )
         if not path.parent.exists():

@@ -169,7 +169,7 @@ def import_path(
             progress(len(batch) + bad_in_batch)
         batch, bad_in_batch = [], 0
 
-    for position, item in _skip(read_records(p, fmt), start):
+    for position, item in _skip(read_records(p.resolve(), fmt), start):
         done = position + 1
         if isinstance(item, BadRecord):
             report.bad_count += 1

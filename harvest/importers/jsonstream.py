@@ -125,6 +125,6 @@ def _lines(f: BinaryIO, label: str) -> Iterator[Document | BadRecord]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield BadRecord(location, f"malformed JSON ({exc.msg} at column {exc.colno})")
+            yield BadRecord(location, f"malformed JSON at column {exc.colno}: {exc.msg}")
             continue
         yield location, value

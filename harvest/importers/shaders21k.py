@@ -64,7 +64,7 @@ def _shadertoy(tree: FolderTree | ZipTree, member: str, location: str) -> Iterat
         yield BadRecord(location, str(exc))
         return
     except json.JSONDecodeError as exc:
-        yield BadRecord(location, f"malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")
+        yield BadRecord(location, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
         return
     yield from checked(location, lambda: shadertoy_record(value, origin=location))
 
