@@ -194,6 +194,24 @@ def downgrade(catalogue: Catalogue, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
+#: Tables whose statistics guide ``corpus ls``. Not the code-search index's shadow tables nor its
+#: queue: their statistics, taken while they were small or about to be emptied, made FTS5's own
+#: statements choose scans and slowed an index refresh tenfold (4 s became 46 s for 5,000
+#: programs in a 100k catalogue).
+_PLANNER_TABLES = (
+    "source",
+    "program",
+    "program_version",
+    "pass",
+    "blob",
+    "licence",
+    "provenance",
+    "exclusion",
+    "snapshot",
+    "snapshot_entry",
+)
+
+
 def refresh_statistics(catalogue: Catalogue) -> None:
     """Refresh the query planner's statistics after a bulk change (SQLite).
 
@@ -205,7 +223,8 @@ def refresh_statistics(catalogue: Catalogue) -> None:
         return
     with translate_db_errors(catalogue.url), catalogue.engine.begin() as conn:
         conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-        conn.exec_driver_sql("ANALYZE")
+        for table in _PLANNER_TABLES:
+            conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 @contextlib.contextmanager

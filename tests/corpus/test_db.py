@@ -119,3 +119,15 @@ def test_resolve_db_url_takes_paths_urls_and_the_environment(monkeypatch, tmp_pa
     monkeypatch.setenv(dbmod.ENV_DB, "other.db")
     assert dbmod.resolve_db_url(None) == f"sqlite:///{tmp_path / 'other.db'}"
     assert dbmod.resolve_db_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_planner_statistics_leave_the_code_search_tables_alone(catalogue):
+    with catalogue.session() as s:
+        ProgramStore(catalogue).store(
+            [make_record(f"p{i}", f"// {i}\n" + "void f(){}") for i in range(3)], s.connection()
+        )
+    dbmod.refresh_statistics(catalogue)
+    with catalogue.engine.connect() as conn:
+        tables = set(conn.execute(text("SELECT tbl FROM sqlite_stat1")).scalars())
+    assert "program" in tables
+    assert not {t for t in tables if t.startswith("program_code_fts") or t == "code_search_pending"}
