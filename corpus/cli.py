@@ -166,6 +166,58 @@ def show_command(
             typer.echo(f"\n// ---- {p['name']} ----\n{p['code']}")
 
 
+@app.command("licence")
+def licence_command(
+    program: Annotated[str, typer.Argument(help="SOURCE:ID, e.g. shadertoy:4dXGR8")],
+    engine: Annotated[
+        str, typer.Option(help="builtin (fast patterns, what imports use) or scancode (slow, thorough).")
+    ] = "builtin",
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Detect a program's licence again from its stored code, to audit the stored verdict.
+
+    --engine scancode runs ScanCode's licence index over the code comments (needs
+    pip install 'imageprograms[scancode]'); nothing is written to the catalogue.
+
+    Example: corpus licence shadertoy:ipEx04 --engine scancode
+    """
+    from corpus.licences import decide, detect_with_scancode
+
+    if engine not in ("builtin", "scancode"):
+        raise UsageProblem(f"unknown engine {engine!r}", hint="use builtin or scancode")
+    info = show_program(dbmod.open_catalogue(db), program)
+    passes = sorted(info["passes"], key=lambda p: p["type"] != "image")
+    codes = [p["code"] for p in passes]
+    if engine == "scancode":
+        found = detect_with_scancode(codes)
+    else:
+        found = [v for v in decide(codes).candidates if v.evidence != "none"]
+    rows = [
+        {
+            "spdx": v.spdx,
+            "class": v.licence_class,
+            "evidence": v.evidence,
+            "score": v.score,
+            "matched": v.matched_text,
+        }
+        for v in found
+    ]
+    stored = {
+        "spdx": info["licence_spdx"],
+        "class": info["licence_class"],
+        "evidence": info["licence_evidence"],
+    }
+    if json_out:
+        emit_json({"program": info["program"], "engine": engine, "stored": stored, "found_in_code": rows})
+        return
+    typer.echo(f"{info['program']}: stored {stored['spdx']} ({stored['class']}) from {stored['evidence']}")
+    if not rows:
+        typer.echo(f"  {engine}: no licence stated in the code")
+    for r in rows:
+        typer.echo(f"  {engine}: {r['spdx']} ({r['class']}), score {r['score']:.2f}: {r['matched'] or ''}")
+
+
 @app.command("stats")
 def stats_command(db: DbOption = None, json_out: JsonOption = False) -> None:
     """Counts per source, dialect, licence class and evidence, duplicates and snapshots.

@@ -154,3 +154,16 @@ def test_the_shared_samples_import_cleanly(tmp_path, capsys):
         + stats["by_licence_evidence"].get("dump-field", 0)
         > 50
     )
+
+
+def test_licence_audit_rechecks_the_stored_code(imported, capsys):
+    out = cli(corpus.cli.app, "corpus", ["licence", "shadertoy:ipEx04", "--db", imported, "--json"], capsys)
+    audit = json.loads(out)
+    assert audit["stored"]["spdx"] == "CC-BY-4.0"
+    assert [r["spdx"] for r in audit["found_in_code"]] == ["CC-BY-4.0"]
+    code = run_app(corpus.cli.app, "corpus", ["licence", "shadertoy:ipEx04", "--engine", "scancode", "--db", imported])
+    err = capsys.readouterr().err
+    try:
+        import licensedcode  # noqa: F401
+    except ImportError:
+        assert code == 1 and "ScanCode is not installed" in err and "imageprograms[scancode]" in err
