@@ -161,7 +161,9 @@ def test_licence_audit_rechecks_the_stored_code(imported, capsys):
     audit = json.loads(out)
     assert audit["stored"]["spdx"] == "CC-BY-4.0"
     assert [r["spdx"] for r in audit["found_in_code"]] == ["CC-BY-4.0"]
-    code = run_app(corpus.cli.app, "corpus", ["licence", "shadertoy:ipEx04", "--engine", "scancode", "--db", imported])
+    code = run_app(
+        corpus.cli.app, "corpus", ["licence", "shadertoy:ipEx04", "--engine", "scancode", "--db", imported]
+    )
     err = capsys.readouterr().err
     try:
         import licensedcode  # noqa: F401
