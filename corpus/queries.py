@@ -63,18 +63,22 @@ class ProgramFilter:
         }
 
 
+def exclusion_matches(source_name, external_id, author):
+    """The condition under which an :class:`Exclusion` row covers a program: its key, or its
+    author (on that source or on all). One definition for listings, snapshots and ``show``."""
+    return or_(
+        and_(Exclusion.source == source_name, Exclusion.external_id == external_id),
+        and_(
+            Exclusion.external_id.is_(None),
+            Exclusion.author.is_not(None),
+            func.lower(Exclusion.author) == func.lower(author),
+            or_(Exclusion.source.is_(None), Exclusion.source == source_name),
+        ),
+    )
+
+
 def _excluded_condition():
-    by_key = exists().where(
-        Exclusion.source == Source.name,
-        Exclusion.external_id == Program.external_id,
-    )
-    by_author = exists().where(
-        Exclusion.external_id.is_(None),
-        Exclusion.author.is_not(None),
-        func.lower(Exclusion.author) == func.lower(Program.author),
-        or_(Exclusion.source.is_(None), Exclusion.source == Source.name),
-    )
-    return or_(by_key, by_author)
+    return exists().where(exclusion_matches(Source.name, Program.external_id, Program.author))
 
 
 def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
@@ -338,14 +342,7 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
         takedown = (
             s.execute(
                 select(Exclusion.reason).where(
-                    or_(
-                        and_(Exclusion.source == source.name, Exclusion.external_id == program.external_id),
-                        and_(
-                            Exclusion.external_id.is_(None),
-                            func.lower(Exclusion.author) == func.lower(program.author),
-                            or_(Exclusion.source.is_(None), Exclusion.source == source.name),
-                        ),
-                    )
+                    exclusion_matches(source.name, program.external_id, program.author)
                 )
             )
             .scalars()

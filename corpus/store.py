@@ -70,7 +70,11 @@ def _insert_ignore(conn: Connection, table, rows: list[dict], index_elements: Se
 
 
 class Exclusions:
-    """The takedown list, loaded once per run: programs and authors to keep out."""
+    """The takedown list, loaded once per run: programs and authors to keep out.
+
+    The same rule as :func:`corpus.queries.exclusion_matches`, in memory, because imports check
+    every record against it.
+    """
 
     def __init__(self, keys: set[tuple[str, str]], authors: set[tuple[str | None, str]]) -> None:
         self.keys = keys
