@@ -11,7 +11,7 @@ Licence verdicts and the exact-duplicate key are computed here, on the way in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
@@ -47,14 +47,12 @@ class BatchResult:
     updated: int = 0
     unchanged: int = 0
     excluded: int = 0
-    changed_keys: list[str] = field(default_factory=list)
 
     def merge(self, other: BatchResult) -> None:
         self.added += other.added
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.excluded += other.excluded
-        self.changed_keys.extend(other.changed_keys)
 
 
 def _insert_ignore(conn: Connection, table, rows: list[dict], index_elements: Sequence[str]) -> None:
@@ -201,7 +199,6 @@ class ProgramStore:
                 if changes:
                     conn.execute(update(Program).where(Program.id == row["id"]).values(**changes))
                     result.updated += 1
-                    result.changed_keys.append(r.key)
                 else:
                     result.unchanged += 1
                 seen.append((row["id"], r, code_sha))
@@ -243,7 +240,6 @@ class ProgramStore:
                 writes.search(pid)
                 seen.append((pid, r, code_sha))
                 result.added += 1
-                result.changed_keys.append(r.key)
 
         for row, r, code_sha in changed_code:
             pid = row["id"]
@@ -270,7 +266,6 @@ class ProgramStore:
             writes.search(pid)
             seen.append((pid, r, code_sha))
             result.updated += 1
-            result.changed_keys.append(r.key)
 
         for pid, r, code_sha in seen:
             writes.provenance(pid, r, code_sha, now, self.via)
