@@ -10,11 +10,17 @@ from typing import Annotated
 
 import typer
 
-from corpus import db as dbmod
 from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_point, new_app, progress, warn
 from corpus.errors import UsageProblem
-from corpus.licences import LICENCE_CLASSES
-from corpus.queries import SORTS, ProgramFilter, count_programs, list_programs, show_program, stats
+from corpus.filters import LICENCE_CLASSES, SORT_NAMES, ProgramFilter
+
+
+def _db():
+    """corpus.db, imported on use: SQLAlchemy would otherwise slow every --help by 0.3 s."""
+    from corpus import db
+
+    return db
+
 
 app = new_app("corpus", "Query the shader catalogue, de-duplicate it, and freeze snapshots for training.")
 snapshot_app = new_app("snapshot", "Create, list, export and verify immutable snapshots.")
@@ -94,7 +100,7 @@ def ls_command(
     code: Code = None,
     unique: Annotated[bool, typer.Option("--unique", help="Hide duplicates.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows; 0 for all.")] = 100,
-    sort: Annotated[str, typer.Option("--sort", help=f"Order: {', '.join(SORTS)}.")] = "key",
+    sort: Annotated[str, typer.Option("--sort", help=f"Order: {', '.join(SORT_NAMES)}.")] = "key",
     json_out: JsonOption = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
@@ -102,8 +108,10 @@ def ls_command(
 
     Example: corpus ls --licence permissive --dialect shadertoy --code "mainImage" --limit 20
     """
+    from corpus.queries import count_programs, list_programs
+
     flt = _filter(source, dialect, licence, spdx, tag, author, search, code, not unique)
-    catalogue = dbmod.open_catalogue(db)
+    catalogue = _db().open_catalogue(db)
     rows = list_programs(catalogue, flt, limit=limit or None, sort=sort)
     fmt = "json" if json_out else "csv" if csv_out else "table"
     n = emit_rows(rows, JSON_COLUMNS if fmt != "table" else LS_COLUMNS, fmt)
@@ -124,7 +132,9 @@ def show_command(
 
     Example: corpus show shadertoy:ipEx01 --code
     """
-    info = show_program(dbmod.open_catalogue(db), program)
+    from corpus.queries import show_program
+
+    info = show_program(_db().open_catalogue(db), program)
     if json_out:
         emit_json(info)
         return
@@ -183,10 +193,11 @@ def licence_command(
     Example: corpus licence shadertoy:ipEx04 --engine scancode
     """
     from corpus.licences import decide, detect_with_scancode
+    from corpus.queries import show_program
 
     if engine not in ("builtin", "scancode"):
         raise UsageProblem(f"unknown engine {engine!r}", hint="use builtin or scancode")
-    info = show_program(dbmod.open_catalogue(db), program)
+    info = show_program(_db().open_catalogue(db), program)
     passes = sorted(info["passes"], key=lambda p: p["type"] != "image")
     codes = [p["code"] for p in passes]
     if engine == "scancode":
@@ -224,7 +235,9 @@ def stats_command(db: DbOption = None, json_out: JsonOption = False) -> None:
 
     Example: corpus stats --json
     """
-    info = stats(dbmod.open_catalogue(db))
+    from corpus.queries import stats
+
+    info = stats(_db().open_catalogue(db))
     if json_out:
         emit_json(info)
         return
@@ -275,7 +288,7 @@ def dedup_command(
     workers = workers or os.cpu_count() or 1
     with progress("hashing programs") as advance:
         result = mark_near_duplicates(
-            dbmod.open_catalogue(db), threshold=threshold, workers=workers, progress=advance
+            _db().open_catalogue(db), threshold=threshold, workers=workers, progress=advance
         )
     if json_out:
         emit_json(result)
@@ -297,7 +310,7 @@ def index_command(db: DbOption = None, json_out: JsonOption = False) -> None:
     """
     from corpus.queries import pending_code_index, refresh_code_index
 
-    catalogue = dbmod.open_catalogue(db)
+    catalogue = _db().open_catalogue(db)
     with progress("indexing code", total=pending_code_index(catalogue)) as advance:
         n = refresh_code_index(catalogue, progress=advance)
     if json_out:
@@ -324,7 +337,7 @@ def exclude_command(
     from corpus.exclusions import add_exclusion
 
     row = add_exclusion(
-        dbmod.open_catalogue(db, create=True), program=program, author=author, source=source, reason=reason
+        _db().open_catalogue(db, create=True), program=program, author=author, source=source, reason=reason
     )
     if json_out:
         emit_json(row)
@@ -346,7 +359,7 @@ def exclusions_command(db: DbOption = None, json_out: JsonOption = False) -> Non
     """
     from corpus.exclusions import list_exclusions
 
-    rows = list_exclusions(dbmod.open_catalogue(db))
+    rows = list_exclusions(_db().open_catalogue(db))
     emit_rows(rows, ("program", "author", "source", "reason", "created_at"), "json" if json_out else "table")
 
 
@@ -385,7 +398,7 @@ def snapshot_create(
                 f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
             )
     flt = _filter(source, dialect, licence, spdx, tag, author, search, code, include_duplicates)
-    summary = create_snapshot(dbmod.open_catalogue(db), name, flt, allow=list(allow or []))
+    summary = create_snapshot(_db().open_catalogue(db), name, flt, allow=list(allow or []))
     if json_out:
         emit_json(summary.to_json())
     else:
@@ -402,7 +415,7 @@ def snapshot_ls(db: DbOption = None, json_out: JsonOption = False) -> None:
     """
     from corpus.snapshots import list_snapshots
 
-    rows = [s.to_json() for s in list_snapshots(dbmod.open_catalogue(db))]
+    rows = [s.to_json() for s in list_snapshots(_db().open_catalogue(db))]
     emit_rows(rows, ("name", "created", "entries", "manifest_sha256"), "json" if json_out else "table")
 
 
@@ -419,7 +432,7 @@ def snapshot_show(
     """
     from corpus.snapshots import show_snapshot
 
-    info = show_snapshot(dbmod.open_catalogue(db), name, entries=programs)
+    info = show_snapshot(_db().open_catalogue(db), name, entries=programs)
     if json_out:
         emit_json(info)
         return
@@ -446,7 +459,7 @@ def snapshot_export(
     """
     from corpus.snapshots import export_snapshot
 
-    folder = export_snapshot(dbmod.open_catalogue(db), name, out)
+    folder = export_snapshot(_db().open_catalogue(db), name, out)
     if json_out:
         emit_json({"name": name, "folder": str(folder)})
     else:
@@ -481,7 +494,7 @@ def snapshot_rm(name: str, db: DbOption = None) -> None:
     """
     from corpus.snapshots import delete_snapshot
 
-    delete_snapshot(dbmod.open_catalogue(db), name)
+    delete_snapshot(_db().open_catalogue(db), name)
     typer.echo(f"removed snapshot {name}")
 
 
@@ -494,8 +507,8 @@ def db_upgrade(db: DbOption = None, json_out: JsonOption = False) -> None:
 
     Example: corpus db upgrade --db catalogue.db
     """
-    catalogue = dbmod.connect(db, must_exist=False)
-    before, after = dbmod.upgrade(catalogue)
+    catalogue = _db().connect(db, must_exist=False)
+    before, after = _db().upgrade(catalogue)
     if json_out:
         emit_json({"from": before, "to": after})
     elif before == after:
@@ -510,8 +523,8 @@ def db_info(db: DbOption = None, json_out: JsonOption = False) -> None:
 
     Example: corpus db info
     """
-    catalogue = dbmod.connect(db)
-    info = {"url": catalogue.url, "revision": catalogue.current_revision(), "head": dbmod.head_revision()}
+    catalogue = _db().connect(db)
+    info = {"url": catalogue.url, "revision": catalogue.current_revision(), "head": _db().head_revision()}
     if json_out:
         emit_json(info)
     else:

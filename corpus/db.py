@@ -14,11 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,13 +59,26 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
     cur.close()
 
 
-def alembic_config() -> Config:
+#: The newest migration, kept here so that opening a catalogue does not import Alembic (half a
+#: second of every command's start-up); a test checks it against Alembic's own head.
+SCHEMA_HEAD = "0001_catalogue"
+
+
+def alembic_config():
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str:
+    return SCHEMA_HEAD
+
+
+def alembic_head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -94,7 +103,9 @@ class Catalogue:
 
     def current_revision(self) -> str | None:
         with translate_db_errors(self.url), self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -165,6 +176,8 @@ def check_revision(current: str | None) -> None:
         raise CatalogueError(
             "this database holds no imageprograms catalogue", hint="run: corpus db upgrade to create one"
         )
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     try:
         script.get_revision(current)
@@ -180,6 +193,8 @@ def upgrade(catalogue: Catalogue, revision: str = "head") -> tuple[str | None, s
     before = catalogue.current_revision()
     if before is not None:
         check_revision(before)
+    from alembic import command
+
     cfg = alembic_config()
     with translate_db_errors(catalogue.url), catalogue.engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -188,6 +203,8 @@ def upgrade(catalogue: Catalogue, revision: str = "head") -> tuple[str | None, s
 
 
 def downgrade(catalogue: Catalogue, revision: str) -> None:
+    from alembic import command
+
     cfg = alembic_config()
     with translate_db_errors(catalogue.url), catalogue.engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from corpus.errors import ImageProgramsError
+from corpus.filters import LICENCE_CLASSES  # defined there so the CLI imports it cheaply
 
 if TYPE_CHECKING:
     from corpus.records import ProgramRecord
@@ -62,7 +63,7 @@ __all__ = [
     "verdict_from_field",
 ]
 
-LICENCE_CLASSES = ("permissive", "copyleft", "noncommercial", "public-domain", "proprietary", "unknown")
+
 EVIDENCE_KINDS = ("code-comment", "spdx-line", "repo-licence-file", "dump-field", "site-default")
 
 NOASSERTION = "NOASSERTION"

@@ -8,7 +8,6 @@ other packages call these functions. A :class:`ProgramFilter` is shared by ``cor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from corpus.db import Catalogue
 from corpus.errors import CatalogueError, NotFoundError, UsageProblem
+from corpus.filters import ProgramFilter
 from corpus.models import (
     Blob,
     CodeSearchPending,
@@ -31,7 +31,7 @@ from corpus.models import (
 )
 from corpus.records import parse_program_key
 
-SORTS = {
+SORTS = {  # keys: corpus.filters.SORT_NAMES, in that order
     "key": (Source.name, Program.external_id),
     "created": (Program.created_at, Source.name, Program.external_id),
     "-created": (Program.created_at.desc(), Source.name, Program.external_id),
@@ -39,28 +39,6 @@ SORTS = {
     "author": (Program.author, Source.name, Program.external_id),
     "seen": (Program.last_seen.desc(), Source.name, Program.external_id),
 }
-
-
-@dataclass
-class ProgramFilter:
-    """What ``corpus ls`` and snapshots select on. Empty lists mean "any"."""
-
-    sources: list[str] = field(default_factory=list)
-    dialects: list[str] = field(default_factory=list)
-    licence_classes: list[str] = field(default_factory=list)
-    spdx: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    authors: list[str] = field(default_factory=list)
-    text: str | None = None
-    code: str | None = None
-    include_duplicates: bool = True
-    include_excluded: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, [], True)} | {
-            "include_duplicates": self.include_duplicates,
-            "include_excluded": self.include_excluded,
-        }
 
 
 def exclusion_matches(source_name, external_id, author):

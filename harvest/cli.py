@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_point, new_app, progress, warn
-from corpus.db import open_catalogue
 from corpus.sources import SOURCES
 from harvest.importers import FORMATS
 
@@ -40,6 +39,7 @@ def import_command(
 
     Example: harvest import examples/shadertoys.jsonl examples/shaders21k examples/repo
     """
+    from corpus.db import open_catalogue
     from harvest.importing import import_path
 
     catalogue = open_catalogue(db, create=True)

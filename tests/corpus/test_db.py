@@ -131,3 +131,7 @@ def test_planner_statistics_leave_the_code_search_tables_alone(catalogue):
         tables = set(conn.execute(text("SELECT tbl FROM sqlite_stat1")).scalars())
     assert "program" in tables
     assert not {t for t in tables if t.startswith("program_code_fts") or t == "code_search_pending"}
+
+
+def test_the_schema_head_constant_is_alembics_head():
+    assert dbmod.SCHEMA_HEAD == dbmod.alembic_head_revision()

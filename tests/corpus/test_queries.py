@@ -140,3 +140,10 @@ def test_code_search_follows_changed_code_and_works_read_only(filled):
     assert keys(ro, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]  # stale but answers
     assert keys(filled, ProgramFilter(code="fbm(")) == []
     assert keys(filled, ProgramFilter(code="smoothstep(0.,1.,")) == ["shadertoy:tunnel1"]
+
+
+def test_the_sort_names_the_cli_offers_are_the_sorts_queries_know():
+    from corpus.filters import SORT_NAMES
+    from corpus.queries import SORTS
+
+    assert tuple(SORTS) == SORT_NAMES

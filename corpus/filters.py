@@ -1,0 +1,38 @@
+"""What a listing or a snapshot selects, without SQL, so command lines can build it cheaply.
+
+:mod:`corpus.queries` turns a :class:`ProgramFilter` into SQL; the command lines only need the
+dataclass and the names below, and importing them costs no database library at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Licence classes, from least to most restrictive in spirit (see :mod:`corpus.licences`).
+LICENCE_CLASSES = ("permissive", "copyleft", "noncommercial", "public-domain", "proprietary", "unknown")
+
+#: Orders ``corpus ls --sort`` knows; :data:`corpus.queries.SORTS` maps each to SQL.
+SORT_NAMES = ("key", "created", "-created", "title", "author", "seen")
+
+
+@dataclass
+class ProgramFilter:
+    """What ``corpus ls`` and snapshots select on. Empty lists mean "any"."""
+
+    sources: list[str] = field(default_factory=list)
+    dialects: list[str] = field(default_factory=list)
+    licence_classes: list[str] = field(default_factory=list)
+    spdx: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    text: str | None = None
+    code: str | None = None
+    include_duplicates: bool = True
+    include_excluded: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, [], True)} | {
+            "include_duplicates": self.include_duplicates,
+            "include_excluded": self.include_excluded,
+        }
