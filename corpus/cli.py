@@ -167,7 +167,11 @@ def show_command(
         lines.append(f"  seen       {prov['seen_at']} via {prov['via']}: {prov['location']}")
     for p in info["passes"]:
         inputs = (
-            ", ".join(f"iChannel{i['channel']}={i['kind']}:{i['ref']}" for i in p["inputs"]) or "no inputs"
+            ", ".join(
+                f"iChannel{i['channel']}={i['kind']}:{i['ref']}"
+                for i in sorted(p["inputs"], key=lambda i: i["channel"])
+            )
+            or "no inputs"
         )
         lines.append(f"  pass       {p['name']} ({p['type']}, {len(p['code'])} chars; {inputs})")
     typer.echo("\n".join(lines))
