@@ -99,7 +99,7 @@ def ls_command(
     search: Search = None,
     code: Code = None,
     unique: Annotated[bool, typer.Option("--unique", help="Hide duplicates.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many rows; 0 for all.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many rows; 0 for all.")] = 100,
     sort: Annotated[str, typer.Option("--sort", help=f"Order: {', '.join(SORT_NAMES)}.")] = "key",
     json_out: JsonOption = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
@@ -276,7 +276,7 @@ def dedup_command(
     threshold: Annotated[
         float, typer.Option(help="Estimated Jaccard similarity that makes a near duplicate.")
     ] = 0.85,
-    workers: Annotated[int, typer.Option(help="Processes hashing programs; 0 means one per core.")] = 0,
+    workers: Annotated[int, typer.Option(min=0, help="Processes that hash programs; 0: one per core.")] = 0,
     json_out: JsonOption = False,
 ) -> None:
     """Find near-duplicate programs (MinHash + LSH over code tokens); exact ones are found on import.

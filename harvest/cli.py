@@ -12,6 +12,15 @@ from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_po
 from corpus.sources import SOURCES
 from harvest.importers import FORMATS
 
+FORMAT_DESCRIPTIONS = {
+    "shaders21k": "a Shaders21k folder or zip: shadertoy/<c>/<id>.fragment, twigl/fragments + modes",
+    "shadertoys-jsonl": "JSON lines of flattened Shadertoy records (id, name, author, image_code, license)",
+    "shadertoy-json": "Shadertoy API responses or bare shaders: one, an array, JSON lines, or a folder of .json",
+    "glslsandbox-dump": 'GLSL Sandbox documents {"_id", "versions": [{"code"}], "parent", "user"}',
+    "gl-transitions": "gl-transitions JSON (name, author, license, glsl)",
+    "dir": "a folder or git checkout of .frag .fs .fsh .glsl .shader files; its LICENSE applies",
+}
+
 app = new_app("harvest", "Grow the shader catalogue from dumps, folders and (soon) polite crawls.")
 
 
@@ -27,7 +36,7 @@ def import_command(
         bool, typer.Option(help="Stop at the first bad record instead of skipping it.")
     ] = False,
     again: Annotated[bool, typer.Option(help="Re-read a file that was already imported completely.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Records per committed transaction.")] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per committed transaction.")] = 2000,
     json_out: JsonOption = False,
 ) -> None:
     """Import dumps: Shaders21k folders or zips, shadertoys JSON lines, Shadertoy JSON, GLSL Sandbox
@@ -114,7 +123,7 @@ def formats_command() -> None:
     Example: harvest formats
     """
     for f in FORMATS:
-        typer.echo(f)
+        typer.echo(f"{f:<18}{FORMAT_DESCRIPTIONS[f]}")
 
 
 main = entry_point(app, "harvest")
