@@ -15,7 +15,7 @@ from harvest.importers import FORMATS
 FORMAT_DESCRIPTIONS = {
     "shaders21k": "a Shaders21k folder or zip: shadertoy/<c>/<id>.fragment, twigl/fragments + modes",
     "shadertoys-jsonl": "JSON lines of flattened Shadertoy records (id, name, author, image_code, license)",
-    "shadertoy-json": "Shadertoy API responses or bare shaders: one, an array, JSON lines, or a folder of .json",
+    "shadertoy-json": "Shadertoy API responses or bare shaders: one, an array, JSON lines, a folder of .json",
     "glslsandbox-dump": 'GLSL Sandbox documents {"_id", "versions": [{"code"}], "parent", "user"}',
     "gl-transitions": "gl-transitions JSON (name, author, license, glsl)",
     "dir": "a folder or git checkout of .frag .fs .fsh .glsl .shader files; its LICENSE applies",
