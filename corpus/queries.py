@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, literal_column, or_, select, text
+from sqlalchemy import Select, Text, and_, delete, exists, func, literal_column, or_, select, text
 from sqlalchemy.orm import aliased
 
 from corpus.db import Catalogue
@@ -82,7 +82,7 @@ def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
                 )
             )
         else:
-            conds.append(func.lower(Program.tags.cast(_text_type())).contains(f'"{tag.lower()}"'))
+            conds.append(func.lower(Program.tags.cast(Text())).contains(f'"{tag.lower()}"'))
     if flt.text:
         like = f"%{flt.text}%"
         if dialect == "sqlite":  # SQLite's LIKE ignores ASCII case already; ilike's lower() costs a scan
@@ -96,12 +96,6 @@ def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
     if not flt.include_excluded:
         conds.append(~_excluded_condition())
     return stmt.where(and_(*conds)) if conds else stmt
-
-
-def _text_type():
-    from sqlalchemy import Text
-
-    return Text()
 
 
 def _code_condition(needle: str, dialect: str):
