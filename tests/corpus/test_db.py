@@ -25,6 +25,8 @@ TABLES = {
     "import_run",
     "snapshot",
     "snapshot_entry",
+    "code_search_pending",
+    "crawl_request",
 }
 
 
@@ -46,6 +48,10 @@ def test_upgrade_downgrade_upgrade_round_trip_on_a_real_file(tmp_path):
     cat = dbmod.connect(str(path), must_exist=False)
     assert dbmod.upgrade(cat) == (None, dbmod.head_revision())
     assert TABLES <= _tables(cat)
+    dbmod.downgrade(cat, "0001_catalogue")
+    assert "crawl_request" not in _tables(cat) and "program" in _tables(cat)
+    dbmod.upgrade(cat)
+    assert "crawl_request" in _tables(cat)
     dbmod.downgrade(cat, "base")
     assert not (TABLES & _tables(cat))
     assert cat.current_revision() is None

@@ -1,0 +1,242 @@
+"""The crawl frontier: every request a crawl makes, persisted, so that a killed crawl resumes.
+
+A request is identified by its fingerprint (method, canonical URL, body), so adding the same
+request twice is a no-op and nothing done is fetched again. Its life:
+
+``pending`` → (claimed) ``in_flight`` → ``done`` | ``pending`` again with a later
+``next_attempt_at`` (a retry) | ``failed`` (attempts exhausted or not retryable) | ``blocked``
+(the site said no: a bot challenge or a block page stops the whole source).
+
+A crawl killed while requests are in flight leaves them ``in_flight``; :meth:`Frontier.recover`
+puts them back to ``pending`` when the next crawl starts. Claiming is one ``UPDATE … WHERE id IN
+(SELECT … LIMIT n) RETURNING``, atomic on SQLite and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+several workers can share one frontier. All the SQL of the harvester lives here, in corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import func, select, update
+
+from corpus.db import Catalogue
+from corpus.models import CrawlRequest
+from corpus.store import _insert_ignore
+
+STATES = ("pending", "in_flight", "done", "failed", "blocked")
+
+
+def canonical_url(url: str) -> str:
+    """Scheme and host lower-cased, default port and fragment dropped, query parameters sorted."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))
+
+
+def fingerprint(method: str, url: str, body: str | None = None) -> str:
+    """What makes two requests the same request (Scrapy's idea): method, canonical URL, body."""
+    payload = "\n".join((method.upper(), canonical_url(url), body or ""))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """A request a source wants made."""
+
+    url: str
+    method: str = "GET"
+    body: str | None = None
+    kind: str | None = None
+    priority: int = 0
+
+
+class Frontier:
+    """The frontier of one crawl source (``shadertoy-api``, ``glslsandbox`` …)."""
+
+    def __init__(self, catalogue: Catalogue, source: str) -> None:
+        self.catalogue = catalogue
+        self.source = source
+
+    def add(self, requests: Iterable[NewRequest], *, now: datetime | None = None) -> int:
+        """Queue requests not seen before (by fingerprint); returns how many were new."""
+        now = now or datetime.now(UTC)
+        rows = {}
+        for r in requests:
+            fp = fingerprint(r.method, r.url, r.body)
+            rows.setdefault(
+                fp,
+                {
+                    "source": self.source,
+                    "url": r.url,
+                    "method": r.method.upper(),
+                    "body": r.body,
+                    "fingerprint": fp,
+                    "kind": r.kind,
+                    "priority": r.priority,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "updated_at": now,
+                },
+            )
+        if not rows:
+            return 0
+        with self.catalogue.session() as s:
+            conn = s.connection()
+            before = conn.execute(
+                select(func.count()).select_from(CrawlRequest).where(CrawlRequest.fingerprint.in_(list(rows)))
+            ).scalar_one()
+            _insert_ignore(conn, CrawlRequest.__table__, list(rows.values()), ["fingerprint"])
+        return len(rows) - before
+
+    def claim(self, limit: int, *, now: datetime | None = None) -> list[CrawlRequest]:
+        """Take up to ``limit`` due requests, highest priority first, and mark them in flight."""
+        now = now or datetime.now(UTC)
+        due = (
+            select(CrawlRequest.id)
+            .where(
+                CrawlRequest.source == self.source,
+                CrawlRequest.state == "pending",
+                CrawlRequest.next_attempt_at <= now,
+            )
+            .order_by(CrawlRequest.priority.desc(), CrawlRequest.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self.catalogue.session() as s:
+            claimed = (
+                s.execute(
+                    update(CrawlRequest)
+                    .where(CrawlRequest.id.in_(due))
+                    .values(state="in_flight", attempts=CrawlRequest.attempts + 1, updated_at=now)
+                    .returning(CrawlRequest)
+                    .execution_options(synchronize_session=False)
+                )
+                .scalars()
+                .all()
+            )
+            s.expunge_all()
+        return sorted(claimed, key=lambda r: (-r.priority, r.id))
+
+    def _set(self, request_id: int, now: datetime | None = None, **values) -> None:
+        with self.catalogue.session() as s:
+            s.execute(
+                update(CrawlRequest)
+                .where(CrawlRequest.id == request_id)
+                .values(updated_at=now or datetime.now(UTC), **values)
+            )
+
+    def done(
+        self,
+        request_id: int,
+        status: int | None,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> None:
+        self._set(
+            request_id,
+            state="done",
+            last_status=status,
+            last_error=None,
+            etag=etag,
+            last_modified=last_modified,
+        )
+
+    def retry_later(
+        self,
+        request_id: int,
+        error: str,
+        *,
+        delay_s: float,
+        max_attempts: int,
+        status: int | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """Schedule another attempt after ``delay_s``, or fail the request when attempts run out.
+
+        Returns the new state (``pending`` or ``failed``).
+        """
+        now = now or datetime.now(UTC)
+        with self.catalogue.session() as s:
+            attempts = s.execute(
+                select(CrawlRequest.attempts).where(CrawlRequest.id == request_id)
+            ).scalar_one()
+            state = "pending" if attempts < max_attempts else "failed"
+            s.execute(
+                update(CrawlRequest)
+                .where(CrawlRequest.id == request_id)
+                .values(
+                    state=state,
+                    last_error=error,
+                    last_status=status,
+                    next_attempt_at=now + timedelta(seconds=delay_s),
+                    updated_at=now,
+                )
+            )
+        return state
+
+    def fail(self, request_id: int, error: str, *, status: int | None = None) -> None:
+        self._set(request_id, state="failed", last_error=error, last_status=status)
+
+    def block(self, reason: str) -> int:
+        """The site refused us: park every pending or in-flight request of this source."""
+        with self.catalogue.session() as s:
+            return s.execute(
+                update(CrawlRequest)
+                .where(CrawlRequest.source == self.source, CrawlRequest.state.in_(("pending", "in_flight")))
+                .values(state="blocked", last_error=reason, updated_at=datetime.now(UTC))
+            ).rowcount
+
+    def recover(self) -> int:
+        """Requests left in flight by a killed crawl go back to pending (their attempt counted)."""
+        return self._requeue(("in_flight",))
+
+    def retry_failed(self, *, include_blocked: bool = False) -> int:
+        """``harvest retry-failed``: failed (and, if asked, blocked) requests are pending again."""
+        return self._requeue(("failed", "blocked") if include_blocked else ("failed",), reset_attempts=True)
+
+    def _requeue(self, states: tuple[str, ...], *, reset_attempts: bool = False) -> int:
+        now = datetime.now(UTC)
+        values = {"state": "pending", "next_attempt_at": now, "updated_at": now}
+        if reset_attempts:
+            values["attempts"] = 0
+        with self.catalogue.session() as s:
+            return s.execute(
+                update(CrawlRequest)
+                .where(CrawlRequest.source == self.source, CrawlRequest.state.in_(states))
+                .values(**values)
+            ).rowcount
+
+    def validators(
+        self, url: str, method: str = "GET", body: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """ETag and Last-Modified from the last time this request was fetched (conditional GET)."""
+        with self.catalogue.session() as s:
+            row = s.execute(
+                select(CrawlRequest.etag, CrawlRequest.last_modified).where(
+                    CrawlRequest.fingerprint == fingerprint(method, url, body)
+                )
+            ).first()
+        return (row[0], row[1]) if row else (None, None)
+
+    def counts(self) -> dict[str, int]:
+        with self.catalogue.session() as s:
+            found = dict(
+                s.execute(
+                    select(CrawlRequest.state, func.count())
+                    .where(CrawlRequest.source == self.source)
+                    .group_by(CrawlRequest.state)
+                ).all()
+            )
+        return {state: found.get(state, 0) for state in STATES}

@@ -1,0 +1,82 @@
+"""The persistent crawl frontier: fingerprints, claiming, retries, recovery after a kill."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from corpus.frontier import Frontier, NewRequest, canonical_url, fingerprint
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_the_same_request_in_another_spelling_has_the_same_fingerprint():
+    assert canonical_url("HTTPS://Example.COM:443/api?b=2&a=1#frag") == "https://example.com/api?a=1&b=2"
+    assert fingerprint("get", "https://example.com/api?b=2&a=1") == fingerprint(
+        "GET", "https://example.com/api?a=1&b=2"
+    )
+    assert fingerprint("POST", "https://x.org/s", "s=1") != fingerprint("POST", "https://x.org/s", "s=2")
+
+
+def test_adding_twice_queues_once(catalogue):
+    f = Frontier(catalogue, "glslsandbox")
+    assert (
+        f.add([NewRequest("https://x.org/item/1.0"), NewRequest("https://x.org/item/1.0#again")], now=T0) == 1
+    )
+    assert f.add([NewRequest("https://x.org/item/1.0"), NewRequest("https://x.org/item/2.0")], now=T0) == 1
+    assert f.counts()["pending"] == 2
+
+
+def test_claim_takes_due_requests_by_priority_and_only_once(catalogue):
+    f = Frontier(catalogue, "glslsandbox")
+    f.add(
+        [
+            NewRequest("https://x.org/a"),
+            NewRequest("https://x.org/b", priority=5),
+            NewRequest("https://x.org/c"),
+        ],
+        now=T0,
+    )
+    first = f.claim(2, now=T0)
+    assert [r.url for r in first] == ["https://x.org/b", "https://x.org/a"]
+    assert all(r.state == "in_flight" and r.attempts == 1 for r in first)
+    assert [r.url for r in f.claim(5, now=T0)] == ["https://x.org/c"]
+    assert f.claim(5, now=T0) == []
+    assert Frontier(catalogue, "other").claim(5, now=T0) == []
+
+
+def test_retry_waits_then_fails_when_attempts_run_out(catalogue):
+    f = Frontier(catalogue, "shadertoy-api")
+    f.add([NewRequest("https://x.org/a")], now=T0)
+    (r,) = f.claim(1, now=T0)
+    assert f.retry_later(r.id, "503", delay_s=30, max_attempts=2, status=503, now=T0) == "pending"
+    assert f.claim(1, now=T0 + timedelta(seconds=29)) == []
+    (again,) = f.claim(1, now=T0 + timedelta(seconds=30))
+    assert again.attempts == 2
+    assert f.retry_later(r.id, "503 again", delay_s=30, max_attempts=2, now=T0) == "failed"
+    assert f.counts()["failed"] == 1
+    assert f.retry_failed() == 1
+    (third,) = f.claim(1)
+    assert third.attempts == 1
+
+
+def test_a_killed_crawl_resumes_with_its_in_flight_requests_and_nothing_done_again(catalogue):
+    f = Frontier(catalogue, "glslsandbox")
+    f.add([NewRequest(f"https://x.org/{i}") for i in range(4)], now=T0)
+    a, b, c = f.claim(3, now=T0)
+    f.done(a.id, 200, etag='"v1"', last_modified="Wed, 01 Jan 2026 00:00:00 GMT")
+    # the process dies here with b and c in flight
+    resumed = Frontier(catalogue, "glslsandbox")
+    assert resumed.recover() == 2
+    urls = [r.url for r in resumed.claim(10)]
+    assert urls == ["https://x.org/1", "https://x.org/2", "https://x.org/3"]
+    assert resumed.validators("https://x.org/0") == ('"v1"', "Wed, 01 Jan 2026 00:00:00 GMT")
+
+
+def test_a_block_parks_the_whole_source(catalogue):
+    f = Frontier(catalogue, "shadertoy-site")
+    f.add([NewRequest(f"https://x.org/{i}") for i in range(3)], now=T0)
+    f.claim(1, now=T0)
+    assert f.block("Cloudflare challenge") == 3
+    assert f.counts() == {"pending": 0, "in_flight": 0, "done": 0, "failed": 0, "blocked": 3}
+    assert f.claim(5) == []
+    assert f.retry_failed(include_blocked=True) == 3
