@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 
 from corpus.db import Catalogue
 from corpus.models import CrawlRequest
-from corpus.store import _insert_ignore
+from corpus.store import insert_or_ignore
 
 STATES = ("pending", "in_flight", "done", "failed", "blocked")
 
@@ -95,7 +95,7 @@ class Frontier:
             before = conn.execute(
                 select(func.count()).select_from(CrawlRequest).where(CrawlRequest.fingerprint.in_(list(rows)))
             ).scalar_one()
-            _insert_ignore(conn, CrawlRequest.__table__, list(rows.values()), ["fingerprint"])
+            insert_or_ignore(conn, CrawlRequest.__table__, list(rows.values()), ["fingerprint"])
         return len(rows) - before
 
     def claim(self, limit: int, *, now: datetime | None = None) -> list[CrawlRequest]:

@@ -55,7 +55,7 @@ class BatchResult:
         self.excluded += other.excluded
 
 
-def _insert_ignore(conn: Connection, table, rows: list[dict], index_elements: Sequence[str]) -> None:
+def insert_or_ignore(conn: Connection, table, rows: list[dict], index_elements: Sequence[str]) -> None:
     if not rows:
         return
     if conn.dialect.name == "sqlite":
@@ -113,7 +113,7 @@ class ProgramStore:
     def source_id(self, conn: Connection, name: str) -> int:
         if name not in self._source_ids:
             info = source_info(name)
-            _insert_ignore(
+            insert_or_ignore(
                 conn,
                 Source.__table__,
                 [
@@ -166,7 +166,7 @@ class ProgramStore:
             for p in r.passes:
                 blobs.setdefault(p.code_sha256, p.code)
         existing_blobs = set(conn.execute(select(Blob.sha256).where(Blob.sha256.in_(list(blobs)))).scalars())
-        _insert_ignore(
+        insert_or_ignore(
             conn,
             Blob.__table__,
             [
@@ -365,8 +365,8 @@ class _Writes:
             )
         if self.licences:
             conn.execute(insert(Licence), self.licences)
-        _insert_ignore(conn, CodeSearchPending.__table__, self.search_rows, ["program_id"])
-        _insert_ignore(
+        insert_or_ignore(conn, CodeSearchPending.__table__, self.search_rows, ["program_id"])
+        insert_or_ignore(
             conn, Provenance.__table__, self.provenance_rows, ["program_id", "location", "code_sha256"]
         )
 
