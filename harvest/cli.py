@@ -97,6 +97,70 @@ def _nothing_read(report) -> str:
     )
 
 
+@app.command("crawl")
+def crawl_command(
+    source: Annotated[str, typer.Argument(help="The crawl source: glslsandbox (more are coming).")],
+    db: DbOption = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Another host or a mirror (tests use loopback).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per host.")] = 2,
+    delay: Annotated[
+        float, typer.Option(min=0.0, help="Seconds between request starts per host (jittered).")
+    ] = 1.0,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many programs are stored.")
+    ] = None,
+    budget: Annotated[int | None, typer.Option(min=1, help="At most this many HTTP requests.")] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="A URL or address for site operators, in the User-Agent.")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Crawl a site politely into the catalogue; run it again to resume after a crash or a kill.
+
+    Politeness (per-host concurrency and delay, robots.txt, Retry-After, backoff) is the
+    fetcher's; a bot challenge or block page stops the source with an explanation.
+
+    Example: harvest crawl glslsandbox --limit 200 --contact https://example.org/me
+    """
+    from corpus.db import open_catalogue
+    from harvest.crawling import crawl
+    from harvest.fetcher import FetchPolicy
+
+    policy = FetchPolicy(concurrency=concurrency, delay=delay, budget=budget, contact=contact)
+    report = crawl(open_catalogue(db, create=True), source, base_url=base_url, policy=policy, limit=limit)
+    if json_out:
+        emit_json(report.to_json())
+    else:
+        typer.echo(
+            f"{source}: {report.requests_done} requests done, {report.added} programs added,"
+            f" {report.updated} updated, {report.failed} failed, {report.parse_errors} parse errors"
+            f" in {report.seconds:.1f} s"
+        )
+    if report.blocked:
+        warn(f"error: {report.blocked}")
+        warn("hint: use a dump (harvest import), the site's API with a key, or try much later")
+        raise typer.Exit(8)
+
+
+@app.command("status")
+def status_command(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Show each crawl source's frontier: done, pending, in flight, failed, blocked.
+
+    Example: harvest status --json
+    """
+    from corpus.db import open_catalogue
+    from corpus.frontier import Frontier
+    from harvest.sources import SOURCES as CRAWL_SOURCES
+
+    catalogue = open_catalogue(db)
+    rows = [{"source": name, **Frontier(catalogue, name).counts()} for name in CRAWL_SOURCES]
+    emit_rows(
+        rows, ("source", "done", "pending", "in_flight", "failed", "blocked"), "json" if json_out else "table"
+    )
+
+
 @app.command("sources")
 def sources_command(json_out: JsonOption = False) -> None:
     """List the sites programs come from, with their default licence and terms.

@@ -1,0 +1,141 @@
+"""``harvest crawl``: drive one source through the frontier, the fetcher and the store.
+
+Every request lives in the persistent frontier; a response is kept as a raw document, parsed
+by the source, its programs stored (idempotently) and its follow-up requests queued, and only
+then is the request marked done. So a crawl killed at any moment resumes with
+``harvest crawl`` again: requests in flight are retried, nothing done is fetched again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+
+from corpus.db import Catalogue, refresh_statistics
+from corpus.errors import ImageProgramsError, InputFormatError
+from corpus.frontier import Frontier
+from corpus.raw import store_raw_document
+from corpus.store import ProgramStore, mark_exact_duplicates
+from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, SourceBlocked
+from harvest.sources import SOURCES
+
+
+@dataclass
+class CrawlReport:
+    source: str
+    requests_done: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    excluded: int = 0
+    failed: int = 0
+    parse_errors: int = 0
+    blocked: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def crawl(
+    catalogue: Catalogue,
+    source_name: str,
+    *,
+    base_url: str | None = None,
+    policy: FetchPolicy | None = None,
+    limit: int | None = None,
+    log: list | None = None,
+) -> CrawlReport:
+    """Crawl ``source_name`` until its frontier is empty, ``limit`` programs are stored, or the
+    site blocks us (then the report says why and the source's requests are parked as blocked)."""
+    if source_name not in SOURCES:
+        raise ImageProgramsError(
+            f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
+        )
+    return asyncio.run(_crawl(catalogue, source_name, base_url, policy or FetchPolicy(), limit, log))
+
+
+async def _crawl(catalogue, source_name, base_url, policy, limit, log) -> CrawlReport:
+    source = SOURCES[source_name]
+    base = (base_url or source.default_base_url).rstrip("/")
+    report = CrawlReport(source_name)
+    started = time.perf_counter()
+    frontier = Frontier(catalogue, source_name)
+    frontier.recover()
+    frontier.add(source.start(base))
+    store = ProgramStore(catalogue, via=f"crawl:{source_name}")
+
+    async def handle(request) -> None:
+        try:
+            response = await fetcher.fetch(
+                request.url,
+                method=request.method,
+                data=request.body,
+                etag=request.etag,
+                last_modified=request.last_modified,
+            )
+        except FetchFailed as exc:
+            frontier.fail(request.id, exc.message, status=exc.status)
+            report.failed += 1
+            return
+        if response.not_modified:
+            frontier.done(request.id, 304, etag=request.etag, last_modified=request.last_modified)
+            report.requests_done += 1
+            return
+        if response.status >= 400:
+            frontier.fail(request.id, f"HTTP {response.status}", status=response.status)
+            report.failed += 1
+            return
+        with catalogue.session() as s:
+            conn = s.connection()
+            doc_id = store_raw_document(
+                conn,
+                store.source_id(conn, source.site),
+                response.url,
+                response.status,
+                response.headers.get("Content-Type"),
+                response.content,
+            )
+        try:
+            parsed = source.parse(request.kind, request.url, response.content, base)
+        except InputFormatError as exc:
+            frontier.fail(request.id, f"parse error: {exc.message} (raw document {doc_id} kept for reparse)")
+            report.parse_errors += 1
+            return
+        for record in parsed.records:
+            record.raw_document_id = doc_id
+        with catalogue.session() as s:
+            result = store.store(parsed.records, s.connection())
+        report.added += result.added
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+        report.excluded += result.excluded
+        frontier.add(parsed.requests)
+        frontier.done(
+            request.id,
+            response.status,
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+        )
+        report.requests_done += 1
+
+    async with Fetcher(policy, log=log) as fetcher:
+        while not (limit and report.added + report.updated >= limit):
+            batch = frontier.claim(max(1, policy.concurrency) * 4)
+            if not batch:
+                break
+            outcomes = await asyncio.gather(*(handle(r) for r in batch), return_exceptions=True)
+            blocked = [o for o in outcomes if isinstance(o, SourceBlocked)]
+            if blocked:
+                report.blocked = blocked[0].message
+                frontier.block(blocked[0].message)
+                break
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+    with catalogue.session() as s:
+        mark_exact_duplicates(s.connection())
+    refresh_statistics(catalogue)
+    report.seconds = time.perf_counter() - started
+    return report

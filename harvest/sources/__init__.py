@@ -1,0 +1,9 @@
+"""Crawl sources: small, declarative modules that say which requests to make and how to parse
+the answers. No retry, delay, robots or caching logic here: that is the fetcher's job."""
+
+from harvest.sources.base import CrawlSource, Parsed
+from harvest.sources.glslsandbox import GlslSandbox
+
+SOURCES: dict[str, CrawlSource] = {s.name: s for s in (GlslSandbox(),)}
+
+__all__ = ["SOURCES", "CrawlSource", "Parsed"]

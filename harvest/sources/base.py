@@ -1,0 +1,27 @@
+"""What every crawl source provides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from corpus.frontier import NewRequest
+from corpus.records import ProgramRecord
+
+
+@dataclass
+class Parsed:
+    """What one response yielded: programs to store and further requests to queue."""
+
+    records: list[ProgramRecord] = field(default_factory=list)
+    requests: list[NewRequest] = field(default_factory=list)
+
+
+class CrawlSource(Protocol):
+    name: str  # how it fetches: "glslsandbox", "shadertoy-api", …
+    site: str  # the catalogue's source: "glslsandbox", "shadertoy", …
+    default_base_url: str
+
+    def start(self, base_url: str) -> list[NewRequest]: ...
+
+    def parse(self, kind: str | None, url: str, body: bytes, base_url: str) -> Parsed: ...

@@ -1,0 +1,115 @@
+"""A GLSL Sandbox crawl against a loopback server: programs stored once, politeness kept,
+failures recorded, a block page stopping the source, and a resumed crawl fetching nothing twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from corpus.frontier import Frontier
+from corpus.models import Program, RawDocument
+from corpus.raw import iter_raw_documents
+from harvest.crawling import crawl
+from harvest.fetcher import FetchPolicy
+from tests.harvest.fixture_server import Answer, FixtureServer
+
+HTML = {"Content-Type": "text/html"}
+
+
+def gallery(ids) -> bytes:
+    links = "".join(f'<a href="/e#{i}"><img src="/thumbs/{i}.png"></a>' for i in ids)
+    return f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
+
+
+def item(n: int) -> bytes:
+    code = f"uniform float time; void main(){{ gl_FragColor = vec4(sin(time*{n}.0), 0.5, 0.2, 1.0); }}"
+    return json.dumps({"code": code, "user": f"user{n}", "parent": None}).encode()
+
+
+@pytest.fixture
+def sandbox():
+    with FixtureServer() as s:
+        s.route(
+            "/robots.txt",
+            Answer(200, b"User-agent: *\nDisallow: /item/666.0\n", {"Content-Type": "text/plain"}),
+        )
+        s.route("/?page=0", Answer(200, gallery(["1.0", "2.0", "3.0"]), HTML))
+        s.route("/?page=1", Answer(200, gallery(["4.0", "5.0", "666.0"]), HTML))
+        s.route("/?page=2", Answer(200, gallery([]), HTML))
+        for n in (1, 2, 3, 5):
+            s.route(f"/item/{n}.0", Answer(200, item(n)))
+        s.route("/item/4.0", Answer(503), Answer(200, item(4)))
+        yield s
+
+
+def fast() -> FetchPolicy:
+    return FetchPolicy(delay=0.0, backoff_base=0.05, timeout=2.0)
+
+
+def stored(catalogue) -> list[str]:
+    with catalogue.session() as s:
+        return sorted(s.execute(select(Program.external_id)).scalars())
+
+
+def test_a_crawl_stores_every_reachable_program_once_and_keeps_raw_documents(catalogue, sandbox):
+    report = crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    assert stored(catalogue) == ["1.0", "2.0", "3.0", "4.0", "5.0"]
+    assert report.added == 5 and report.failed == 1  # 666.0 is disallowed by robots.txt
+    assert sandbox.hits_for("/item/666.0") == []
+    assert len(sandbox.hits_for("/item/4.0")) == 2  # the 503 was retried
+    assert Frontier(catalogue, "glslsandbox").counts()["done"] == 8
+    docs = list(iter_raw_documents(catalogue, "glslsandbox"))
+    assert len(docs) == 8 and any(b"gl_FragColor" in body for *_, body in docs)
+    with catalogue.session() as s:
+        assert s.execute(select(Program.raw_document_id).where(Program.external_id == "1.0")).scalar() in {
+            d for d, *_ in docs
+        }
+        assert s.execute(select(RawDocument.url).limit(1)).scalar().startswith(sandbox.base)
+
+
+def test_a_second_crawl_fetches_nothing_again(catalogue, sandbox):
+    crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    before = len(sandbox.hits)
+    report = crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    assert report.requests_done == 0 and len(sandbox.hits) == before  # not even robots.txt
+
+
+def test_a_challenge_page_stops_the_source_and_parks_its_requests(catalogue, sandbox):
+    sandbox.route("/item/2.0", Answer(403, b"<html><title>Just a moment...</title>cf-chl</html>", HTML))
+    report = crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    assert report.blocked and "challenge" in report.blocked
+    counts = Frontier(catalogue, "glslsandbox").counts()
+    assert counts["blocked"] >= 1 and counts["pending"] == 0 and counts["in_flight"] == 0
+
+
+def test_a_changed_page_layout_is_a_parse_error_that_keeps_the_document(catalogue, sandbox):
+    sandbox.route("/item/3.0", Answer(200, b"<html>we moved</html>", HTML))
+    report = crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    assert report.parse_errors == 1 and "3.0" not in stored(catalogue)
+    urls = [url for _, url, *_ in iter_raw_documents(catalogue, "glslsandbox")]
+    assert sandbox.base + "/item/3.0" in urls
+
+
+def test_crawl_and_status_through_the_cli(tmp_path, sandbox, capsys):
+    from corpus.cliutils import run_app
+    from harvest.cli import app
+
+    db = str(tmp_path / "c.db")
+    args = ["crawl", "glslsandbox", "--base-url", sandbox.base, "--delay", "0", "--db", db, "--json"]
+    assert run_app(app, "harvest", args) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == 5
+    assert run_app(app, "harvest", ["status", "--db", db, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["source"], row["done"], row["failed"]) == ("glslsandbox", 8, 1)
+    sandbox.route("/?page=0", Answer(403, b"<html>Attention Required! | Cloudflare</html>", HTML))
+    assert (
+        run_app(
+            app,
+            "harvest",
+            ["crawl", "glslsandbox", "--base-url", sandbox.base, "--db", str(tmp_path / "d.db")],
+        )
+        == 8
+    )
+    assert "try much later" in capsys.readouterr().err
