@@ -161,6 +161,46 @@ def status_command(db: DbOption = None, json_out: JsonOption = False) -> None:
     )
 
 
+@app.command("reparse")
+def reparse_command(
+    source: Annotated[str, typer.Argument(help="The crawl source whose raw documents to parse again.")],
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Rebuild programs from the raw documents a crawl kept, with no network (after a parser fix).
+
+    Example: harvest reparse glslsandbox
+    """
+    from corpus.db import open_catalogue
+    from harvest.crawling import reparse
+
+    report = reparse(open_catalogue(db), source)
+    if json_out:
+        emit_json(report.to_json())
+    else:
+        typer.echo(
+            f"{source}: {report.documents} raw documents, {report.added} programs added,"
+            f" {report.updated} updated, {report.unchanged} unchanged, {report.parse_errors} do not parse"
+        )
+
+
+@app.command("retry-failed")
+def retry_failed_command(
+    source: Annotated[str, typer.Argument(help="The crawl source whose failed requests to queue again.")],
+    blocked: Annotated[bool, typer.Option(help="Also requests parked when the site blocked us.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Queue a source's failed requests again (and blocked ones with --blocked); then crawl.
+
+    Example: harvest retry-failed glslsandbox && harvest crawl glslsandbox
+    """
+    from corpus.db import open_catalogue
+    from corpus.frontier import Frontier
+
+    n = Frontier(open_catalogue(db), source).retry_failed(include_blocked=blocked)
+    typer.echo(f"{n} requests of {source} queued again")
+
+
 @app.command("sources")
 def sources_command(json_out: JsonOption = False) -> None:
     """List the sites programs come from, with their default licence and terms.

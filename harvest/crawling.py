@@ -139,3 +139,59 @@ async def _crawl(catalogue, source_name, base_url, policy, limit, log) -> CrawlR
     refresh_statistics(catalogue)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass
+class ReparseReport:
+    source: str
+    documents: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    parse_errors: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def reparse(catalogue: Catalogue, source_name: str, *, base_url: str | None = None) -> ReparseReport:
+    """Rebuild programs from the raw documents a source returned, with no network (after a
+    parser fix). Follow-up requests a page would yield are not queued: that is a crawl's job."""
+    from sqlalchemy import select
+
+    from corpus.frontier import fingerprint
+    from corpus.models import CrawlRequest
+    from corpus.raw import iter_raw_documents
+
+    if source_name not in SOURCES:
+        raise ImageProgramsError(
+            f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
+        )
+    source = SOURCES[source_name]
+    base = (base_url or source.default_base_url).rstrip("/")
+    store = ProgramStore(catalogue, via=f"reparse:{source_name}")
+    report = ReparseReport(source_name)
+    with catalogue.session() as s:
+        kinds = {
+            fp: kind
+            for fp, kind in s.execute(
+                select(CrawlRequest.fingerprint, CrawlRequest.kind).where(CrawlRequest.source == source_name)
+            )
+        }
+    for doc_id, url, _status, body in iter_raw_documents(catalogue, source.site):
+        report.documents += 1
+        try:
+            parsed = source.parse(kinds.get(fingerprint("GET", url)), url, body, base)
+        except InputFormatError:
+            report.parse_errors += 1
+            continue
+        for record in parsed.records:
+            record.raw_document_id = doc_id
+        with catalogue.session() as s:
+            result = store.store(parsed.records, s.connection())
+        report.added += result.added
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+    with catalogue.session() as s:
+        mark_exact_duplicates(s.connection())
+    return report

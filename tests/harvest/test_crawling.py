@@ -113,3 +113,40 @@ def test_crawl_and_status_through_the_cli(tmp_path, sandbox, capsys):
         == 8
     )
     assert "try much later" in capsys.readouterr().err
+
+
+def test_reparse_rebuilds_programs_from_raw_documents_without_the_network(catalogue, sandbox):
+    from sqlalchemy import delete
+
+    from harvest.crawling import reparse
+
+    crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    with catalogue.session() as s:
+        s.execute(delete(Program))
+    hits = len(sandbox.hits)
+    report = reparse(catalogue, "glslsandbox", base_url=sandbox.base)
+    assert (report.documents, report.added, report.parse_errors) == (8, 5, 0)
+    assert stored(catalogue) == ["1.0", "2.0", "3.0", "4.0", "5.0"]
+    assert len(sandbox.hits) == hits
+
+
+def test_retry_failed_queues_failures_for_the_next_crawl(tmp_path, sandbox, capsys):
+    from corpus.cliutils import run_app
+    from harvest.cli import app
+
+    sandbox.route("/item/5.0", Answer(404, b"gone"))
+    db = str(tmp_path / "c.db")
+    assert (
+        run_app(
+            app, "harvest", ["crawl", "glslsandbox", "--base-url", sandbox.base, "--delay", "0", "--db", db]
+        )
+        == 0
+    )
+    sandbox.route("/item/5.0", Answer(200, item(5)))
+    assert run_app(app, "harvest", ["retry-failed", "glslsandbox", "--db", db]) == 0
+    assert (
+        "2 requests of glslsandbox queued again" in capsys.readouterr().out
+    )  # 5.0 and the robots-disallowed 666.0
+    args = ["crawl", "glslsandbox", "--base-url", sandbox.base, "--delay", "0", "--db", db, "--json"]
+    assert run_app(app, "harvest", args) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == 1
