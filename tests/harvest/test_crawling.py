@@ -150,3 +150,65 @@ def test_retry_failed_queues_failures_for_the_next_crawl(tmp_path, sandbox, caps
     args = ["crawl", "glslsandbox", "--base-url", sandbox.base, "--delay", "0", "--db", db, "--json"]
     assert run_app(app, "harvest", args) == 0
     assert json.loads(capsys.readouterr().out)["added"] == 1
+
+
+def test_a_sigkilled_crawl_resumes_without_fetching_anything_done_again(tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    with FixtureServer() as s:
+        s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
+        for page in range(3):
+            ids = [f"{page * 20 + i + 1}.0" for i in range(20)]
+            s.route(f"/?page={page}", Answer(200, gallery(ids), HTML))
+            for n in range(page * 20 + 1, page * 20 + 21):
+                s.route(f"/item/{n}.0", Answer(200, item(n), delay=0.03))
+        s.route("/?page=3", Answer(200, gallery([]), HTML))
+        db = tmp_path / "c.db"
+        cmd = [
+            sys.executable,
+            "-m",
+            "harvest.cli",
+            "crawl",
+            "glslsandbox",
+            "--base-url",
+            s.base,
+            "--delay",
+            "0",
+            "--db",
+            str(db),
+            "--json",
+        ]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        done, deadline = 0, time.monotonic() + 60
+        while done < 15 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                done = con.execute("SELECT count(*) FROM crawl_request WHERE state = 'done'").fetchone()[0]
+                con.close()
+            except sqlite3.OperationalError:
+                pass
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        con = sqlite3.connect(db)
+        done_urls = [u for (u,) in con.execute("SELECT url FROM crawl_request WHERE state = 'done'")]
+        con.close()
+        assert 15 <= len(done_urls) < 64, "the crawl finished before it could be killed"
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout)["blocked"] is None
+        con = sqlite3.connect(db)
+        assert con.execute("SELECT count(*), count(DISTINCT external_id) FROM program").fetchone() == (60, 60)
+        assert con.execute("SELECT count(*) FROM crawl_request WHERE state != 'done'").fetchone()[0] == 0
+        con.close()
+        for url in done_urls:  # nothing done before the kill was fetched again
+            path = url.removeprefix(s.base)
+            assert len(s.hits_for(path)) == 1, path
+        refetched = [p for p in {h.path for h in s.hits} if p.startswith("/item/") and len(s.hits_for(p)) > 1]
+        assert len(refetched) <= 8  # at most the requests that were in flight (claims of 2 x 4)
