@@ -99,7 +99,7 @@ def _nothing_read(report) -> str:
 
 @app.command("crawl")
 def crawl_command(
-    source: Annotated[str, typer.Argument(help="The crawl source: glslsandbox (more are coming).")],
+    source: Annotated[str, typer.Argument(help="The crawl source: glslsandbox or shadertoy-api.")],
     db: DbOption = None,
     base_url: Annotated[
         str | None, typer.Option(help="Another host or a mirror (tests use loopback).")
@@ -115,6 +115,15 @@ def crawl_command(
     contact: Annotated[
         str | None, typer.Option(help="A URL or address for site operators, in the User-Agent.")
     ] = None,
+    key: Annotated[
+        str | None, typer.Option(envvar="SHADERTOY_API_KEY", help="API key (shadertoy-api); never stored.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option(help="shadertoy-api: only shaders matching this search.")
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help="shadertoy-api with --query: name, love, popular, newest, hot.")
+    ] = "newest",
     json_out: JsonOption = False,
 ) -> None:
     """Crawl a site politely into the catalogue; run it again to resume after a crash or a kill.
@@ -129,7 +138,15 @@ def crawl_command(
     from harvest.fetcher import FetchPolicy
 
     policy = FetchPolicy(concurrency=concurrency, delay=delay, budget=budget, contact=contact)
-    report = crawl(open_catalogue(db, create=True), source, base_url=base_url, policy=policy, limit=limit)
+    report = crawl(
+        open_catalogue(db, create=True),
+        source,
+        base_url=base_url,
+        policy=policy,
+        limit=limit,
+        key=key,
+        options={"query": query, "sort": sort},
+    )
     if json_out:
         emit_json(report.to_json())
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass
+from urllib.parse import urlencode
 
 from corpus.db import Catalogue, refresh_statistics
 from corpus.errors import ImageProgramsError, InputFormatError
@@ -46,6 +47,8 @@ def crawl(
     policy: FetchPolicy | None = None,
     limit: int | None = None,
     log: list | None = None,
+    key: str | None = None,
+    options: dict | None = None,
 ) -> CrawlReport:
     """Crawl ``source_name`` until its frontier is empty, ``limit`` programs are stored, or the
     site blocks us (then the report says why and the source's requests are parked as blocked)."""
@@ -53,30 +56,47 @@ def crawl(
         raise ImageProgramsError(
             f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
         )
-    return asyncio.run(_crawl(catalogue, source_name, base_url, policy or FetchPolicy(), limit, log))
+    source = SOURCES[source_name]
+    if source.needs_key and not key:
+        raise ImageProgramsError(
+            f"{source_name} needs an API key",
+            hint="pass --key KEY or set SHADERTOY_API_KEY (or import a dump instead)",
+        )
+    return asyncio.run(
+        _crawl(catalogue, source_name, base_url, policy or FetchPolicy(), limit, log, key, options)
+    )
 
 
-async def _crawl(catalogue, source_name, base_url, policy, limit, log) -> CrawlReport:
+def _with_key(url: str, key: str | None) -> str:
+    if not key:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({'key': key})}"
+
+
+async def _crawl(catalogue, source_name, base_url, policy, limit, log, key, options) -> CrawlReport:
     source = SOURCES[source_name]
     base = (base_url or source.default_base_url).rstrip("/")
     report = CrawlReport(source_name)
     started = time.perf_counter()
     frontier = Frontier(catalogue, source_name)
     frontier.recover()
-    frontier.add(source.start(base))
+    frontier.add(source.start(base, options))
     store = ProgramStore(catalogue, via=f"crawl:{source_name}")
+
+    def redact(text: str) -> str:
+        return text.replace(key, "***") if key else text
 
     async def handle(request) -> None:
         try:
             response = await fetcher.fetch(
-                request.url,
+                _with_key(request.url, key),
                 method=request.method,
                 data=request.body,
                 etag=request.etag,
                 last_modified=request.last_modified,
             )
         except FetchFailed as exc:
-            frontier.fail(request.id, exc.message, status=exc.status)
+            frontier.fail(request.id, redact(exc.message), status=exc.status)
             report.failed += 1
             return
         if response.not_modified:
@@ -92,7 +112,7 @@ async def _crawl(catalogue, source_name, base_url, policy, limit, log) -> CrawlR
             doc_id = store_raw_document(
                 conn,
                 store.source_id(conn, source.site),
-                response.url,
+                request.url,  # never response.url: it may carry the API key
                 response.status,
                 response.headers.get("Content-Type"),
                 response.content,
@@ -128,8 +148,8 @@ async def _crawl(catalogue, source_name, base_url, policy, limit, log) -> CrawlR
             outcomes = await asyncio.gather(*(handle(r) for r in batch), return_exceptions=True)
             blocked = [o for o in outcomes if isinstance(o, SourceBlocked)]
             if blocked:
-                report.blocked = blocked[0].message
-                frontier.block(blocked[0].message)
+                report.blocked = redact(blocked[0].message)
+                frontier.block(report.blocked)
                 break
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):

@@ -3,7 +3,8 @@ the answers. No retry, delay, robots or caching logic here: that is the fetcher'
 
 from harvest.sources.base import CrawlSource, Parsed
 from harvest.sources.glslsandbox import GlslSandbox
+from harvest.sources.shadertoy_api import ShadertoyApi
 
-SOURCES: dict[str, CrawlSource] = {s.name: s for s in (GlslSandbox(),)}
+SOURCES: dict[str, CrawlSource] = {s.name: s for s in (GlslSandbox(), ShadertoyApi())}
 
 __all__ = ["SOURCES", "CrawlSource", "Parsed"]

@@ -20,8 +20,9 @@ class GlslSandbox:
     name = "glslsandbox"
     site = "glslsandbox"
     default_base_url = "https://glslsandbox.com"
+    needs_key = False
 
-    def start(self, base_url: str) -> list[NewRequest]:
+    def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]:
         return [self._gallery(base_url, 0)]
 
     def _gallery(self, base_url: str, page: int) -> NewRequest:

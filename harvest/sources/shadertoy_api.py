@@ -1,0 +1,55 @@
+"""Shadertoy's API: ``/api/v1/shaders`` (every id) or ``/api/v1/shaders/query/TERM`` (paged),
+then ``/api/v1/shaders/ID`` for each. The key is added by the crawl at fetch time and never
+stored; errors come as ``{"Error": …}`` with status 200."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from corpus.errors import InputFormatError
+from corpus.frontier import NewRequest
+from harvest.formats.shadertoy import shadertoy_record
+from harvest.sources.base import Parsed
+
+PAGE = 100
+
+
+class ShadertoyApi:
+    name = "shadertoy-api"
+    site = "shadertoy"
+    default_base_url = "https://www.shadertoy.com"
+    needs_key = True
+
+    def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]:
+        options = options or {}
+        if options.get("query"):
+            return [self._query(base_url, options["query"], options.get("sort") or "newest", 0)]
+        return [NewRequest(f"{base_url}/api/v1/shaders", kind="list", priority=1)]
+
+    def _query(self, base_url: str, term: str, sort: str, start: int) -> NewRequest:
+        params = urlencode({"sort": sort, "from": start, "num": PAGE})
+        return NewRequest(
+            f"{base_url}/api/v1/shaders/query/{quote(term, safe='')}?{params}", kind="list", priority=1
+        )
+
+    def parse(self, kind: str | None, url: str, body: bytes, base_url: str) -> Parsed:
+        try:
+            obj = json.loads(body)
+        except ValueError as exc:
+            raise InputFormatError(f"{url} did not return JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise InputFormatError(f"{url} returned JSON that is not an object")
+        if "Error" in obj:
+            raise InputFormatError(f"{url}: the API answered with an error: {obj['Error']}")
+        if kind == "list":
+            ids = [i for i in obj.get("Results") or [] if isinstance(i, str) and i.isalnum()]
+            requests = [NewRequest(f"{base_url}/api/v1/shaders/{i}", kind="shader") for i in ids]
+            parts = urlsplit(url)
+            query = parse_qs(parts.query)
+            if "/query/" in parts.path and len(ids) >= int(query.get("num", [PAGE])[0]):
+                term = parts.path.rsplit("/", 1)[-1]
+                start = int(query.get("from", ["0"])[0]) + len(ids)
+                requests.append(self._query(base_url, term, query.get("sort", ["newest"])[0], start))
+            return Parsed(requests=requests)
+        return Parsed(records=[shadertoy_record(obj, origin=url)])

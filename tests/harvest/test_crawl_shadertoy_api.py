@@ -1,0 +1,112 @@
+"""The shadertoy-api source against a loopback server speaking the API's format."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from corpus.errors import ImageProgramsError
+from harvest.crawling import crawl
+from harvest.fetcher import FetchPolicy
+from tests.harvest.fixture_server import Answer, FixtureServer
+
+KEY = "s3cretKey"
+
+
+def shader(sid: str, n: int) -> bytes:
+    code = f"void mainImage(out vec4 c, in vec2 p){{ c = vec4(p / iResolution.xy, 0.{n}, 1.0); }}"
+    return json.dumps(
+        {
+            "Shader": {
+                "ver": "0.1",
+                "info": {"id": sid, "name": f"api shader {n}", "username": "apiuser", "date": "1700000000"},
+                "renderpass": [
+                    {
+                        "inputs": [],
+                        "outputs": [{"id": 37, "channel": 0}],
+                        "code": code,
+                        "name": "Image",
+                        "description": "",
+                        "type": "image",
+                    }
+                ],
+            }
+        }
+    ).encode()
+
+
+@pytest.fixture
+def api():
+    with FixtureServer() as s:
+        s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
+        ids = ["apiA01", "apiA02", "apiA03", "gone01"]
+        s.route(
+            f"/api/v1/shaders?key={KEY}", Answer(200, json.dumps({"Shaders": 4, "Results": ids}).encode())
+        )
+        for n, sid in enumerate(ids[:3], 1):
+            s.route(f"/api/v1/shaders/{sid}?key={KEY}", Answer(200, shader(sid, n)))
+        s.route(f"/api/v1/shaders/gone01?key={KEY}", Answer(200, b'{"Error": "Shader not found"}'))
+        yield s
+
+
+def test_all_ids_then_each_shader_with_api_errors_recorded_and_the_key_never_stored(tmp_path, api):
+    from corpus.db import open_catalogue
+
+    db = tmp_path / "c.db"
+    report = crawl(
+        open_catalogue(str(db), create=True),
+        "shadertoy-api",
+        base_url=api.base,
+        key=KEY,
+        policy=FetchPolicy(delay=0.0, backoff_base=0.05),
+    )
+    assert (report.added, report.parse_errors) == (3, 1)
+    con = sqlite3.connect(db)
+    assert sorted(r for (r,) in con.execute("SELECT external_id FROM program")) == [
+        "apiA01",
+        "apiA02",
+        "apiA03",
+    ]
+    error = con.execute("SELECT last_error FROM crawl_request WHERE state = 'failed'").fetchone()[0]
+    assert "Shader not found" in error
+    con.close()
+    for f in (db, db.with_name(db.name + "-wal")):  # the key is in neither the file nor its WAL
+        assert not f.exists() or KEY.encode() not in f.read_bytes()
+    assert b"apiA01" in db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
+    assert all("key=" + KEY in h.path for h in api.hits if h.path.startswith("/api/"))
+
+
+def test_the_api_source_needs_a_key(catalogue):
+    with pytest.raises(ImageProgramsError, match="needs an API key") as err:
+        crawl(catalogue, "shadertoy-api", base_url="http://127.0.0.1:9")
+    assert "SHADERTOY_API_KEY" in err.value.hint
+
+
+def test_a_query_pages_until_a_short_page(tmp_path, api):
+    from corpus.db import open_catalogue
+    from harvest.sources import shadertoy_api
+
+    page = shadertoy_api.PAGE
+    first = [f"q{i:04d}" for i in range(page)]
+    api.route(
+        f"/api/v1/shaders/query/plasma?sort=newest&from=0&num={page}&key={KEY}",
+        Answer(200, json.dumps({"Shaders": page + 1, "Results": first[:page]}).encode()),
+    )
+    api.route(
+        f"/api/v1/shaders/query/plasma?sort=newest&from={page}&num={page}&key={KEY}",
+        Answer(200, json.dumps({"Shaders": page + 1, "Results": ["apiA01"]}).encode()),
+    )
+    for i, sid in enumerate(first):
+        api.route(f"/api/v1/shaders/{sid}?key={KEY}", Answer(200, shader(sid, i % 9)))
+    cat = open_catalogue(str(tmp_path / "q.db"), create=True)
+    report = crawl(
+        cat,
+        "shadertoy-api",
+        base_url=api.base,
+        key=KEY,
+        options={"query": "plasma"},
+        policy=FetchPolicy(delay=0.0, concurrency=4),
+    )
+    assert report.added == page + 1
