@@ -15,13 +15,14 @@ several workers can share one frontier. All the SQL of the harvester lives here,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from corpus.db import Catalogue
 from corpus.models import CrawlRequest
@@ -66,7 +67,19 @@ class Frontier:
         self.catalogue = catalogue
         self.source = source
 
-    def add(self, requests: Iterable[NewRequest], *, now: datetime | None = None) -> int:
+    @contextlib.contextmanager
+    def _connection(self, conn: Connection | None) -> Iterator[Connection]:
+        """The caller's transaction when it passes one (a crawl commits a whole batch at once),
+        else a transaction of our own."""
+        if conn is not None:
+            yield conn
+            return
+        with self.catalogue.session() as s:
+            yield s.connection()
+
+    def add(
+        self, requests: Iterable[NewRequest], *, now: datetime | None = None, conn: Connection | None = None
+    ) -> int:
         """Queue requests not seen before (by fingerprint); returns how many were new."""
         now = now or datetime.now(UTC)
         rows = {}
@@ -90,12 +103,11 @@ class Frontier:
             )
         if not rows:
             return 0
-        with self.catalogue.session() as s:
-            conn = s.connection()
-            before = conn.execute(
+        with self._connection(conn) as c:
+            before = c.execute(
                 select(func.count()).select_from(CrawlRequest).where(CrawlRequest.fingerprint.in_(list(rows)))
             ).scalar_one()
-            insert_or_ignore(conn, CrawlRequest.__table__, list(rows.values()), ["fingerprint"])
+            insert_or_ignore(c, CrawlRequest.__table__, list(rows.values()), ["fingerprint"])
         return len(rows) - before
 
     def claim(self, limit: int, *, now: datetime | None = None) -> list[CrawlRequest]:
@@ -128,9 +140,11 @@ class Frontier:
             s.expunge_all()
         return sorted(claimed, key=lambda r: (-r.priority, r.id))
 
-    def _set(self, request_id: int, now: datetime | None = None, **values) -> None:
-        with self.catalogue.session() as s:
-            s.execute(
+    def _set(
+        self, request_id: int, now: datetime | None = None, conn: Connection | None = None, **values
+    ) -> None:
+        with self._connection(conn) as c:
+            c.execute(
                 update(CrawlRequest)
                 .where(CrawlRequest.id == request_id)
                 .values(updated_at=now or datetime.now(UTC), **values)
@@ -143,9 +157,11 @@ class Frontier:
         *,
         etag: str | None = None,
         last_modified: str | None = None,
+        conn: Connection | None = None,
     ) -> None:
         self._set(
             request_id,
+            conn=conn,
             state="done",
             last_status=status,
             last_error=None,
@@ -186,8 +202,10 @@ class Frontier:
             )
         return state
 
-    def fail(self, request_id: int, error: str, *, status: int | None = None) -> None:
-        self._set(request_id, state="failed", last_error=error, last_status=status)
+    def fail(
+        self, request_id: int, error: str, *, status: int | None = None, conn: Connection | None = None
+    ) -> None:
+        self._set(request_id, conn=conn, state="failed", last_error=error, last_status=status)
 
     def block(self, reason: str) -> int:
         """The site refused us: park every pending or in-flight request of this source."""

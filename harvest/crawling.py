@@ -86,57 +86,61 @@ async def _crawl(catalogue, source_name, base_url, policy, limit, log, key, opti
     def redact(text: str) -> str:
         return text.replace(key, "***") if key else text
 
-    async def handle(request) -> None:
-        try:
-            response = await fetcher.fetch(
-                _with_key(request.url, key),
-                method=request.method,
-                data=request.body,
-                etag=request.etag,
-                last_modified=request.last_modified,
-            )
-        except FetchFailed as exc:
-            frontier.fail(request.id, redact(exc.message), status=exc.status)
+    async def fetch(request):
+        return await fetcher.fetch(
+            _with_key(request.url, key),
+            method=request.method,
+            data=request.body,
+            etag=request.etag,
+            last_modified=request.last_modified,
+        )
+
+    def settle(request, outcome, conn) -> None:
+        """Record one fetched request inside the batch's transaction."""
+        if isinstance(outcome, FetchFailed):
+            frontier.fail(request.id, redact(outcome.message), status=outcome.status, conn=conn)
             report.failed += 1
             return
+        if isinstance(outcome, BaseException):
+            raise outcome
+        response = outcome
         if response.not_modified:
-            frontier.done(request.id, 304, etag=request.etag, last_modified=request.last_modified)
+            frontier.done(request.id, 304, etag=request.etag, last_modified=request.last_modified, conn=conn)
             report.requests_done += 1
             return
         if response.status >= 400:
-            frontier.fail(request.id, f"HTTP {response.status}", status=response.status)
+            frontier.fail(request.id, f"HTTP {response.status}", status=response.status, conn=conn)
             report.failed += 1
             return
-        with catalogue.session() as s:
-            conn = s.connection()
-            doc_id = store_raw_document(
-                conn,
-                store.source_id(conn, source.site),
-                request.url,  # never response.url: it may carry the API key
-                response.status,
-                response.headers.get("Content-Type"),
-                response.content,
-            )
+        doc_id = store_raw_document(
+            conn,
+            store.source_id(conn, source.site),
+            request.url,  # never response.url: it may carry the API key
+            response.status,
+            response.headers.get("Content-Type"),
+            response.content,
+        )
         try:
             parsed = source.parse(request.kind, request.url, response.content, base)
         except InputFormatError as exc:
-            frontier.fail(request.id, f"parse error: {exc.message} (raw document {doc_id} kept for reparse)")
+            message = f"parse error: {exc.message} (raw document {doc_id} kept for reparse)"
+            frontier.fail(request.id, message, conn=conn)
             report.parse_errors += 1
             return
         for record in parsed.records:
             record.raw_document_id = doc_id
-        with catalogue.session() as s:
-            result = store.store(parsed.records, s.connection())
+        result = store.store(parsed.records, conn)
         report.added += result.added
         report.updated += result.updated
         report.unchanged += result.unchanged
         report.excluded += result.excluded
-        frontier.add(parsed.requests)
+        frontier.add(parsed.requests, conn=conn)
         frontier.done(
             request.id,
             response.status,
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
+            conn=conn,
         )
         report.requests_done += 1
 
@@ -145,15 +149,19 @@ async def _crawl(catalogue, source_name, base_url, policy, limit, log, key, opti
             batch = frontier.claim(max(1, policy.concurrency) * 4)
             if not batch:
                 break
-            outcomes = await asyncio.gather(*(handle(r) for r in batch), return_exceptions=True)
+            outcomes = await asyncio.gather(*(fetch(r) for r in batch), return_exceptions=True)
+            # One transaction per batch: its raw documents, programs and frontier updates commit
+            # together, so a kill loses at most the batch, whose requests are then retried.
+            with catalogue.session() as s:
+                conn = s.connection()
+                for request, outcome in zip(batch, outcomes, strict=True):
+                    if not isinstance(outcome, SourceBlocked):
+                        settle(request, outcome, conn)
             blocked = [o for o in outcomes if isinstance(o, SourceBlocked)]
             if blocked:
                 report.blocked = redact(blocked[0].message)
                 frontier.block(report.blocked)
                 break
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
     with catalogue.session() as s:
         mark_exact_duplicates(s.connection())
     refresh_statistics(catalogue)
