@@ -86,3 +86,23 @@ def catalogue_rows(
                 continue
             out[table] = sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{table}"'))), key=repr)
     return out
+
+
+def wait_for_count(db: Path, sql: str, at_least: int, timeout: float = 60.0) -> int:
+    """Poll a catalogue that another process is writing (read-only) until ``sql`` counts at
+    least ``at_least``, or the timeout passes; returns the last count."""
+    import sqlite3
+    import time
+
+    count, deadline = 0, time.monotonic() + timeout
+    while count < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if not db.exists():
+            continue
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            count = con.execute(sql).fetchone()[0]
+            con.close()
+        except sqlite3.OperationalError:
+            pass  # the schema is not there yet, or a checkpoint holds a lock: look again
+    return count

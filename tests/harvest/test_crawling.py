@@ -159,9 +159,8 @@ def test_a_sigkilled_crawl_resumes_without_fetching_anything_done_again(tmp_path
     import sqlite3
     import subprocess
     import sys
-    import time
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, wait_for_count
 
     with FixtureServer() as s:
         s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
@@ -187,15 +186,7 @@ def test_a_sigkilled_crawl_resumes_without_fetching_anything_done_again(tmp_path
             "--json",
         ]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        done, deadline = 0, time.monotonic() + 60
-        while done < 15 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-                done = con.execute("SELECT count(*) FROM crawl_request WHERE state = 'done'").fetchone()[0]
-                con.close()
-            except sqlite3.OperationalError:
-                pass
+        wait_for_count(db, "SELECT count(*) FROM crawl_request WHERE state = 'done'", 15)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         con = sqlite3.connect(db)

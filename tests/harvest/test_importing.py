@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from corpus.errors import CatalogueError, InputFormatError
 from corpus.models import ImportRun, Program
 from harvest.cli import app as harvest_app
 from harvest.importing import import_path
-from tests.conftest import ROOT, catalogue_rows
+from tests.conftest import ROOT, catalogue_rows, wait_for_count
 
 
 def shader(i: int) -> str:
@@ -133,17 +132,7 @@ def test_a_sigkilled_import_process_resumes_without_loss_or_repeats(tmp_path):
     db = tmp_path / "cat.db"
     cmd = [sys.executable, "-m", "harvest.cli", "import", str(dump), "--db", str(db), "--batch-size", "100"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    done = 0
-    while time.monotonic() < deadline and done < 500:
-        time.sleep(0.05)
-        if db.exists():
-            try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-                done = con.execute("SELECT coalesce(max(items_done), 0) FROM import_run").fetchone()[0]
-                con.close()
-            except sqlite3.OperationalError:
-                pass
+    done = wait_for_count(db, "SELECT coalesce(max(items_done), 0) FROM import_run", 500)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 0 < done < 6000, "the import finished before it could be killed; make the input bigger"
