@@ -13,10 +13,13 @@ import time
 from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
+from sqlalchemy import select
+
 from corpus.db import Catalogue, refresh_statistics
 from corpus.errors import ImageProgramsError, InputFormatError
-from corpus.frontier import Frontier
-from corpus.raw import store_raw_document
+from corpus.frontier import Frontier, fingerprint
+from corpus.models import CrawlRequest
+from corpus.raw import iter_raw_documents, store_raw_document
 from corpus.store import ProgramStore, mark_exact_duplicates
 from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, SourceBlocked
 from harvest.sources import SOURCES
@@ -52,19 +55,25 @@ def crawl(
 ) -> CrawlReport:
     """Crawl ``source_name`` until its frontier is empty, ``limit`` programs are stored, or the
     site blocks us (then the report says why and the source's requests are parked as blocked)."""
-    if source_name not in SOURCES:
-        raise ImageProgramsError(
-            f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
-        )
-    source = SOURCES[source_name]
+    source, base = _source_and_base(source_name, base_url)
     if source.needs_key and not key:
         raise ImageProgramsError(
             f"{source_name} needs an API key",
             hint="pass --key KEY or set SHADERTOY_API_KEY (or import a dump instead)",
         )
     return asyncio.run(
-        _crawl(catalogue, source_name, base_url, policy or FetchPolicy(), limit, log, key, options)
+        _crawl(catalogue, source_name, source, base, policy or FetchPolicy(), limit, log, key, options)
     )
+
+
+def _source_and_base(source_name: str, base_url: str | None):
+    """The crawl source named ``source_name`` and the base URL to use with it."""
+    if source_name not in SOURCES:
+        raise ImageProgramsError(
+            f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
+        )
+    source = SOURCES[source_name]
+    return source, (base_url or source.default_base_url).rstrip("/")
 
 
 def _with_key(url: str, key: str | None) -> str:
@@ -73,9 +82,7 @@ def _with_key(url: str, key: str | None) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode({'key': key})}"
 
 
-async def _crawl(catalogue, source_name, base_url, policy, limit, log, key, options) -> CrawlReport:
-    source = SOURCES[source_name]
-    base = (base_url or source.default_base_url).rstrip("/")
+async def _crawl(catalogue, source_name, source, base, policy, limit, log, key, options) -> CrawlReport:
     report = CrawlReport(source_name)
     started = time.perf_counter()
     frontier = Frontier(catalogue, source_name)
@@ -185,18 +192,7 @@ class ReparseReport:
 def reparse(catalogue: Catalogue, source_name: str, *, base_url: str | None = None) -> ReparseReport:
     """Rebuild programs from the raw documents a source returned, with no network (after a
     parser fix). Follow-up requests a page would yield are not queued: that is a crawl's job."""
-    from sqlalchemy import select
-
-    from corpus.frontier import fingerprint
-    from corpus.models import CrawlRequest
-    from corpus.raw import iter_raw_documents
-
-    if source_name not in SOURCES:
-        raise ImageProgramsError(
-            f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
-        )
-    source = SOURCES[source_name]
-    base = (base_url or source.default_base_url).rstrip("/")
+    source, base = _source_and_base(source_name, base_url)
     store = ProgramStore(catalogue, via=f"reparse:{source_name}")
     report = ReparseReport(source_name)
     with catalogue.session() as s:
