@@ -99,10 +99,12 @@ def _nothing_read(report) -> str:
 
 @app.command("crawl")
 def crawl_command(
-    source: Annotated[str, typer.Argument(help="The crawl source: glslsandbox or shadertoy-api.")],
+    source: Annotated[
+        str, typer.Argument(help="The crawl source: glslsandbox, shadertoy-api, shadertoy-site or git.")
+    ],
     db: DbOption = None,
     base_url: Annotated[
-        str | None, typer.Option(help="Another host or a mirror (tests use loopback).")
+        str | None, typer.Option(help="Another host or a mirror (tests use loopback); git: the repository.")
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per host.")] = 2,
     delay: Annotated[
@@ -119,11 +121,17 @@ def crawl_command(
         str | None, typer.Option(envvar="SHADERTOY_API_KEY", help="API key (shadertoy-api); never stored.")
     ] = None,
     query: Annotated[
-        str | None, typer.Option(help="shadertoy-api: only shaders matching this search.")
+        str | None, typer.Option(help="shadertoy-api, shadertoy-site: only shaders matching this search.")
     ] = None,
     sort: Annotated[
-        str, typer.Option(help="shadertoy-api with --query: name, love, popular, newest, hot.")
+        str, typer.Option(help="Order (shadertoy-api --query, shadertoy-site): newest, popular, love, hot.")
     ] = "newest",
+    user: Annotated[
+        str | None, typer.Option(help="shadertoy-site: crawl this user's pages instead of browsing.")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="git: where clones are kept (default: beside the catalogue).")
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Crawl a site politely into the catalogue; run it again to resume after a crash or a kill.
@@ -132,6 +140,7 @@ def crawl_command(
     fetcher's; a bot challenge or block page stops the source with an explanation.
 
     Example: harvest crawl glslsandbox --limit 200 --contact https://example.org/me
+    (or: harvest crawl git --base-url https://github.com/owner/shaders.git)
     """
     from corpus.db import open_catalogue
     from harvest.crawling import crawl
@@ -145,7 +154,7 @@ def crawl_command(
         policy=policy,
         limit=limit,
         key=key,
-        options={"query": query, "sort": sort},
+        options={"query": query, "sort": sort, "user": user, "cache_dir": cache_dir},
     )
     if json_out:
         emit_json(report.to_json())
@@ -155,6 +164,10 @@ def crawl_command(
             f" {report.updated} updated, {report.failed} failed, {report.parse_errors} parse errors"
             f" in {report.seconds:.1f} s"
         )
+    for skipped in report.skipped[:20]:
+        warn(f"  skipped {skipped}")
+    if len(report.skipped) > 20:
+        warn(f"  … and {len(report.skipped) - 20} more skipped (--json lists them)")
     if report.blocked:
         warn(f"error: {report.blocked}")
         warn("hint: use a dump (harvest import), the site's API with a key, or try much later")
@@ -220,13 +233,16 @@ def retry_failed_command(
 
 @app.command("sources")
 def sources_command(json_out: JsonOption = False) -> None:
-    """List the sites programs come from, with their default licence and terms.
+    """List the sites programs come from, with their default licence, terms and crawl sources.
 
     Example: harvest sources --json
     """
+    from harvest.sources import SOURCES as CRAWL_SOURCES
+
     rows = [
         {
             "name": s.name,
+            "crawled_by": ", ".join(c.name for c in CRAWL_SOURCES.values() if c.site == s.name) or "-",
             "base_url": s.base_url,
             "default_licence": s.default_licence or "none (all rights reserved)",
             "terms_url": s.terms_url,
@@ -234,7 +250,8 @@ def sources_command(json_out: JsonOption = False) -> None:
         }
         for s in SOURCES.values()
     ]
-    emit_rows(rows, ("name", "base_url", "default_licence", "terms_url"), "json" if json_out else "table")
+    columns = ("name", "crawled_by", "base_url", "default_licence", "terms_url")
+    emit_rows(rows, columns, "json" if json_out else "table")
 
 
 @app.command("formats")

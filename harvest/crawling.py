@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass
-from urllib.parse import urlencode
+from dataclasses import asdict, dataclass, field
+from itertools import chain
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import select
 
 from corpus.db import Catalogue, refresh_statistics
 from corpus.errors import ImageProgramsError, InputFormatError
-from corpus.frontier import Frontier, fingerprint
+from corpus.frontier import Frontier, canonical_url, fingerprint
 from corpus.models import CrawlRequest
 from corpus.raw import iter_raw_documents, store_raw_document
 from corpus.store import ProgramStore, mark_exact_duplicates
 from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, SourceBlocked
-from harvest.sources import SOURCES
+from harvest.importers import BadRecord
+from harvest.sources import SOURCES, git
 
 
 @dataclass
@@ -37,6 +40,7 @@ class CrawlReport:
     parse_errors: int = 0
     blocked: str | None = None
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # "where: why" of what a source left out
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -56,6 +60,8 @@ def crawl(
     """Crawl ``source_name`` until its frontier is empty, ``limit`` programs are stored, or the
     site blocks us (then the report says why and the source's requests are parked as blocked)."""
     source, base = _source_and_base(source_name, base_url)
+    if isinstance(source, git.GitRepositories):
+        return _crawl_repository(catalogue, source_name, base, limit, options or {})
     if source.needs_key and not key:
         raise ImageProgramsError(
             f"{source_name} needs an API key",
@@ -73,7 +79,12 @@ def _source_and_base(source_name: str, base_url: str | None):
             f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
         )
     source = SOURCES[source_name]
-    return source, (base_url or source.default_base_url).rstrip("/")
+    base = base_url or source.default_base_url
+    if not base:
+        raise ImageProgramsError(
+            f"{source_name} has no default address", hint="pass --base-url (for git: the repository URL)"
+        )
+    return source, base.rstrip("/")
 
 
 def _with_key(url: str, key: str | None) -> str:
@@ -97,7 +108,9 @@ async def _crawl(catalogue, source_name, source, base, policy, limit, log, key, 
         return await fetcher.fetch(
             _with_key(request.url, key),
             method=request.method,
-            data=request.body,
+            # Bodies in the frontier are form-encoded (Shadertoy's batch POST); a dict makes the
+            # client send them as a form, with the Content-Type a site expects.
+            data=dict(parse_qsl(request.body, keep_blank_values=True)) if request.body else None,
             etag=request.etag,
             last_modified=request.last_modified,
         )
@@ -141,7 +154,9 @@ async def _crawl(catalogue, source_name, source, base, policy, limit, log, key, 
         report.updated += result.updated
         report.unchanged += result.unchanged
         report.excluded += result.excluded
-        frontier.add(parsed.requests, conn=conn)
+        queued = frontier.add(parsed.requests, conn=conn)
+        if parsed.paging and (result.added or result.updated or queued):
+            frontier.add(parsed.paging, conn=conn)  # the listing goes on only while it brings news
         frontier.done(
             request.id,
             response.status,
@@ -169,6 +184,41 @@ async def _crawl(catalogue, source_name, source, base, policy, limit, log, key, 
                 report.blocked = redact(blocked[0].message)
                 frontier.block(report.blocked)
                 break
+    return _finish(catalogue, report, started)
+
+
+def _crawl_repository(catalogue, source_name: str, url: str, limit: int | None, options: dict) -> CrawlReport:
+    """Sync a git repository into the cache folder and store its shader files; files the
+    reader skips (too large, a symlink out of the checkout, not UTF-8) are listed in the report."""
+    report = CrawlReport(source_name)
+    started = time.perf_counter()
+    cache = options.get("cache_dir") or git.default_cache_dir(catalogue.engine.url.database)
+    checkout = git.sync(url, Path(cache), timeout=options.get("git_timeout") or git.GIT_TIMEOUT)
+    report.requests_done = 1
+    store = ProgramStore(catalogue, via=f"crawl:{source_name}")
+    batch: list = []
+    size = min(500, limit or 500)
+    for item in chain(git.read_checkout(checkout), [None]):  # None: the end, store what is left
+        if isinstance(item, BadRecord):
+            report.parse_errors += 1
+            report.skipped.append(f"{item.location}: {item.reason}")
+            continue
+        if item is not None:
+            batch.append(item)
+        if batch and (item is None or len(batch) >= size):
+            with catalogue.session() as s:
+                result = store.store(batch, s.connection())
+            report.added, report.updated = report.added + result.added, report.updated + result.updated
+            report.unchanged += result.unchanged
+            report.excluded += result.excluded
+            batch = []
+            if limit and report.added + report.updated >= limit:
+                break
+    return _finish(catalogue, report, started)
+
+
+def _finish(catalogue: Catalogue, report: CrawlReport, started: float) -> CrawlReport:
+    """Mark exact duplicates among what the crawl stored, refresh statistics, time the report."""
     with catalogue.session() as s:
         mark_exact_duplicates(s.connection())
     refresh_statistics(catalogue)
@@ -192,17 +242,27 @@ class ReparseReport:
 def reparse(catalogue: Catalogue, source_name: str, *, base_url: str | None = None) -> ReparseReport:
     """Rebuild programs from the raw documents a source returned, with no network (after a
     parser fix). Follow-up requests a page would yield are not queued: that is a crawl's job."""
+    if isinstance(SOURCES.get(source_name), git.GitRepositories):
+        raise ImageProgramsError(
+            "git crawls keep a checkout, not raw documents: there is nothing to reparse",
+            hint="run harvest crawl git --base-url URL again; it reads every file anew",
+        )
     source, base = _source_and_base(source_name, base_url)
     store = ProgramStore(catalogue, via=f"reparse:{source_name}")
     report = ReparseReport(source_name)
     with catalogue.session() as s:
-        kinds = {
-            fp: kind
-            for fp, kind in s.execute(
-                select(CrawlRequest.fingerprint, CrawlRequest.kind).where(CrawlRequest.source == source_name)
+        requested = s.execute(
+            select(CrawlRequest.fingerprint, CrawlRequest.kind, CrawlRequest.url).where(
+                CrawlRequest.source == source_name
             )
-        }
+        ).all()
+    kinds = {fp: kind for fp, kind, _ in requested}
+    # Two crawl sources may share a site (shadertoy-api and shadertoy-site): parse only the
+    # documents this one fetched.
+    urls = {canonical_url(url) for *_, url in requested}
     for doc_id, url, _status, body in iter_raw_documents(catalogue, source.site):
+        if canonical_url(url) not in urls:
+            continue
         report.documents += 1
         try:
             parsed = source.parse(kinds.get(fingerprint("GET", url)), url, body, base)

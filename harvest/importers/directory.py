@@ -30,11 +30,18 @@ _URL_KEY = re.compile(r"^\s*url\s*=\s*(.*?)\s*$", re.I)
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$")
 
 
-def read_directory(path: Path) -> Iterator[ProgramRecord | BadRecord]:
-    """Every shader file under ``path`` (or ``path`` itself when it is one file), sorted."""
+def read_directory(
+    path: Path, *, repo: str | None = None, label: str | None = None
+) -> Iterator[ProgramRecord | BadRecord]:
+    """Every shader file under ``path`` (or ``path`` itself when it is one file), sorted.
+
+    ``repo`` names the repository when the caller knows it better than ``.git/config`` does (a
+    crawl of a ``file://`` URL); ``label`` replaces the folder in each record's origin, so a crawl
+    records its URL and commit rather than a cache path.
+    """
     root = path.parent if path.is_file() else path
-    label = str(root)
-    repo = git_remote_repo(root)
+    label = label or str(root)
+    repo = repo or git_remote_repo(root)
     licences = _LicenceFinder(root)
     if path.is_file():
         members: list[str | BadRecord] = [path.name]
@@ -84,6 +91,7 @@ class _LicenceFinder:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root_real = root.resolve()
         self._by_folder: dict[str, tuple[str | None, str | None]] = {}
 
     def covering(self, rel: str) -> tuple[str | None, str | None]:
@@ -100,7 +108,7 @@ class _LicenceFinder:
     def _in_folder(self, key: str) -> tuple[str | None, str | None]:
         folder = self.root / key
         try:
-            names = {p.name.lower(): p.name for p in folder.iterdir() if p.is_file()}
+            names = {p.name.lower(): p.name for p in folder.iterdir() if self._inside(p) and p.is_file()}
         except OSError:
             return None, None
         for stem in _LICENCE_STEMS:
@@ -115,6 +123,10 @@ class _LicenceFinder:
                     continue
                 return text, (PurePosixPath(key) / name).as_posix() if key != "." else name
         return None, None
+
+    def _inside(self, path: Path) -> bool:
+        """A licence file that is a symlink out of the imported folder is never read."""
+        return not path.is_symlink() or path.resolve().is_relative_to(self._root_real)
 
 
 def git_remote_repo(root: Path) -> str | None:

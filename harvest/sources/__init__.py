@@ -2,9 +2,13 @@
 the answers. No retry, delay, robots or caching logic here: that is the fetcher's job."""
 
 from harvest.sources.base import CrawlSource, Parsed
+from harvest.sources.git import GitRepositories
 from harvest.sources.glslsandbox import GlslSandbox
 from harvest.sources.shadertoy_api import ShadertoyApi
+from harvest.sources.shadertoy_site import ShadertoySite
 
-SOURCES: dict[str, CrawlSource] = {s.name: s for s in (GlslSandbox(), ShadertoyApi())}
+SOURCES: dict[str, CrawlSource] = {
+    s.name: s for s in (GlslSandbox(), ShadertoyApi(), ShadertoySite(), GitRepositories())
+}
 
 __all__ = ["SOURCES", "CrawlSource", "Parsed"]

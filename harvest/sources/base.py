@@ -11,16 +11,22 @@ from corpus.records import ProgramRecord
 
 @dataclass
 class Parsed:
-    """What one response yielded: programs to store and further requests to queue."""
+    """What one response yielded: programs to store and further requests to queue.
+
+    ``paging`` holds the request for a listing's next page. The crawl queues it only when this
+    response brought something new (a program added or changed, or a request never queued
+    before), because a site's result counts lie and some sites repeat their last page forever.
+    """
 
     records: list[ProgramRecord] = field(default_factory=list)
     requests: list[NewRequest] = field(default_factory=list)
+    paging: list[NewRequest] = field(default_factory=list)
 
 
 class CrawlSource(Protocol):
     name: str  # how it fetches: "glslsandbox", "shadertoy-api", …
     site: str  # the catalogue's source: "glslsandbox", "shadertoy", …
-    default_base_url: str
+    default_base_url: str | None  # None: every crawl must name its address (git)
     needs_key: bool  # the crawl adds ``key=…`` to every URL at fetch time; it is never stored
 
     def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]: ...

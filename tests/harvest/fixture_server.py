@@ -1,14 +1,17 @@
 """A real HTTP server on 127.0.0.1 for crawler tests: scripted answers and a request log.
 
 Each path has a list of answers used in turn (the last one repeats): a status, headers, a body
-and an optional delay before answering. Every request is logged with its arrival and end time,
-so tests can check the politeness the fetcher promised (concurrency, delay, Retry-After).
+and an optional delay before answering; an answer may also be a function of the request (its
+:class:`Hit`, body included), for endpoints whose answer depends on what was POSTed.
+Every request is logged with its arrival and end time, so tests can check the politeness the
+fetcher promised (concurrency, delay, Retry-After).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,11 +31,12 @@ class Hit:
     headers: dict[str, str]
     start: float
     end: float = 0.0
+    body: bytes = b""
 
 
 class FixtureServer:
     def __init__(self) -> None:
-        self.routes: dict[str, list[Answer]] = {}
+        self.routes: dict[str, list[Answer | Callable[[Hit], Answer]]] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._active = 0
@@ -45,12 +49,15 @@ class FixtureServer:
 
             def _answer(self) -> None:
                 hit = Hit(self.command, self.path, dict(self.headers), time.monotonic())
+                hit.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with server._lock:
                     server.hits.append(hit)
                     server._active += 1
                     server.max_active = max(server.max_active, server._active)
                     answers = server.routes.get(self.path) or [Answer(404, b"not found")]
                     answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                if callable(answer):
+                    answer = answer(hit)
                 try:
                     if answer.delay:
                         time.sleep(answer.delay)
@@ -83,7 +90,7 @@ class FixtureServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def route(self, path: str, *answers: Answer) -> str:
+    def route(self, path: str, *answers: Answer | Callable[[Hit], Answer]) -> str:
         self.routes[path] = list(answers)
         return self.base + path
 
