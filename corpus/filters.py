@@ -30,9 +30,14 @@ class ProgramFilter:
     code: str | None = None
     include_duplicates: bool = True
     include_excluded: bool = True
+    #: validation statuses of the current code (``unvalidated`` for none), for ``renderer`` or the newest
+    statuses: list[str] = field(default_factory=list)
+    #: True: only programs a stored vetting verdict accepted; False: only those it did not
+    vetted: bool | None = None
+    renderer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, [], True)} | {
+        return {k: v for k, v in asdict(self).items() if v is not True and v not in (None, [])} | {
             "include_duplicates": self.include_duplicates,
             "include_excluded": self.include_excluded,
         }

@@ -267,3 +267,68 @@ class CrawlRequest(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Validation(Base):
+    """What one renderer made of one program code: its status, the driver's log and timings.
+
+    Keyed by code hash, dialect and renderer string (vendor | renderer | version): duplicates share
+    one validation, a new code gets its own, and a different driver validates again.
+    """
+
+    __tablename__ = "validation"
+    __table_args__ = (
+        UniqueConstraint("code_sha256", "dialect", "renderer", name="uq_validation_code_renderer"),
+        Index("ix_validation_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    dialect: Mapped[str] = mapped_column(String(32))
+    renderer: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    log: Mapped[str | None] = mapped_column(Text)
+    compile_ms: Mapped[float | None] = mapped_column(Float)
+    first_frame_ms: Mapped[float | None] = mapped_column(Float)
+    standins: Mapped[list | None] = mapped_column(JSON)
+    validated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Profile(Base):
+    """Speed and image statistics of a validated (``ok``) program at one resolution."""
+
+    __tablename__ = "profile"
+    __table_args__ = (UniqueConstraint("validation_id", "width", "height", name="uq_profile_size"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    validation_id: Mapped[int] = mapped_column(ForeignKey("validation.id", ondelete="CASCADE"))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    frame_ms_median: Mapped[float] = mapped_column(Float)
+    frame_ms_p90: Mapped[float] = mapped_column(Float)
+    nonfinite_share: Mapped[float] = mapped_column(Float)
+    colourfulness: Mapped[float] = mapped_column(Float)
+    entropy: Mapped[float] = mapped_column(Float)
+    jpeg_complexity: Mapped[float] = mapped_column(Float)
+    coverage: Mapped[float] = mapped_column(Float)
+    temporal_change: Mapped[float] = mapped_column(Float)
+    diversity: Mapped[float] = mapped_column(Float)
+    stats: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Vetting(Base):
+    """A vetting policy's verdict on a program's current code, with the policy's hash and reasons.
+
+    Stored, not computed at query time: a changed policy changes nothing until ``render vet``.
+    """
+
+    __tablename__ = "vetting"
+    __table_args__ = (Index("ix_vetting_vetted", "vetted"),)
+
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"), primary_key=True)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    renderer: Mapped[str] = mapped_column(String(255))
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    vetted: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list] = mapped_column(JSON)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

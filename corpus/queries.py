@@ -95,6 +95,13 @@ def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
         conds.append(Program.duplicate_of_id.is_(None))
     if not flt.include_excluded:
         conds.append(~_excluded_condition())
+    if flt.statuses or flt.vetted is not None:
+        from corpus.validations import status_condition, vetted_condition  # it builds on this module
+
+        if flt.statuses:
+            conds.append(status_condition(flt.statuses, flt.renderer))
+        if flt.vetted is not None:
+            conds.append(vetted_condition(flt.vetted))
     return stmt.where(and_(*conds)) if conds else stmt
 
 

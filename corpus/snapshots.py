@@ -28,7 +28,17 @@ from sqlalchemy import delete, insert, select
 
 from corpus.db import Catalogue
 from corpus.errors import NotFoundError, SnapshotError
-from corpus.models import Blob, Licence, Program, ProgramVersion, RenderPass, Snapshot, SnapshotEntry, Source
+from corpus.models import (
+    Blob,
+    Licence,
+    Program,
+    ProgramVersion,
+    RenderPass,
+    Snapshot,
+    SnapshotEntry,
+    Source,
+    Vetting,
+)
 from corpus.queries import ProgramFilter, _iso, apply_filter, refresh_code_index
 
 DEFAULT_CLASSES = ("permissive", "public-domain")
@@ -185,6 +195,8 @@ def create_snapshot(
                 f"no program matches the filters and licence policy of snapshot {name}; nothing was created",
                 hint="check the filters with corpus ls, or add licence classes with --allow",
             )
+        if flt.vetted and policy_hash is None:
+            policy_hash = _vetting_policy(s, [r.id for r in rows], name)
         snapshot_id = s.execute(
             insert(Snapshot).returning(Snapshot.id),
             {
@@ -221,6 +233,23 @@ def create_snapshot(
         snap = s.get(Snapshot, snapshot_id)
         snap.manifest_sha256 = digest.hexdigest()
         return _summary(snap)
+
+
+def _vetting_policy(s, program_ids: list[int], name: str) -> str | None:
+    """The one vetting policy whose verdicts selected these programs (recorded in the snapshot)."""
+    hashes: set[str] = set()
+    for i in range(0, len(program_ids), 900):
+        hashes.update(
+            s.execute(
+                select(Vetting.policy_hash).where(Vetting.program_id.in_(program_ids[i : i + 900])).distinct()
+            ).scalars()
+        )
+    if len(hashes) > 1:
+        raise SnapshotError(
+            f"the programs of snapshot {name} were vetted under {len(hashes)} different policies",
+            hint="run `render vet` once more so one policy decides all of them",
+        )
+    return next(iter(hashes), None)
 
 
 def _get(s, name: str) -> Snapshot:

@@ -1,0 +1,126 @@
+"""Headless OpenGL contexts: EGL, a GPU when one is present, Mesa's llvmpipe otherwise.
+
+One context per process, reused for many programs (creating one costs tens of milliseconds and
+leaks driver state on some stacks). ``IMAGEPROGRAMS_GL_DEVICE`` picks: ``auto`` (the default: the
+first EGL device that is not a software rasteriser, else the software one), ``cpu`` or ``gpu``, or
+an EGL device index. The renderer string (vendor | renderer | version) is recorded with every
+result, since a program's status and speed belong to the driver that produced them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from corpus.errors import ImageProgramsError
+
+_SOFTWARE = ("llvmpipe", "softpipe", "swrast", "software", "lavapipe")
+
+
+class NoContextError(ImageProgramsError):
+    """No OpenGL 3.3 context could be created headless."""
+
+    exit_code = 9
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    vendor: str
+    renderer: str
+    version: str
+    device_index: int | None
+    software: bool
+
+    @property
+    def renderer_string(self) -> str:
+        return f"{self.vendor} | {self.renderer} | {self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vendor": self.vendor,
+            "renderer": self.renderer,
+            "version": self.version,
+            "device_index": self.device_index,
+            "software": self.software,
+            "renderer_string": self.renderer_string,
+        }
+
+
+def _import_moderngl():
+    try:
+        import moderngl
+    except ImportError as exc:  # the [render] extra is missing
+        raise NoContextError(
+            "moderngl is not installed",
+            hint="install the renderer: pip install 'imageprograms[render]' (scripts/setup.sh does it)",
+        ) from exc
+    return moderngl
+
+
+def _try(index: int | None):
+    moderngl = _import_moderngl()
+    kwargs: dict[str, Any] = {"standalone": True, "backend": "egl", "require": 330}
+    if index is not None:
+        kwargs["device_index"] = index
+    return moderngl.create_context(**kwargs)
+
+
+def _is_software(ctx) -> bool:
+    return any(word in ctx.info["GL_RENDERER"].lower() for word in _SOFTWARE)
+
+
+def create_context(device: str | None = None):
+    """A standalone EGL context (moderngl), chosen as the module docstring says."""
+    choice = (device or os.environ.get("IMAGEPROGRAMS_GL_DEVICE") or "auto").lower()
+    errors: list[str] = []
+    if choice.isdigit():
+        try:
+            return _try(int(choice))
+        except Exception as exc:  # noqa: BLE001 - EGL reports every failure as a bare Exception
+            errors.append(f"device {choice}: {exc}")
+    else:
+        candidates: list = []
+        for index in range(8):
+            try:
+                ctx = _try(index)
+            except Exception as exc:  # noqa: BLE001
+                if index == 0:
+                    errors.append(str(exc))
+                break
+            if not _is_software(ctx) and choice in ("auto", "gpu"):
+                for other in candidates:
+                    other.release()
+                return ctx
+            candidates.append(ctx)
+        if choice != "gpu":
+            software = [c for c in candidates if _is_software(c)]
+            if software:
+                for other in candidates[1:]:
+                    other.release()
+                return candidates[0]
+        for ctx in candidates:
+            ctx.release()
+        if choice == "gpu":
+            errors.append("no GPU EGL device found")
+        if not errors:
+            try:
+                return _try(None)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(str(exc))
+    raise NoContextError(
+        "could not create a headless OpenGL 3.3 context: " + "; ".join(errors)[:500],
+        hint="install Mesa's EGL and DRI drivers (apt-get install libegl1 libgl1-mesa-dri) "
+        "or set IMAGEPROGRAMS_GL_DEVICE=cpu",
+    )
+
+
+def device_info(ctx) -> DeviceInfo:
+    info = ctx.info
+    return DeviceInfo(
+        vendor=str(info.get("GL_VENDOR", "?")),
+        renderer=str(info.get("GL_RENDERER", "?")),
+        version=str(info.get("GL_VERSION", "?")),
+        device_index=None,
+        software=_is_software(ctx),
+    )

@@ -1,0 +1,402 @@
+"""The engine: compile a plan once, render it many times, read frames without copies.
+
+:class:`Engine` owns one OpenGL context and the stand-in textures; :meth:`Engine.compile` turns a
+program (or a plan) into a :class:`CompiledProgram` that renders any (time, resolution) into float
+targets and reads the picture into a caller's preallocated uint8 array (:meth:`read_into`),
+which is what pretraining's data loaders use: no PIL, no per-frame allocation on the hot path.
+
+Targets are float (RGBA32F) for every pass, as on the site, so buffers keep values above 1 and
+validation sees NaNs. The picture is converted to 8 bits as a browser canvas would show it (NaN →
+0, clamped) and flipped to top-down rows by one small pass on the GPU.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from corpus.errors import ImageProgramsError
+from render.context import DeviceInfo, create_context, device_info
+from render.dialects import Binding, PassPlan, Plan, build_plan
+from render.program import RenderProgram
+from render.standins import standin_pixels
+
+_GL_SAMPLER_CUBE = 35680
+_GL_SAMPLER_3D = 35679
+
+_CONVERT_VERTEX = """\
+#version 330 core
+void main() {
+    vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2)) * 2.0 - 1.0;
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+_CONVERT_FRAGMENT = """\
+#version 330 core
+uniform sampler2D src;
+layout(location = 0) out vec4 o;
+void main() {
+    ivec2 p = ivec2(gl_FragCoord.xy);
+    p.y = textureSize(src, 0).y - 1 - p.y;
+    vec4 c = texelFetch(src, p, 0);
+    o = mix(c, vec4(0.0), isnan(c));
+}
+"""
+
+
+class ShaderError(ImageProgramsError):
+    """The driver refused the program: ``status`` is ``compile_error`` or ``link_error``."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, status: str, log: str) -> None:
+        super().__init__(message, hint="the driver's log says where; `render frames` shows the same error")
+        self.status = status
+        self.log = log
+
+
+class UnsupportedProgram(ImageProgramsError):
+    exit_code = 11
+
+
+def _driver_log(exc: Exception) -> tuple[str, str]:
+    text = str(exc)
+    status = "link_error" if "Linker" in text or "link" in text.lower().split("\n", 1)[0] else "compile_error"
+    lines = [ln for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= {"="}]
+    lines = [ln for ln in lines if ln.strip() not in ("GLSL Compiler failed", "GLSL Linker failed")]
+    lines = [ln for ln in lines if ln.strip() not in ("fragment_shader", "vertex_shader")]
+    return status, "\n".join(lines)[:4000]
+
+
+@dataclass
+class _CompiledPass:
+    plan: PassPlan
+    program: Any
+    vao: Any
+    uniforms: list[tuple[Any, str]]  # (uniform, semantic)
+    samplers: list[tuple[int, Binding, Any]]  # (unit, binding, sampler object)
+    channel_units: dict[int, int]  # Shadertoy channel → unit (for iChannelResolution)
+
+
+class _Targets:
+    """The textures and framebuffers of one program at one resolution."""
+
+    def __init__(self, ctx, compiled: CompiledProgram, size: tuple[int, int]) -> None:
+        self.size = size
+        self.textures: list[Any] = []
+        self.buffers: dict[str, list[Any]] = {}  # name → [latest, spare] textures
+        self.buffer_fbos: dict[int, Any] = {}
+        for p in compiled.passes[:-1]:
+            pair = [self._texture(ctx), self._texture(ctx)]
+            self.buffers[p.plan.name] = pair
+        image = compiled.passes[-1].plan
+        self.image = [[self._texture(ctx) for _ in range(image.outputs)] for _ in range(2)]
+        self.image_latest = 0
+        self.fbos: dict[tuple[int, ...], Any] = {}
+        self.u8 = ctx.texture(size, 4, dtype="f1")
+        self.textures.append(self.u8)
+        self.u8_fbo = ctx.framebuffer([self.u8])
+
+    def _texture(self, ctx):
+        tex = ctx.texture(self.size, 4, dtype="f4")
+        tex.repeat_x = tex.repeat_y = False
+        self.textures.append(tex)
+        return tex
+
+    def fbo_for(self, ctx, textures: list[Any]):
+        key = tuple(t.glo for t in textures)
+        fbo = self.fbos.get(key)
+        if fbo is None:
+            fbo = self.fbos[key] = ctx.framebuffer(textures)
+        return fbo
+
+    def release(self) -> None:
+        for fbo in self.fbos.values():
+            fbo.release()
+        self.u8_fbo.release()
+        for tex in self.textures:
+            tex.release()
+
+
+class Engine:
+    """One OpenGL context and everything shared between programs (stand-ins, the 8-bit pass)."""
+
+    def __init__(self, ctx=None, *, device: str | None = None) -> None:
+        self.ctx = ctx if ctx is not None else create_context(device)
+        self.device: DeviceInfo = device_info(self.ctx)
+        self._standins: dict[tuple[str, str | None], Any] = {}
+        self._convert = self.ctx.program(vertex_shader=_CONVERT_VERTEX, fragment_shader=_CONVERT_FRAGMENT)
+        self._convert["src"].value = 0
+        self._convert_vao = self.ctx.vertex_array(self._convert, [])
+
+    @property
+    def renderer_string(self) -> str:
+        return self.device.renderer_string
+
+    def plan(self, program: RenderProgram) -> Plan:
+        return build_plan(program)
+
+    def compile(self, program: RenderProgram | Plan) -> CompiledProgram:
+        """Compile every pass; raises :class:`ShaderError` or :class:`UnsupportedProgram`."""
+        plan = program if isinstance(program, Plan) else build_plan(program)
+        if plan.unsupported:
+            raise UnsupportedProgram(plan.unsupported)
+        return CompiledProgram(self, plan)
+
+    def standin(self, kind: str, ref: str | None):
+        key = (kind, ref if kind in ("noise", "cubemap", "volume") else None)
+        tex = self._standins.get(key)
+        if tex is None:
+            pixels = standin_pixels(kind, ref)
+            if kind == "cubemap":
+                tex = self.ctx.texture_cube(pixels.shape[2:0:-1], 4, pixels.tobytes())
+            elif kind == "volume":
+                d, h, w = pixels.shape[:3]
+                tex = self.ctx.texture3d((w, h, d), 4, pixels.tobytes())
+            else:
+                tex = self.ctx.texture(pixels.shape[1::-1], 4, pixels.tobytes())
+            tex.build_mipmaps()
+            self._standins[key] = tex
+        return tex
+
+    def release(self) -> None:
+        for tex in self._standins.values():
+            tex.release()
+        self._standins.clear()
+        self._convert_vao.release()
+        self._convert.release()
+        self.ctx.release()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _adapt(value: Any, uniform) -> Any:
+    """Shape a semantic value to the uniform's declared type (vec2 vs vec3, int vs float, arrays)."""
+    n, count = uniform.dimension, uniform.array_length
+    integer = uniform.fmt[-1] in "iuI" and uniform.gl_type != 35670  # bool is set as int too
+    boolean = uniform.gl_type == 35670
+
+    def one(v: Any) -> Any:
+        seq = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+        seq = (seq + (0,) * n)[:n]
+        if boolean:
+            seq = tuple(bool(x) for x in seq)
+        else:
+            seq = tuple(int(x) if integer else float(x) for x in seq)
+        return seq[0] if n == 1 else seq
+
+    if count > 1:
+        items = list(value) if isinstance(value, list) else [value] * count
+        items = (items + [items[-1]] * count)[:count]
+        return [one(v) for v in items]
+    return one(value[0] if isinstance(value, list) else value)
+
+
+_FILTERS = {"nearest": "NEAREST", "linear": "LINEAR", "mipmap": "LINEAR_MIPMAP_LINEAR"}
+
+
+class CompiledProgram:
+    """A program compiled on an :class:`Engine`: render frames, read them back, release."""
+
+    MAX_SIZES = 4  # resolutions kept allocated at once (pretraining mixes a few)
+
+    def __init__(self, engine: Engine, plan: Plan) -> None:
+        self.engine = engine
+        self.ctx = engine.ctx
+        self.plan = plan
+        self.passes: list[_CompiledPass] = []
+        self._targets: OrderedDict[tuple[int, int], _Targets] = OrderedDict()
+        self.frame = 0
+        self.time_delta = 1.0 / 60.0
+        started = _time.perf_counter()
+        try:
+            for p in plan.passes:
+                self.passes.append(self._compile_pass(p))
+        except ShaderError:
+            self.release()
+            raise
+        self.compile_ms = (_time.perf_counter() - started) * 1000.0
+
+    def _compile_pass(self, p: PassPlan) -> _CompiledPass:
+        import moderngl
+
+        try:
+            program = self.ctx.program(vertex_shader=p.vertex, fragment_shader=p.fragment)
+        except Exception as exc:  # noqa: BLE001 - moderngl raises a bare Exception with the log
+            status, log = _driver_log(exc)
+            raise ShaderError(f"{p.name}: {status.replace('_', ' ')}: {log[:300]}", status, log) from None
+        members = {name: program[name] for name in program}
+        uniforms: list[tuple[Any, str]] = []
+        samplers: list[tuple[int, Binding, Any]] = []
+        channel_units: dict[int, int] = {}
+        by_name = {b.uniform: b for b in p.bindings}
+        unit = 0
+        for name, member in members.items():
+            if not isinstance(member, moderngl.Uniform):
+                continue
+            if member.gl_type in (35678, _GL_SAMPLER_CUBE, _GL_SAMPLER_3D):
+                binding = by_name.get(name, Binding(name, "black"))
+                member.value = unit
+                samplers.append((unit, binding, self._sampler(binding, member.gl_type)))
+                if binding.channel is not None:
+                    channel_units[binding.channel] = unit
+                unit += 1
+            elif name in p.uniforms:
+                uniforms.append((member, p.uniforms[name]))
+            elif name == "_ip_surface":
+                uniforms.append((member, "surfacesize"))
+            elif name in p.constants:
+                member.value = _adapt(p.constants[name], member)
+        vao = self.ctx.vertex_array(program, [])
+        return _CompiledPass(p, program, vao, uniforms, samplers, channel_units)
+
+    def _sampler(self, binding: Binding, gl_type: int):
+        import moderngl
+
+        sampler = self.ctx.sampler()
+        settings = binding.sampler or {}
+        filt = _FILTERS.get(str(settings.get("filter", "linear")).lower(), "LINEAR")
+        mag = "NEAREST" if filt == "NEAREST" else "LINEAR"
+        sampler.filter = (getattr(moderngl, filt), getattr(moderngl, mag))
+        repeat = str(settings.get("wrap", "clamp" if binding.kind in ("buffer", "feedback") else "repeat"))
+        sampler.repeat_x = sampler.repeat_y = sampler.repeat_z = repeat.lower() == "repeat"
+        if binding.kind not in ("buffer", "feedback"):
+            standin = binding.kind
+            if gl_type == _GL_SAMPLER_CUBE:
+                standin = "cubemap"
+            elif gl_type == _GL_SAMPLER_3D:
+                standin = "volume"
+            sampler.texture = self.engine.standin(standin, binding.ref)
+        return sampler
+
+    def _targets_for(self, size: tuple[int, int]) -> _Targets:
+        targets = self._targets.get(size)
+        if targets is None:
+            while len(self._targets) >= self.MAX_SIZES:
+                _, old = self._targets.popitem(last=False)
+                old.release()
+            targets = self._targets[size] = _Targets(self.ctx, self, size)
+        else:
+            self._targets.move_to_end(size)
+        return targets
+
+    def reset(self) -> None:
+        """Forget feedback (buffers and backbuffers) and start again at frame 0."""
+        for targets in self._targets.values():
+            targets.release()
+        self._targets.clear()
+        self.frame = 0
+
+    def _values(self, t: float, size: tuple[int, int], frame: int) -> dict[str, Any]:
+        w, h = size
+        dt = self.time_delta
+        return {
+            "time": t,
+            "timedelta": dt,
+            "frame": frame,
+            "framerate": 1.0 / dt,
+            "resolution": (float(w), float(h), 1.0),
+            "mouse-shadertoy": (0.0, 0.0, 0.0, 0.0),
+            "mouse-normalised": (0.5, 0.5),
+            "mouse-pixels": (w / 2.0, h / 2.0),
+            # a fixed day, so frames depend on the time asked for and nothing else
+            "date": (2024.0, 0.0, 1.0, 43200.0 + t),
+            "samplerate": 44100.0,
+            "channeltime": [t] * 4,
+            "surfacesize": (w / h, 1.0),
+            "progress": 0.5 - 0.5 * float(np.cos(np.pi * t / 2.0)),
+            "ratio": w / h,
+            "zero": 0,
+        }
+
+    def render(self, t: float, size: tuple[int, int], frame: int | None = None) -> None:
+        """Render one frame of every pass at time ``t`` (seconds) and ``size`` (w, h).
+
+        Feedback (buffers, backbuffers) carries over from the previous call at the same size;
+        ``frame`` defaults to the number of frames rendered so far.
+        """
+        size = (int(size[0]), int(size[1]))
+        targets = self._targets_for(size)
+        frame = self.frame if frame is None else frame
+        values = self._values(float(t), size, frame)
+        ctx = self.ctx
+        for cp in self.passes:
+            p = cp.plan
+            chan_res = [(0.0, 0.0, 0.0)] * 4
+            for unit, binding, sampler in cp.samplers:
+                if binding.kind == "buffer":
+                    tex = targets.buffers[binding.ref][0]
+                    sampler.texture = tex
+                    if sampler.filter[0] not in (0x2600, 0x2601):  # mipmapped read of a buffer
+                        tex.build_mipmaps()
+                elif binding.kind == "feedback":
+                    previous = targets.image[targets.image_latest]  # last frame's picture
+                    sampler.texture = previous[min(int(binding.ref or 0), len(previous) - 1)]
+                sampler.use(unit)
+                if binding.channel is not None and sampler.texture is not None:
+                    tw, th = sampler.texture.size[:2]
+                    chan_res[binding.channel] = (float(tw), float(th), 1.0)
+            values["channelresolution"] = chan_res
+            for member, semantic in cp.uniforms:
+                member.value = _adapt(values[semantic], member)
+            if p.is_image:
+                outputs = targets.image[1 - targets.image_latest]  # the spare set; latest is feedback
+            else:
+                outputs = [targets.buffers[p.name][1]]
+            fbo = targets.fbo_for(ctx, outputs)
+            fbo.use()
+            cp.vao.render(vertices=3)
+            if p.is_image:
+                targets.image_latest = 1 - targets.image_latest
+            else:
+                pair = targets.buffers[p.name]
+                pair[0], pair[1] = pair[1], pair[0]
+        self.frame = frame + 1
+
+    def image_texture(self, size: tuple[int, int], target: int = 0):
+        targets = self._targets_for((int(size[0]), int(size[1])))
+        return targets.image[targets.image_latest][target]
+
+    def read_float(self, size: tuple[int, int], target: int = 0) -> np.ndarray:
+        """The last rendered picture as float32 (h, w, 4), top row first, NaNs kept."""
+        tex = self.image_texture(size, target)
+        data = np.frombuffer(tex.read(), np.float32).reshape(size[1], size[0], 4)
+        return data[::-1]
+
+    def read_into(self, out: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Write the last rendered picture into ``out`` (uint8, (h, w, 4) or (h, w, 3), top row
+        first, as a browser canvas shows it) without allocating. Returns ``out``."""
+        h, w, components = out.shape
+        size = (w, h) if size is None else size
+        targets = self._targets_for((int(size[0]), int(size[1])))
+        self.ctx.clear_samplers(0, 1)  # a pass's mipmap sampler would make the float image incomplete
+        targets.image[targets.image_latest][0].use(0)
+        targets.u8_fbo.use()
+        self.engine._convert_vao.render(vertices=3)
+        targets.u8_fbo.read_into(out, components=components, dtype="f1")
+        return out
+
+    def release(self) -> None:
+        for targets in self._targets.values():
+            targets.release()
+        self._targets.clear()
+        for cp in self.passes:
+            for _, _, sampler in cp.samplers:
+                sampler.release()
+            cp.vao.release()
+            cp.program.release()
+        self.passes = []
+
+    def __enter__(self) -> CompiledProgram:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,173 @@
+"""``render validate``: worker processes under deadlines, statuses, resumability."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from corpus.db import open_catalogue
+from corpus.validations import validation_counts
+from harvest.importing import import_path
+from render.validate import ValidateOptions, WorkerPool, validate
+from render.worker import program_from_item
+from tests.conftest import EXAMPLES
+from tests.render.conftest import EXAMPLE_PATHS
+
+#: A loop that never advances. llvmpipe ends every shader's loops after 65535 iterations, so the
+#: body is made heavy (256 sines) to keep even llvmpipe busy for far longer than any deadline.
+ENDLESS = """#define S(v) v = sin(v * 1.1 + 0.3);
+#define S4(v) S(v) S(v) S(v) S(v)
+#define S16(v) S4(v) S4(v) S4(v) S4(v)
+#define S64(v) S16(v) S16(v) S16(v) S16(v)
+#define S256(v) S64(v) S64(v) S64(v) S64(v)
+void mainImage(out vec4 c, in vec2 f) {
+    float v = f.x;
+    int stepSize = int(iMouse.z > 1e9);  // 0: the loop never advances
+    for (int i = 0; i < 16; i += stepSize) { S256(v) }
+    c = vec4(v);
+}"""
+#: 2^18 terms after macro expansion: about 20 s and 1.4 GB to compile on llvmpipe.
+EXPLODING = """#define A(x) (x + x * 1.0001)
+#define B(x) A(A(x))
+#define C(x) B(B(x))
+#define D(x) C(C(x))
+#define E(x) D(D(x))
+#define G(x) B(E(x))
+void mainImage(out vec4 c, in vec2 f) { float v = f.x; c = vec4(G(v)); }"""
+NAN = "void mainImage(out vec4 c, in vec2 f) { c = vec4(sqrt(-1.0 - f.x)); }"
+GOOD = "void mainImage(out vec4 c, in vec2 f) { c = vec4(f / iResolution.xy, 0.5 + 0.5 * sin(iTime), 1.0); }"
+FAST = ValidateOptions(workers=2, sizes=((32, 32),), times=(0.5, 2.0))
+
+
+def item(name: str, code: str) -> dict:
+    return {
+        "program": f"shadertoy:{name}",
+        "dialect": "shadertoy",
+        "code_sha256": name,
+        "passes": [{"name": "Image", "type": "image", "code": code, "inputs": []}],
+    }
+
+
+@pytest.fixture(scope="module")
+def examples_catalogue(tmp_path_factory):
+    cat = open_catalogue(str(tmp_path_factory.mktemp("v") / "c.db"), create=True)
+    for name in EXAMPLE_PATHS:
+        import_path(cat, EXAMPLES / name)
+    yield cat
+    cat.close()
+
+
+def killed_after(log: str) -> float:
+    return float(re.search(r"killed after ([\d.]+) s", log).group(1))
+
+
+def test_bundled_examples_land_in_the_status_they_were_written_for(examples_catalogue, expected):
+    options = ValidateOptions(workers=2, compile_deadline=4.0, frame_deadline=4.0)
+    results: dict[str, dict] = {}
+    report = validate(
+        examples_catalogue, options=options, progress=lambda r: results.update({r["program"]: r})
+    )
+    assert report.programs == len(results) == 54  # one per distinct code; no exact duplicate shares one
+    for key, want in expected.items():
+        status = results[key]["status"]
+        assert status == {"texture": "ok"}.get(want["expect"], want["expect"]), (key, results[key].get("log"))
+    ok = results["shadertoy:ipEx01"]
+    assert ok["compile_ms"] > 0 and ok["first_frame_ms"] > 0
+    assert [(p["width"], p["height"]) for p in ok["profiles"]] == [(64, 64), (256, 256)]
+    assert all(p["frame_ms_median"] <= p["frame_ms_p90"] for p in ok["profiles"])
+    assert results["shadertoy:ipEx06"]["standins"][0]["standin"] == "noise"
+    assert "error" in results["shadertoy:ipEx08"]["log"]
+    assert killed_after(results["shadertoy:ipEx09"]["log"]) <= options.compile_deadline + 1.0
+    counts = validation_counts(examples_catalogue)
+    assert counts["ok"] == 46 + 1 and "unvalidated" not in counts
+
+    # A second run finds nothing left to do for this renderer.
+    again = validate(examples_catalogue, options=options)
+    assert again.programs == 0
+
+
+def test_hostile_shaders_are_killed_within_the_deadline_and_the_batch_carries_on():
+    options = ValidateOptions(**{**FAST.__dict__, "compile_deadline": 3.0, "frame_deadline": 3.0})
+    items = [item("endless", ENDLESS), item("good1", GOOD), item("exploding", EXPLODING), item("nan", NAN)]
+    items.append(item("good2", GOOD.replace("0.5 +", "0.25 +")))
+    started = time.monotonic()
+    with WorkerPool(options) as pool:
+        results = {r["program"].split(":")[1]: r for r in pool.run(items)}
+        report = pool.report
+    assert {k: r["status"] for k, r in results.items()} == {
+        "endless": "timeout",
+        "exploding": "timeout",
+        "nan": "nan",
+        "good1": "ok",
+        "good2": "ok",
+    }
+    for name in ("endless", "exploding"):
+        assert killed_after(results[name]["log"]) <= options.compile_deadline + 1.0
+    assert report.timeouts_killed == 2 and report.workers_started >= 4  # each kill replaced its worker
+    assert time.monotonic() - started < 60
+
+
+def test_a_worker_killed_from_outside_is_a_crash_and_is_replaced():
+    items = [item("victim", EXPLODING), item("after1", GOOD), item("after2", GOOD.replace("0.5 +", "0.3 +"))]
+    options = ValidateOptions(**{**FAST.__dict__, "compile_deadline": 60.0, "workers": 1})
+    with WorkerPool(options) as pool:
+
+        def assassin() -> None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                for worker in list(pool.workers):
+                    if worker.item and worker.item["code_sha256"] == "victim" and worker.phase == "compile":
+                        time.sleep(0.3)
+                        os.kill(worker.pid, signal.SIGKILL)
+                        return
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=assassin)
+        thread.start()
+        results = {r["code_sha256"]: r for r in pool.run(items)}
+        thread.join()
+        assert pool.report.crashes == 1
+    assert results["victim"]["status"] == "crash"
+    assert "signal 9" in results["victim"]["log"]
+    assert results["after1"]["status"] == results["after2"]["status"] == "ok"
+
+
+def test_workers_above_the_memory_bound_are_recycled_between_programs():
+    options = ValidateOptions(**{**FAST.__dict__, "workers": 1, "memory_limit_mb": 1})
+    with WorkerPool(options) as pool:
+        results = list(pool.run([item(f"g{i}", GOOD.replace("0.5 +", f"0.{i} +")) for i in range(3)]))
+        assert pool.report.recycled == 3
+    assert [r["status"] for r in results] == ["ok"] * 3
+
+
+def test_validation_resumes_where_it_stopped(examples_catalogue_fresh):
+    cat = examples_catalogue_fresh
+    options = ValidateOptions(workers=2, sizes=((32, 32),), times=(0.5,), compile_deadline=3.0, limit=10)
+    first = validate(cat, options=options)
+    assert first.programs == 10
+    options.limit = None
+    rest = validate(cat, options=options)
+    assert rest.programs == 54 - 10
+    assert sum(validation_counts(cat).values()) == 54 and "unvalidated" not in validation_counts(cat)
+
+
+@pytest.fixture
+def examples_catalogue_fresh(tmp_path):
+    cat = open_catalogue(str(tmp_path / "c.db"), create=True)
+    for name in EXAMPLE_PATHS:
+        import_path(cat, EXAMPLES / name)
+    yield cat
+    cat.close()
+
+
+def test_work_items_round_trip_into_render_programs(examples_catalogue):
+    from corpus.validations import load_program
+
+    program = program_from_item(load_program(examples_catalogue, "shadertoy:ipEx04"))
+    assert [p.name for p in program.passes] == ["Common", "Buffer A", "Image"] or len(program.passes) == 3
+    assert program.dialect == "shadertoy" and len(program.code_sha256) == 64
