@@ -28,7 +28,17 @@ db_app = new_app("db", "Create or upgrade the catalogue's schema.")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(db_app, name="db")
 
-LS_COLUMNS = ("program", "title", "author", "dialect", "licence_spdx", "licence_class", "duplicate_of")
+LS_COLUMNS = (
+    "program",
+    "title",
+    "author",
+    "dialect",
+    "licence_spdx",
+    "licence_class",
+    "duplicate_of",
+    "status",
+    "vetted",
+)
 JSON_COLUMNS = (
     "program",
     "source",
@@ -45,6 +55,9 @@ JSON_COLUMNS = (
     "code_sha256",
     "duplicate_of",
     "duplicate_kind",
+    "status",
+    "vetted",
+    "frame_ms_median",
 )
 
 Sources = Annotated[
@@ -66,9 +79,54 @@ Code = Annotated[
 ]
 
 
+Statuses = Annotated[
+    list[str],
+    typer.Option(
+        "--status",
+        help="Only programs whose validation ended so (repeatable): ok, compile_error, …, unvalidated.",
+    ),
+]
+Vetted = Annotated[
+    bool | None,
+    typer.Option(
+        "--vetted/--not-vetted", help="Only programs the stored vetting verdict accepts (or rejects)."
+    ),
+]
+RendererFilter = Annotated[
+    str | None,
+    typer.Option("--renderer", help="Statuses from this renderer string (default: the newest validation)."),
+]
+STATUS_NAMES = (
+    "ok",
+    "compile_error",
+    "link_error",
+    "timeout",
+    "crash",
+    "nan",
+    "constant",
+    "blank",
+    "unsupported",
+    "unvalidated",
+)
+
+
 def _filter(
-    sources, dialects, classes, spdx, tags, authors, search, code, include_duplicates
+    sources,
+    dialects,
+    classes,
+    spdx,
+    tags,
+    authors,
+    search,
+    code,
+    include_duplicates,
+    statuses=None,
+    vetted=None,
+    renderer=None,
 ) -> ProgramFilter:
+    for st in statuses or []:
+        if st not in STATUS_NAMES:
+            raise UsageProblem(f"unknown status {st!r}", hint=f"use one of: {', '.join(STATUS_NAMES)}")
     for c in classes or []:
         if c not in LICENCE_CLASSES:
             raise UsageProblem(
@@ -84,6 +142,9 @@ def _filter(
         text=search,
         code=code,
         include_duplicates=include_duplicates,
+        statuses=list(statuses or []),
+        vetted=vetted,
+        renderer=renderer,
     )
 
 
@@ -98,6 +159,9 @@ def ls_command(
     author: Authors = None,
     search: Search = None,
     code: Code = None,
+    status: Statuses = None,
+    vetted: Vetted = None,
+    renderer: RendererFilter = None,
     unique: Annotated[bool, typer.Option("--unique", help="Hide duplicates.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many rows; 0 for all.")] = 100,
     sort: Annotated[str, typer.Option("--sort", help=f"Order: {', '.join(SORT_NAMES)}.")] = "key",
@@ -110,7 +174,9 @@ def ls_command(
     """
     from corpus.queries import count_programs, list_programs
 
-    flt = _filter(source, dialect, licence, spdx, tag, author, search, code, not unique)
+    flt = _filter(
+        source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
+    )
     catalogue = _db().open_catalogue(db)
     rows = list_programs(catalogue, flt, limit=limit or None, sort=sort)
     fmt = "json" if json_out else "csv" if csv_out else "table"
@@ -380,6 +446,9 @@ def snapshot_create(
     author: Authors = None,
     search: Search = None,
     code: Code = None,
+    status: Statuses = None,
+    vetted: Vetted = None,
+    renderer: RendererFilter = None,
     allow: Annotated[
         list[str],
         typer.Option("--allow", help="Also allow this licence class (default: permissive, public-domain)."),
@@ -392,7 +461,9 @@ def snapshot_create(
     By default it takes non-duplicate programs whose licence class is permissive or
     public-domain; --allow noncommercial (etc.) adds classes. Takedowns are always left out.
 
-    Example: corpus snapshot create s1 --allow noncommercial
+    With --vetted it takes only programs `render vet` accepted, and records the policy's hash.
+
+    Example: corpus snapshot create s1 --vetted --allow noncommercial
     """
     from corpus.snapshots import create_snapshot
 
@@ -401,7 +472,20 @@ def snapshot_create(
             raise UsageProblem(
                 f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
             )
-    flt = _filter(source, dialect, licence, spdx, tag, author, search, code, include_duplicates)
+    flt = _filter(
+        source,
+        dialect,
+        licence,
+        spdx,
+        tag,
+        author,
+        search,
+        code,
+        include_duplicates,
+        status,
+        vetted,
+        renderer,
+    )
     summary = create_snapshot(_db().open_catalogue(db), name, flt, allow=list(allow or []))
     if json_out:
         emit_json(summary.to_json())

@@ -37,7 +37,9 @@ class ProgramFilter:
     renderer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not True and v not in (None, [])} | {
+        return {
+            k: v for k, v in asdict(self).items() if v is not None and v != [] and k[:8] != "include_"
+        } | {
             "include_duplicates": self.include_duplicates,
             "include_excluded": self.include_excluded,
         }

@@ -226,14 +226,20 @@ def list_programs(
     stmt = apply_filter(_listing_select(), flt, catalogue.dialect).order_by(*SORTS[sort])
     if limit:
         stmt = stmt.limit(limit)
+    from corpus.validations import program_status_columns  # it builds on this module
+
     with catalogue.session() as s:
-        for row in s.execute(stmt).mappings():
-            out = dict(row)
-            out.pop("id")
-            out["created_at"] = _iso(out["created_at"])
-            out["tags"] = out["tags"] or []
-            out["program"] = f"{out['source']}:{out['external_id']}"
-            yield out
+        result = s.execute(stmt).mappings()
+        while chunk := result.fetchmany(500):
+            render_columns = program_status_columns(s, [row["id"] for row in chunk], flt.renderer)
+            for row in chunk:
+                out = dict(row)
+                program_id = out.pop("id")
+                out["created_at"] = _iso(out["created_at"])
+                out["tags"] = out["tags"] or []
+                out["program"] = f"{out['source']}:{out['external_id']}"
+                out.update(render_columns[program_id])
+                yield out
 
 
 def count_programs(catalogue: Catalogue, flt: ProgramFilter) -> int:

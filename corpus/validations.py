@@ -327,33 +327,29 @@ def program_verdict(catalogue: Catalogue, key: str) -> dict[str, Any] | None:
 
 
 def program_status_columns(s, program_ids: list[int], renderer: str | None) -> dict[int, dict[str, Any]]:
-    """``{program id: {status, vetted, frame_ms_median}}`` for listing rows (256² profile when
-    there is one, else the largest profiled size)."""
-    if not program_ids:
-        return {}
-    latest = _latest_validation(renderer)
+    """``{program id: {status, vetted, frame_ms_median}}`` for listing rows: the latest validation
+    of each program's current code (for ``renderer``, or of any), its 256x256 frame time (else the
+    largest profiled size), and the stored verdict when it is about the current code."""
     out: dict[int, dict[str, Any]] = {}
-    for i in range(0, len(program_ids), 900):
-        chunk = program_ids[i : i + 900]
-        rows = s.execute(
-            select(
-                Program.id,
-                latest.c.status,
-                latest.c.id,
-                Vetting.vetted,
-                Vetting.code_sha256,
-                Program.code_sha256,
-            )
-            .select_from(Program)
-            .outerjoin(
-                latest,
-                and_(latest.c.code_sha256 == Program.code_sha256, latest.c.dialect == Program.dialect),
-            )
+    for i in range(0, len(program_ids), 500):
+        chunk = program_ids[i : i + 500]
+        programs = s.execute(
+            select(Program.id, Program.code_sha256, Program.dialect, Vetting.vetted, Vetting.code_sha256)
             .outerjoin(Vetting, Vetting.program_id == Program.id)
             .where(Program.id.in_(chunk))
         ).all()
-        vids = [r[2] for r in rows if r[2] is not None]
+        codes = sorted({code for _, code, *_ in programs})
+        stmt = select(Validation.id, Validation.code_sha256, Validation.dialect, Validation.status).where(
+            Validation.code_sha256.in_(codes)
+        )
+        if renderer:
+            stmt = stmt.where(Validation.renderer == renderer)
+        latest: dict[tuple[str, str], tuple[int, str]] = {}
+        for vid, code, dialect, status in s.execute(stmt):
+            if (code, dialect) not in latest or vid > latest[(code, dialect)][0]:
+                latest[(code, dialect)] = (vid, status)
         medians: dict[int, tuple[int, float]] = {}
+        vids = [vid for vid, _ in latest.values()]
         if vids:
             for vid, w, h, median in s.execute(
                 select(Profile.validation_id, Profile.width, Profile.height, Profile.frame_ms_median).where(
@@ -363,7 +359,8 @@ def program_status_columns(s, program_ids: list[int], renderer: str | None) -> d
                 rank = 10**9 if (w, h) == (256, 256) else w * h
                 if vid not in medians or rank > medians[vid][0]:
                     medians[vid] = (rank, median)
-        for pid, status, vid, vetted, vet_code, code in rows:
+        for pid, code, dialect, vetted, vet_code in programs:
+            vid, status = latest.get((code, dialect), (None, None))
             out[pid] = {
                 "status": status,
                 "vetted": bool(vetted) if vetted is not None and vet_code == code else None,

@@ -47,9 +47,11 @@ def colourfulness(rgb: np.ndarray) -> float:
 
 
 def entropy(rgb: np.ndarray) -> float:
-    """Shannon entropy (bits) of the grey-level histogram: 0 for one colour, 8 at most."""
-    grey = (rgb[..., :3].astype(np.uint16).sum(axis=-1) // 3).astype(np.uint8)
-    hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
+    """Shannon entropy (bits) of the picture's colours, 16 levels a channel: 0 for one colour,
+    12 at most. Colours, not grey levels: a hue wheel has one grey level but many colours."""
+    q = (rgb[..., :3] >> 4).astype(np.int32)
+    codes = (q[..., 0] << 8) | (q[..., 1] << 4) | q[..., 2]
+    hist = np.bincount(codes.ravel(), minlength=4096).astype(np.float64)
     p = hist[hist > 0] / hist.sum()
     return float(-(p * np.log2(p)).sum())
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -121,9 +122,14 @@ class _Worker:
 class WorkerPool:
     """Worker processes under deadlines. Usable on its own: ``run(items)`` yields results."""
 
-    def __init__(self, options: ValidateOptions, report: ValidateReport | None = None) -> None:
+    def __init__(
+        self, options: ValidateOptions, report: ValidateReport | None = None, *, task: str = "item"
+    ) -> None:
+        """``task`` says what workers do with each item: ``item`` validates and profiles it,
+        ``frames`` renders it for a contact sheet (:func:`render.pictures.render_item`)."""
         self.options = options
         self.report = report or ValidateReport()
+        self.task = task
         self.workers: list[_Worker] = []
 
     def _start(self) -> _Worker:
@@ -199,7 +205,7 @@ class WorkerPool:
                 worker.item = queue.popleft()
                 worker.phase = "queued"
                 worker.deadline = time.monotonic() + self.options.compile_deadline
-                worker.conn.send(("item", worker.item, self.options.sizes, self.options.times))
+                worker.conn.send((self.task, worker.item, self.options.sizes, self.options.times))
             busy = [w for w in self.workers if w.item is not None or w.renderer is None]
             if exhausted and not queue and not any(w.item is not None for w in self.workers):
                 break
@@ -266,9 +272,11 @@ def validate(
     flt: ProgramFilter | None = None,
     options: ValidateOptions | None = None,
     *,
-    progress=None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    on_start: Callable[[str, int], None] | None = None,
 ) -> ValidateReport:
-    """Validate what has no result for this renderer yet; ``progress(result)`` after each program."""
+    """Validate what has no result for this renderer yet. ``on_start(renderer, n)`` once the work
+    is known, ``progress(result)`` after each program."""
     options = options or ValidateOptions()
     report = ValidateReport()
     started = time.perf_counter()
@@ -277,8 +285,8 @@ def validate(
         pending = pending_validation(
             catalogue, report.renderer, flt, again=options.again, limit=options.limit
         )
-        if progress is not None and hasattr(progress, "total"):
-            progress.total(len(pending))
+        if on_start is not None:
+            on_start(report.renderer, len(pending))
         batch: list[dict[str, Any]] = []
         last_flush = time.monotonic()
         for result in pool.run(work_items(catalogue, [pid for pid, _ in pending])):

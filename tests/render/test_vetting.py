@@ -1,0 +1,169 @@
+"""Vetting: a policy with a hash, stored verdicts, and the catalogue selecting on them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from corpus.cliutils import run_app
+from corpus.db import open_catalogue
+from corpus.errors import SnapshotError, UsageProblem
+from corpus.filters import ProgramFilter
+from corpus.queries import list_programs
+from corpus.snapshots import create_snapshot
+from harvest.importing import import_path
+from render.validate import ValidateOptions, validate
+from render.vetting import Policy, explain, judge, vet
+from tests.conftest import EXAMPLES
+from tests.render.conftest import EXAMPLE_PATHS
+
+SMALL = Policy(size=32)
+ALL_CLASSES = ("noncommercial", "copyleft", "proprietary", "unknown")
+
+
+def entry(status="ok", **profile):
+    base = {
+        "width": 32,
+        "height": 32,
+        "frame_ms_median": 1.0,
+        "nonfinite_share": 0.0,
+        "entropy": 5.0,
+        "coverage": 0.8,
+        "temporal_change": 0.01,
+    }
+    return {
+        "program": "shadertoy:x",
+        "validation": {"status": status, "first_frame_ms": 40.0, "standins": []},
+        "profiles": [base | profile],
+    }
+
+
+def test_policy_hash_is_stable_and_changes_with_any_threshold():
+    assert Policy().hash == Policy().hash
+    assert Policy(max_frame_ms_median=49.0).hash != Policy().hash
+
+
+def test_policy_file_overrides_defaults_and_round_trips(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(Policy(min_entropy=2.0, statuses=("ok", "nan")).to_toml())
+    loaded = Policy.load(path)
+    assert loaded.min_entropy == 2.0 and loaded.statuses == ("ok", "nan")
+    assert loaded.hash == Policy(min_entropy=2.0, statuses=("ok", "nan")).hash
+    (tmp_path / "bad.toml").write_text("max_fps = 3\n")
+    with pytest.raises(UsageProblem, match="unknown policy key"):
+        Policy.load(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize(
+    ("change", "failed"),
+    [
+        ({"frame_ms_median": 80.0}, "frame_ms"),
+        ({"entropy": 0.1}, "entropy"),
+        ({"temporal_change": 0.0}, "temporal_change"),
+        ({"nonfinite_share": 0.3}, "nonfinite"),
+        ({"coverage": 0.0}, "coverage"),
+    ],
+)
+def test_each_threshold_rejects_with_a_reason(change, failed):
+    verdict = judge(SMALL, entry(**change))
+    assert not verdict.vetted
+    assert [c.name for c in verdict.checks if not c.passed] == [failed]
+    assert len(verdict.reasons) == 1
+
+
+def test_a_good_program_passes_every_check_and_bad_statuses_stop_early():
+    assert judge(SMALL, entry()).vetted
+    verdict = judge(SMALL, entry(status="timeout"))
+    assert not verdict.vetted and verdict.reasons == ["status timeout"]
+    unvalidated = judge(SMALL, {"program": "x:y", "validation": None, "profiles": []})
+    assert "render validate" in unvalidated.reasons[0]
+
+
+def test_standins_can_be_refused():
+    with_standin = entry()
+    with_standin["validation"]["standins"] = [{"kind": "texture", "standin": "noise"}]
+    assert judge(SMALL, with_standin).vetted
+    assert not judge(Policy(size=32, allow_standins=False), with_standin).vetted
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory):
+    cat = open_catalogue(str(tmp_path_factory.mktemp("vet") / "c.db"), create=True)
+    for name in EXAMPLE_PATHS:
+        import_path(cat, EXAMPLES / name)
+    options = ValidateOptions(workers=2, sizes=((32, 32),), times=(0.5, 1.5, 3.0), compile_deadline=3.0)
+    report = validate(cat, options=options)
+    yield cat, report.renderer
+    cat.close()
+
+
+def test_vetted_programs_are_stored_and_selected(validated):
+    cat, renderer = validated
+    summary = vet(cat, SMALL, renderer)
+    assert summary["programs"] == 54 and summary["policy_hash"] == SMALL.hash
+    vetted = {r["program"] for r in list_programs(cat, ProgramFilter(vetted=True), limit=None)}
+    assert len(vetted) == summary["vetted"] >= 40
+    for broken in ("shadertoy:ipEx08", "shadertoy:ipEx09", "shadertoy:ipEx10", "shadertoy:ipEx11"):
+        assert broken not in vetted
+    assert "shadertoy:ipEx01" in vetted
+    rows = {r["program"]: r for r in list_programs(cat, ProgramFilter(), limit=None)}
+    assert rows["shadertoy:ipEx01"]["status"] == "ok" and rows["shadertoy:ipEx01"]["vetted"] is True
+    assert rows["shadertoy:ipEx01"]["frame_ms_median"] > 0
+    assert rows["shadertoy:ipEx09"]["status"] == "timeout" and rows["shadertoy:ipEx09"]["vetted"] is False
+    statuses = {
+        r["program"] for r in list_programs(cat, ProgramFilter(statuses=["nan", "blank"]), limit=None)
+    }
+    assert statuses == {"shadertoy:ipEx10", "shadertoy:ipEx12"}
+
+
+def test_a_changed_policy_changes_nothing_until_vet_runs_again(validated):
+    cat, renderer = validated
+    vet(cat, SMALL, renderer)
+    before = {r["program"] for r in list_programs(cat, ProgramFilter(vetted=True), limit=None)}
+    strict = Policy(size=32, max_frame_ms_median=0.0001)
+    report = explain(cat, strict, renderer, "shadertoy:ipEx01")
+    assert report["vetted"] is False and report["stored"]["vetted"] is True
+    assert report["stored_is_current"] is False
+    assert {r["program"] for r in list_programs(cat, ProgramFilter(vetted=True), limit=None)} == before
+    vet(cat, strict, renderer)
+    assert not list(list_programs(cat, ProgramFilter(vetted=True), limit=None))
+    vet(cat, SMALL, renderer)
+
+
+def test_snapshot_of_vetted_programs_records_the_policy(validated):
+    cat, renderer = validated
+    vet(cat, SMALL, renderer)
+    summary = create_snapshot(cat, "vetted1", ProgramFilter(vetted=True), allow=ALL_CLASSES)
+    assert summary.policy_hash == SMALL.hash
+    assert summary.filters["vetted"] is True
+
+
+def test_snapshot_refuses_programs_vetted_under_two_policies(validated):
+    cat, renderer = validated
+    vet(cat, SMALL, renderer)
+    vet(cat, Policy(size=32, min_coverage=0.01), renderer, ProgramFilter(sources=["glslsandbox"]))
+    with pytest.raises(SnapshotError, match="different policies"):
+        create_snapshot(cat, "mixed", ProgramFilter(vetted=True), allow=ALL_CLASSES)
+    vet(cat, SMALL, renderer)
+
+
+def test_cli_vet_explain_and_ls_columns(validated, tmp_path, capsys):
+    from corpus.cli import app as corpus_app
+    from render.cli import app as render_app
+
+    cat, _ = validated
+    policy = tmp_path / "p.toml"
+    assert run_app(render_app, "render", ["vet", "--write-policy", str(policy)]) == 0
+    policy.write_text(policy.read_text().replace("size = 256", "size = 32"))
+    db_path = cat.engine.url.database
+    assert run_app(render_app, "render", ["vet", "--db", db_path, "--policy", str(policy), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["programs"] == 54 and out["vetted"] >= 40
+    explain_args = ["vet", "--db", db_path, "--policy", str(policy), "--explain", "shadertoy:ipEx11"]
+    assert run_app(render_app, "render", explain_args) == 0
+    text = capsys.readouterr().out
+    assert "not vetted" in text and "FAIL  status constant" in text
+    assert run_app(corpus_app, "corpus", ["ls", "--db", db_path, "--vetted", "--json", "--limit", "0"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == out["vetted"] and all(r["vetted"] is True and r["status"] == "ok" for r in rows)
