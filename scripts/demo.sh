@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end, offline, on the bundled examples: import every dump format, detect
-# licences, de-duplicate, list, snapshot and export. Everything it writes goes under demo/.
+# licences, de-duplicate, validate and vet every program headless (OpenGL on the CPU, or a GPU),
+# snapshot the vetted ones and export. Everything it writes goes under demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,9 +14,12 @@ harvest import examples/shaders21k examples/shadertoys.jsonl examples/glslsandbo
 corpus dedup
 corpus index
 corpus stats
+render info
+render validate --deadline 10
+render vet
 corpus ls --limit 0
-corpus snapshot create demo
-corpus snapshot create demo-nc --allow noncommercial
+corpus snapshot create demo --vetted
+corpus snapshot create demo-nc --vetted --allow noncommercial
 corpus snapshot export demo demo/snapshot
 corpus snapshot verify demo/snapshot
 { set +x; } 2>/dev/null

@@ -3,18 +3,27 @@
 # test tools. Idempotent and quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# git: the git crawl source runs it, and its tests make repositories with it; a fresh Debian has none.
-if ! command -v git >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends git ca-certificates >/dev/null
+# Debian packages: git (the git crawl source runs it, its tests make repositories) and Mesa's EGL
+# and DRI drivers (headless OpenGL: llvmpipe on the CPU, or a GPU's driver where there is one).
+missing=()
+command -v git >/dev/null || missing+=(git ca-certificates)
+ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1 ' || missing+=(libegl1)
+[ -n "$(ls /usr/lib/*/dri/swrast_dri.so /usr/lib/dri/swrast_dri.so 2>/dev/null)" ] || missing+=(libgl1-mesa-dri)
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: please install these Debian packages: ${missing[*]}" >&2
+  fi
 fi
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet -e '.[dev,render]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
