@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from corpus.db import Catalogue
 from corpus.models import CrawlRequest
@@ -78,9 +78,19 @@ class Frontier:
             yield s.connection()
 
     def add(
-        self, requests: Iterable[NewRequest], *, now: datetime | None = None, conn: Connection | None = None
+        self,
+        requests: Iterable[NewRequest],
+        *,
+        now: datetime | None = None,
+        conn: Connection | None = None,
+        refresh: bool = False,
     ) -> int:
-        """Queue requests not seen before (by fingerprint); returns how many were new."""
+        """Queue requests not seen before (by fingerprint); returns how many were new.
+
+        ``refresh`` also queues again those already done (a site's start and listing pages, which
+        change): they keep their ETag and Last-Modified, so fetching them again is a conditional
+        GET. Failed and blocked requests are left alone (``retry-failed`` is for those).
+        """
         now = now or datetime.now(UTC)
         rows = {}
         for r in requests:
@@ -108,6 +118,20 @@ class Frontier:
                 select(func.count()).select_from(CrawlRequest).where(CrawlRequest.fingerprint.in_(list(rows)))
             ).scalar_one()
             insert_or_ignore(c, CrawlRequest.__table__, list(rows.values()), ["fingerprint"])
+            if refresh and before:
+                table = CrawlRequest.__table__
+                c.execute(
+                    update(table)
+                    .where(table.c.fingerprint == bindparam("fp"), table.c.state == "done")
+                    .values(
+                        state="pending",
+                        attempts=0,
+                        priority=bindparam("prio"),
+                        next_attempt_at=now,
+                        updated_at=now,
+                    ),
+                    [{"fp": fp, "prio": row["priority"]} for fp, row in rows.items()],
+                )
         return len(rows) - before
 
     def claim(self, limit: int, *, now: datetime | None = None) -> list[CrawlRequest]:
@@ -169,6 +193,29 @@ class Frontier:
             last_modified=last_modified,
         )
 
+    def done_many(self, settled: list[dict], *, conn: Connection, now: datetime | None = None) -> None:
+        """Mark a batch's requests done in one statement: each dict holds ``id``, ``status``,
+        ``etag`` and ``last_modified`` (the validators for the next, conditional, fetch)."""
+        if not settled:
+            return
+        table = CrawlRequest.__table__
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("rid"))
+            .values(
+                state="done",
+                last_status=bindparam("status"),
+                last_error=None,
+                etag=bindparam("etag_"),
+                last_modified=bindparam("modified"),
+                updated_at=now or datetime.now(UTC),
+            ),
+            [
+                {"rid": d["id"], "status": d["status"], "etag_": d["etag"], "modified": d["last_modified"]}
+                for d in settled
+            ],
+        )
+
     def retry_later(
         self,
         request_id: int,
@@ -215,6 +262,17 @@ class Frontier:
                 .where(CrawlRequest.source == self.source, CrawlRequest.state.in_(("pending", "in_flight")))
                 .values(state="blocked", last_error=reason, updated_at=datetime.now(UTC))
             ).rowcount
+
+    def release(self, request_ids: list[int]) -> None:
+        """Claimed requests that were never fetched go back to pending, their attempt uncounted."""
+        if not request_ids:
+            return
+        with self.catalogue.session() as s:
+            s.execute(
+                update(CrawlRequest)
+                .where(CrawlRequest.id.in_(request_ids), CrawlRequest.state == "in_flight")
+                .values(state="pending", attempts=CrawlRequest.attempts - 1, updated_at=datetime.now(UTC))
+            )
 
     def recover(self) -> int:
         """Requests left in flight by a killed crawl go back to pending (their attempt counted)."""

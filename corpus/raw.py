@@ -13,22 +13,28 @@ from corpus.db import Catalogue
 from corpus.models import RawDocument, Source
 
 
-def store_raw_document(
-    conn: Connection, source_id: int, url: str, status: int | None, content_type: str | None, body: bytes
-) -> int:
-    """Keep one response; returns its id (recorded on the programs parsed from it)."""
-    return conn.execute(
-        insert(RawDocument).returning(RawDocument.id),
+def store_raw_documents(
+    conn: Connection, source_id: int, documents: list[tuple[str, int | None, str | None, bytes]]
+) -> list[int]:
+    """Keep a batch of responses, each ``(url, status, content type, body)``, in one statement;
+    returns their ids in the same order (a crawl writes a claimed batch at once)."""
+    if not documents:
+        return []
+    now = datetime.now(UTC)
+    rows = [
         {
             "source_id": source_id,
             "url": url,
-            "fetched_at": datetime.now(UTC),
+            "fetched_at": now,
             "status": status,
             "content_type": content_type,
             "body_gzip": gzip.compress(body, compresslevel=6),
             "body_sha256": hashlib.sha256(body).hexdigest(),
-        },
-    ).scalar_one()
+        }
+        for url, status, content_type, body in documents
+    ]
+    result = conn.execute(insert(RawDocument).returning(RawDocument.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
 
 
 def iter_raw_documents(catalogue: Catalogue, source: str) -> Iterator[tuple[int, str, int | None, bytes]]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -19,11 +21,12 @@ from sqlalchemy import select
 
 from corpus.db import Catalogue, refresh_statistics
 from corpus.errors import ImageProgramsError, InputFormatError
-from corpus.frontier import Frontier, canonical_url, fingerprint
+from corpus.frontier import Frontier, NewRequest, canonical_url, fingerprint
 from corpus.models import CrawlRequest
-from corpus.raw import iter_raw_documents, store_raw_document
+from corpus.raw import iter_raw_documents, store_raw_documents
+from corpus.records import ProgramRecord
 from corpus.store import ProgramStore, mark_exact_duplicates
-from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, SourceBlocked
+from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, Response, SourceBlocked
 from harvest.importers import BadRecord
 from harvest.sources import SOURCES, git
 
@@ -46,6 +49,44 @@ class CrawlReport:
         return asdict(self)
 
 
+@dataclass
+class CrawlProgress:
+    """What a live display shows after each batch: the report so far and requests per host."""
+
+    report: CrawlReport
+    requests: int  # HTTP requests made, retries and robots.txt included
+    requests_by_host: dict[str, int]
+
+
+class _Listing:
+    """Whether a site's listing (paged, newest first) is worth paging on.
+
+    A page is followed by the next only while it brings news: a program added or changed, or a
+    request never queued before (a site's result counts lie, and some repeat their last page
+    forever). With ``since`` (UTC epoch seconds), once a batch's dated programs are all older,
+    the listing has gone past the date and no further page is queued.
+    """
+
+    def __init__(self, since: float | None) -> None:
+        self.since = since
+        self.past_since = False
+
+    def saw(self, records: list[ProgramRecord]) -> None:
+        if self.since is None:
+            return
+        dated = [_epoch(r.created_at) for r in records if r.created_at is not None]
+        if dated and max(dated) < self.since:
+            self.past_since = True
+
+    def goes_on(self, brought_news: bool) -> bool:
+        return brought_news and not self.past_since
+
+    def next_pages(self, paging: list[NewRequest]) -> list[NewRequest]:
+        """With ``since``, a next page waits below the items already queued, so their dates are
+        known before the listing goes on."""
+        return [replace(r, priority=-1) for r in paging] if self.since is not None else paging
+
+
 def crawl(
     catalogue: Catalogue,
     source_name: str,
@@ -56,6 +97,7 @@ def crawl(
     log: list | None = None,
     key: str | None = None,
     options: dict | None = None,
+    progress: Callable[[CrawlProgress], None] | None = None,
 ) -> CrawlReport:
     """Crawl ``source_name`` until its frontier is empty, ``limit`` programs are stored, or the
     site blocks us (then the report says why and the source's requests are parked as blocked)."""
@@ -67,8 +109,9 @@ def crawl(
             f"{source_name} needs an API key",
             hint="pass --key KEY or set SHADERTOY_API_KEY (or import a dump instead)",
         )
+    policy = policy or FetchPolicy()
     return asyncio.run(
-        _crawl(catalogue, source_name, source, base, policy or FetchPolicy(), limit, log, key, options)
+        _crawl(catalogue, source_name, source, base, policy, limit, log, key, options or {}, progress)
     )
 
 
@@ -93,13 +136,20 @@ def _with_key(url: str, key: str | None) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode({'key': key})}"
 
 
-async def _crawl(catalogue, source_name, source, base, policy, limit, log, key, options) -> CrawlReport:
+async def _crawl(
+    catalogue, source_name, source, base, policy, limit, log, key, options, progress
+) -> CrawlReport:
     report = CrawlReport(source_name)
     started = time.perf_counter()
     frontier = Frontier(catalogue, source_name)
     frontier.recover()
-    frontier.add(source.start(base, options))
+    # An unfinished crawl resumes where it was, fetching nothing done again. A finished one
+    # starts again from its start pages (conditional GETs: they keep their validators), and
+    # what they list that was fetched before is not fetched again.
+    finished = frontier.counts()["pending"] == 0
+    frontier.add(source.start(base, options), refresh=finished)
     store = ProgramStore(catalogue, via=f"crawl:{source_name}")
+    listing = _Listing(options.get("since"))
 
     def redact(text: str) -> str:
         return text.replace(key, "***") if key else text
@@ -115,76 +165,111 @@ async def _crawl(catalogue, source_name, source, base, policy, limit, log, key, 
             last_modified=request.last_modified,
         )
 
-    def settle(request, outcome, conn) -> None:
-        """Record one fetched request inside the batch's transaction."""
-        if isinstance(outcome, FetchFailed):
-            frontier.fail(request.id, redact(outcome.message), status=outcome.status, conn=conn)
-            report.failed += 1
-            return
-        if isinstance(outcome, BaseException):
-            raise outcome
-        response = outcome
-        if response.not_modified:
-            frontier.done(request.id, 304, etag=request.etag, last_modified=request.last_modified, conn=conn)
-            report.requests_done += 1
-            return
-        if response.status >= 400:
-            frontier.fail(request.id, f"HTTP {response.status}", status=response.status, conn=conn)
-            report.failed += 1
-            return
-        doc_id = store_raw_document(
-            conn,
-            store.source_id(conn, source.site),
-            request.url,  # never response.url: it may carry the API key
-            response.status,
-            response.headers.get("Content-Type"),
-            response.content,
-        )
-        try:
-            parsed = source.parse(request.kind, request.url, response.content, base)
-        except InputFormatError as exc:
-            message = f"parse error: {exc.message} (raw document {doc_id} kept for reparse)"
-            frontier.fail(request.id, message, conn=conn)
-            report.parse_errors += 1
-            return
-        for record in parsed.records:
-            record.raw_document_id = doc_id
-        result = store.store(parsed.records, conn)
+    def count(result) -> None:
         report.added += result.added
         report.updated += result.updated
         report.unchanged += result.unchanged
         report.excluded += result.excluded
-        queued = frontier.add(parsed.requests, conn=conn)
-        if parsed.paging and (result.added or result.updated or queued):
-            frontier.add(parsed.paging, conn=conn)  # the listing goes on only while it brings news
-        frontier.done(
-            request.id,
-            response.status,
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
-            conn=conn,
-        )
-        report.requests_done += 1
 
+    def settle(batch: list[CrawlRequest], outcomes: list, conn) -> None:
+        """Write what a claimed batch came to, inside its one transaction: raw documents, programs,
+        follow-up requests and frontier states each with one statement per table where possible
+        (per-request statements cost more than the fetches at loopback speed)."""
+        done: list[dict] = []
+        fetched: list[tuple[CrawlRequest, Response]] = []
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, SourceBlocked):
+                continue
+            if isinstance(outcome, FetchFailed):
+                frontier.fail(request.id, redact(outcome.message), status=outcome.status, conn=conn)
+                report.failed += 1
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            elif outcome.not_modified:
+                done.append(_validators(request.id, 304, request.etag, request.last_modified))
+                report.requests_done += 1
+            elif outcome.status >= 400:
+                frontier.fail(request.id, f"HTTP {outcome.status}", status=outcome.status, conn=conn)
+                report.failed += 1
+            else:
+                fetched.append((request, outcome))
+        doc_ids = store_raw_documents(
+            conn,
+            store.source_id(conn, source.site),
+            # never response.url: it may carry the API key
+            [(q.url, r.status, r.headers.get("Content-Type"), r.content) for q, r in fetched],
+        )
+        items: list[ProgramRecord] = []
+        follow: list[NewRequest] = []
+        pages = []
+        for (request, response), doc_id in zip(fetched, doc_ids, strict=True):
+            try:
+                parsed = source.parse(request.kind, request.url, response.content, base)
+            except InputFormatError as exc:
+                message = f"parse error: {exc.message} (raw document {doc_id} kept for reparse)"
+                frontier.fail(request.id, message, conn=conn)
+                report.parse_errors += 1
+                continue
+            for record in parsed.records:
+                record.raw_document_id = doc_id
+            if parsed.paging:
+                pages.append(parsed)  # settled on its own: paging on depends on its own news
+            else:
+                items.extend(parsed.records)
+                follow.extend(parsed.requests)
+            etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+            done.append(_validators(request.id, response.status, etag, modified))
+            report.requests_done += 1
+        count(store.store(items, conn))
+        listing.saw(items)
+        frontier.add(follow, conn=conn)
+        for parsed in pages:
+            result = store.store(parsed.records, conn)
+            count(result)
+            listing.saw(parsed.records)
+            if listing.past_since:
+                continue  # a newest-first page after programs older than --since lists older ones
+            queued = frontier.add(parsed.requests, conn=conn)
+            if listing.goes_on(bool(result.added or result.updated or queued)):
+                # a page fetched before is fetched again (conditionally): new programs push the
+                # old ones onto later pages
+                frontier.add(listing.next_pages(parsed.paging), conn=conn, refresh=True)
+        frontier.done_many(done, conn=conn)
+
+    size = max(1, policy.concurrency) * 4
+    ahead: list[CrawlRequest] = []
     async with Fetcher(policy, log=log) as fetcher:
         while not (limit and report.added + report.updated >= limit):
-            batch = frontier.claim(max(1, policy.concurrency) * 4)
+            if len(ahead) < size:
+                # A claim sorts the pending requests, so claim a few batches at once; requests
+                # claimed but not fetched when a crawl is killed are re-queued by the next one.
+                ahead += frontier.claim(size * 4 - len(ahead))
+            batch, ahead = ahead[:size], ahead[size:]
             if not batch:
                 break
             outcomes = await asyncio.gather(*(fetch(r) for r in batch), return_exceptions=True)
             # One transaction per batch: its raw documents, programs and frontier updates commit
             # together, so a kill loses at most the batch, whose requests are then retried.
             with catalogue.session() as s:
-                conn = s.connection()
-                for request, outcome in zip(batch, outcomes, strict=True):
-                    if not isinstance(outcome, SourceBlocked):
-                        settle(request, outcome, conn)
+                settle(batch, outcomes, s.connection())
+            if progress is not None:
+                progress(CrawlProgress(report, fetcher.requests_made, dict(fetcher.requests_by_host)))
             blocked = [o for o in outcomes if isinstance(o, SourceBlocked)]
             if blocked:
                 report.blocked = redact(blocked[0].message)
                 frontier.block(report.blocked)
                 break
+    frontier.release([r.id for r in ahead])  # stopped at --limit: what was not fetched stays queued
     return _finish(catalogue, report, started)
+
+
+def _epoch(when: datetime) -> float:
+    """Seconds since the epoch; a date without a zone is UTC (as the catalogue stores it)."""
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _validators(request_id: int, status: int, etag: str | None, last_modified: str | None) -> dict:
+    return {"id": request_id, "status": status, "etag": etag, "last_modified": last_modified}
 
 
 def _crawl_repository(catalogue, source_name: str, url: str, limit: int | None, options: dict) -> CrawlReport:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,6 +31,7 @@ from protego import Protego
 
 from corpus.cliutils import package_version
 from corpus.errors import ImageProgramsError
+from harvest.transport import KeepAliveTransport
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
 _CHALLENGE_MARKERS = (
@@ -157,16 +159,20 @@ class Fetcher:
         self.policy = policy or FetchPolicy()
         self.log = log  # (start, end, method, url, status) per attempt, for tests and --json
         self.requests_made = 0
+        self.requests_by_host: dict[str, int] = {}  # for a live display of each host's rate
         self._slots: dict[str, _Slot] = {}
         self._robots: dict[str, Protego | None] = {}
         self._robots_lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Fetcher:
+        # Our lean transport speaks no proxies: when the environment names one, httpx's own does.
+        proxied = any(k in urllib.request.getproxies() for k in ("http", "https", "all"))
         self._client = httpx.AsyncClient(
             timeout=self.policy.timeout,
             follow_redirects=False,
             headers={"User-Agent": self.policy.user_agent},
+            transport=None if proxied else KeepAliveTransport(),
         )
         return self
 
@@ -194,13 +200,15 @@ class Fetcher:
             return True
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        async with self._robots_lock:
-            if origin not in self._robots:
-                self._robots[origin] = await self._load_robots(origin)
+        if origin not in self._robots:  # the lock only while a host's robots.txt is not yet known
+            async with self._robots_lock:
+                if origin not in self._robots:
+                    self._robots[origin] = await self._load_robots(origin)
         robots = self._robots[origin]
         return True if robots is None else robots.can_fetch(url, self.policy.user_agent)
 
     async def _load_robots(self, origin: str) -> Protego | None:
+        await self._wait_turn(self._slot(urlsplit(origin).netloc))  # robots.txt keeps the delay too
         try:
             response = await self._request_once("GET", origin + "/robots.txt", None, {})
         except (httpx.HTTPError, FetchFailed):
@@ -237,6 +245,7 @@ class Fetcher:
                     raise BudgetExhausted(
                         f"request budget of {self.policy.budget} spent", hint="raise --budget"
                     )
+                self.requests_by_host[host] = self.requests_by_host.get(host, 0) + 1
                 try:
                     response = await self._follow(method, url, data, headers, host)
                 except httpx.TimeoutException:

@@ -1,6 +1,8 @@
 """GLSL Sandbox: gallery pages ``/?page=N`` list effects as ``/e#ID.VERSION``; each is then
-fetched from ``/item/ID.VERSION`` (``{"code", "user", "parent"}``). Paging stops at the first
-gallery page that lists nothing."""
+fetched from ``/item/ID.VERSION`` (``{"code", "user", "parent"}``). The gallery is newest first;
+the crawl pages on only while a page lists an effect it has not queued before, so paging stops at
+an empty page or, on a re-crawl, at the first page of effects already known. Items carry no date,
+so ``--since`` changes nothing here beyond that."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class GlslSandbox:
                 return Parsed()
             page = int(parse_qs(urlsplit(url).query).get("page", ["0"])[0])
             items = [NewRequest(f"{base_url}/item/{i}", kind="item") for i in ids]
-            return Parsed(requests=[*items, self._gallery(base_url, page + 1)])
+            return Parsed(requests=items, paging=[self._gallery(base_url, page + 1)])
         external_id = url.rstrip("/").rsplit("/", 1)[-1]
         try:
             obj = json.loads(body)

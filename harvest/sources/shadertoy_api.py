@@ -1,13 +1,21 @@
 """Shadertoy's API: ``/api/v1/shaders`` (every id) or ``/api/v1/shaders/query/TERM`` (paged),
 then ``/api/v1/shaders/ID`` for each. The key is added by the crawl at fetch time and never
-stored; errors come as ``{"Error": …}`` with status 200."""
+stored; errors come as ``{"Error": …}`` with status 200.
+
+Incremental crawls (``since``): the list endpoints return ids only, and a shader's date
+(``info.date``, epoch seconds) is known only once it is fetched. So the all-ids list is fetched
+again (conditionally) and only ids the frontier has not seen are fetched; a query sorted by
+newest pages on while a page lists unseen ids and, with ``since``, until the shaders of a page
+are all older than the date (the crawl fetches a next page only after the shaders before it).
+Shaders older than ``since`` that were fetched anyway are stored: the request was made.
+"""
 
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from corpus.errors import InputFormatError
+from corpus.errors import InputFormatError, UsageProblem
 from corpus.frontier import NewRequest
 from harvest.formats.shadertoy import shadertoy_record
 from harvest.sources.base import Parsed
@@ -23,8 +31,14 @@ class ShadertoyApi:
 
     def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]:
         options = options or {}
+        sort = options.get("sort") or "newest"
+        if options.get("since") is not None and options.get("query") and sort != "newest":
+            raise UsageProblem(
+                f"--since needs a listing sorted by newest, not {sort!r}",
+                hint="add --sort newest, or leave --since out",
+            )
         if options.get("query"):
-            return [self._query(base_url, options["query"], options.get("sort") or "newest", 0)]
+            return [self._query(base_url, options["query"], sort, 0)]
         return [NewRequest(f"{base_url}/api/v1/shaders", kind="list", priority=1)]
 
     def _query(self, base_url: str, term: str, sort: str, start: int) -> NewRequest:
@@ -47,9 +61,10 @@ class ShadertoyApi:
             requests = [NewRequest(f"{base_url}/api/v1/shaders/{i}", kind="shader") for i in ids]
             parts = urlsplit(url)
             query = parse_qs(parts.query)
+            paging = []
             if "/query/" in parts.path and len(ids) >= int(query.get("num", [PAGE])[0]):
-                term = parts.path.rsplit("/", 1)[-1]
+                term = unquote(parts.path.rsplit("/", 1)[-1])
                 start = int(query.get("from", ["0"])[0]) + len(ids)
-                requests.append(self._query(base_url, term, query.get("sort", ["newest"])[0], start))
-            return Parsed(requests=requests)
+                paging.append(self._query(base_url, term, query.get("sort", ["newest"])[0], start))
+            return Parsed(requests=requests, paging=paging)
         return Parsed(records=[shadertoy_record(obj, origin=url)])

@@ -69,11 +69,37 @@ def test_a_crawl_stores_every_reachable_program_once_and_keeps_raw_documents(cat
         assert s.execute(select(RawDocument.url).limit(1)).scalar().startswith(sandbox.base)
 
 
-def test_a_second_crawl_fetches_nothing_again(catalogue, sandbox):
+def test_a_second_crawl_asks_for_the_start_page_conditionally_and_fetches_no_item_again(catalogue, sandbox):
+    first = gallery(["1.0", "2.0", "3.0"])
+    sandbox.route(
+        "/?page=0",
+        Answer(200, first, HTML | {"ETag": '"g0"'}),
+        Answer(304, b"", {"ETag": '"g0"'}),
+    )
     crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
     before = len(sandbox.hits)
     report = crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
-    assert report.requests_done == 0 and len(sandbox.hits) == before  # not even robots.txt
+    again = [h.path for h in sandbox.hits[before:]]
+    assert sorted(again) == ["/?page=0", "/robots.txt"]
+    assert sandbox.hits_for("/?page=0")[-1].headers["If-None-Match"] == '"g0"'
+    assert (report.requests_done, report.added, report.failed) == (1, 0, 0)
+    assert stored(catalogue) == ["1.0", "2.0", "3.0", "4.0", "5.0"]
+
+
+def test_a_second_crawl_finds_new_programs_and_pages_on_only_while_pages_bring_news(catalogue, sandbox):
+    crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    before = len(sandbox.hits)
+    # two new effects on top of the newest-first gallery push one known effect onto page 1
+    sandbox.route("/?page=0", Answer(200, gallery(["8.0", "7.0", "1.0"]), HTML))
+    sandbox.route("/?page=1", Answer(200, gallery(["2.0", "3.0", "4.0"]), HTML))
+    for n in (7, 8):
+        sandbox.route(f"/item/{n}.0", Answer(200, item(n)))
+    report = crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
+    again = sorted(h.path for h in sandbox.hits[before:])
+    # page 1 brings nothing new, so page 2 is not asked for; no known item is fetched again
+    assert again == ["/?page=0", "/?page=1", "/item/7.0", "/item/8.0", "/robots.txt"]
+    assert report.added == 2
+    assert stored(catalogue) == ["1.0", "2.0", "3.0", "4.0", "5.0", "7.0", "8.0"]
 
 
 def test_a_challenge_page_stops_the_source_and_parks_its_requests(catalogue, sandbox):
