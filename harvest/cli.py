@@ -132,9 +132,21 @@ def crawl_command(
     cache_dir: Annotated[
         Path | None, typer.Option(help="git: where clones are kept (default: beside the catalogue).")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Incremental: stop paging a newest-first listing once it is past this date"
+            " (2024-05-01 or 2024-05-01T12:00:00Z; UTC unless a zone is given)."
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Crawl a site politely into the catalogue; run it again to resume after a crash or a kill.
+    """Crawl a site politely into the catalogue; run it again to resume after a crash or a kill,
+    or, once a crawl has finished, to pick up what is new (start pages are asked for again with
+    conditional GETs; programs fetched before are not fetched again).
+
+    On a terminal a live display shows requests, programs, errors and each host's rate; piped,
+    the command prints one summary line (or the report with --json).
 
     Politeness (per-host concurrency and delay, robots.txt, Retry-After, backoff) is the
     fetcher's; a bot challenge or block page stops the source with an explanation.
@@ -144,18 +156,23 @@ def crawl_command(
     """
     from corpus.db import open_catalogue
     from harvest.crawling import crawl
+    from harvest.display import live_progress
     from harvest.fetcher import FetchPolicy
 
     policy = FetchPolicy(concurrency=concurrency, delay=delay, budget=budget, contact=contact)
-    report = crawl(
-        open_catalogue(db, create=True),
-        source,
-        base_url=base_url,
-        policy=policy,
-        limit=limit,
-        key=key,
-        options={"query": query, "sort": sort, "user": user, "cache_dir": cache_dir},
-    )
+    options = {"query": query, "sort": sort, "user": user, "cache_dir": cache_dir, "since": _epoch(since)}
+    catalogue = open_catalogue(db, create=True)
+    with live_progress(source) as progress:
+        report = crawl(
+            catalogue,
+            source,
+            base_url=base_url,
+            policy=policy,
+            limit=limit,
+            key=key,
+            options=options,
+            progress=progress,
+        )
     if json_out:
         emit_json(report.to_json())
     else:
@@ -172,6 +189,23 @@ def crawl_command(
         warn(f"error: {report.blocked}")
         warn("hint: use a dump (harvest import), the site's API with a key, or try much later")
         raise typer.Exit(8)
+
+
+def _epoch(date: str | None) -> float | None:
+    """``--since`` as UTC epoch seconds: what sources compare a program's date with."""
+    if date is None:
+        return None
+    from datetime import UTC, datetime
+
+    from corpus.errors import UsageProblem
+
+    try:
+        when = datetime.fromisoformat(date.strip())
+    except ValueError:
+        raise UsageProblem(
+            f"--since {date!r} is not a date", hint="give one like 2024-05-01 or 2024-05-01T12:00:00Z"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @app.command("status")

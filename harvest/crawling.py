@@ -49,6 +49,9 @@ class CrawlReport:
         return asdict(self)
 
 
+PROGRESS_EVERY_S = 0.5
+
+
 @dataclass
 class CrawlProgress:
     """What a live display shows after each batch: the report so far and requests per host."""
@@ -239,28 +242,44 @@ async def _crawl(
     size = max(1, policy.concurrency) * 4
     ahead: list[CrawlRequest] = []
     async with Fetcher(policy, log=log) as fetcher:
-        while not (limit and report.added + report.updated >= limit):
-            if len(ahead) < size:
-                # A claim sorts the pending requests, so claim a few batches at once; requests
-                # claimed but not fetched when a crawl is killed are re-queued by the next one.
-                ahead += frontier.claim(size * 4 - len(ahead))
-            batch, ahead = ahead[:size], ahead[size:]
-            if not batch:
-                break
-            outcomes = await asyncio.gather(*(fetch(r) for r in batch), return_exceptions=True)
-            # One transaction per batch: its raw documents, programs and frontier updates commit
-            # together, so a kill loses at most the batch, whose requests are then retried.
-            with catalogue.session() as s:
-                settle(batch, outcomes, s.connection())
+
+        def tell() -> None:
             if progress is not None:
                 progress(CrawlProgress(report, fetcher.requests_made, dict(fetcher.requests_by_host)))
-            blocked = [o for o in outcomes if isinstance(o, SourceBlocked)]
-            if blocked:
-                report.blocked = redact(blocked[0].message)
-                frontier.block(report.blocked)
-                break
+
+        # a batch can take many seconds at polite rates: the display hears of each request
+        ticker = asyncio.create_task(_every(PROGRESS_EVERY_S, tell)) if progress is not None else None
+        try:
+            while not (limit and report.added + report.updated >= limit):
+                if len(ahead) < size:
+                    # A claim sorts the pending requests, so claim a few batches at once; requests
+                    # claimed but not fetched when a crawl is killed are re-queued by the next one.
+                    ahead += frontier.claim(size * 4 - len(ahead))
+                batch, ahead = ahead[:size], ahead[size:]
+                if not batch:
+                    break
+                outcomes = await asyncio.gather(*(fetch(r) for r in batch), return_exceptions=True)
+                # One transaction per batch: its raw documents, programs and frontier updates commit
+                # together, so a kill loses at most the batch, whose requests are then retried.
+                with catalogue.session() as s:
+                    settle(batch, outcomes, s.connection())
+                tell()
+                blocked = [o for o in outcomes if isinstance(o, SourceBlocked)]
+                if blocked:
+                    report.blocked = redact(blocked[0].message)
+                    frontier.block(report.blocked)
+                    break
+        finally:
+            if ticker is not None:
+                ticker.cancel()
     frontier.release([r.id for r in ahead])  # stopped at --limit: what was not fetched stays queued
     return _finish(catalogue, report, started)
+
+
+async def _every(seconds: float, call: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        call()
 
 
 def _epoch(when: datetime) -> float:

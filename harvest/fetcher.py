@@ -245,7 +245,6 @@ class Fetcher:
                     raise BudgetExhausted(
                         f"request budget of {self.policy.budget} spent", hint="raise --budget"
                     )
-                self.requests_by_host[host] = self.requests_by_host.get(host, 0) + 1
                 try:
                     response = await self._follow(method, url, data, headers, host)
                 except httpx.TimeoutException:
@@ -290,6 +289,8 @@ class Fetcher:
     async def _request_once(self, method: str, url: str, data, headers: dict) -> Response:
         assert self._client is not None, "use the Fetcher as an async context manager"
         self.requests_made += 1
+        host = urlsplit(url).netloc
+        self.requests_by_host[host] = self.requests_by_host.get(host, 0) + 1
         started = time.monotonic()
         kwargs = {"data": data} if isinstance(data, dict) else {"content": data} if data else {}
         status = None
