@@ -48,20 +48,22 @@ def newest_first(monkeypatch):
         yield s
 
 
-def fast(**kw) -> FetchPolicy:
-    return FetchPolicy(**({"delay": 0.0, "backoff_base": 0.05, "timeout": 2.0} | kw))
+def crawl_query(catalogue, server: FixtureServer, progress=None, **options) -> CrawlReport:
+    """The shadertoy-api source's query ``plasma`` against ``server``, no delay."""
+    return crawl(
+        catalogue,
+        "shadertoy-api",
+        base_url=server.base,
+        key=KEY,
+        policy=FetchPolicy(delay=0.0, backoff_base=0.05, timeout=2.0),
+        options={"query": "plasma", **options},
+        progress=progress,
+    )
 
 
 def test_since_stops_a_newest_first_query_once_its_shaders_are_older(catalogue, newest_first):
     s = newest_first
-    report = crawl(
-        catalogue,
-        "shadertoy-api",
-        base_url=s.base,
-        key=KEY,
-        policy=fast(),
-        options={"query": "plasma", "sort": "newest", "since": SINCE},
-    )
+    report = crawl_query(catalogue, s, sort="newest", since=SINCE)
     fetched = {h.path.split("?")[0].rsplit("/", 1)[-1] for h in s.hits if "/shaders/p" in h.path}
     # every shader at or after SINCE is fetched; the listing goes at most one page past the date
     # (page 1's shaders are older, which is known only once they are fetched) and no further
@@ -72,15 +74,7 @@ def test_since_stops_a_newest_first_query_once_its_shaders_are_older(catalogue, 
 
 
 def test_without_since_the_same_query_pages_to_its_end(catalogue, newest_first):
-    report = crawl(
-        catalogue,
-        "shadertoy-api",
-        base_url=newest_first.base,
-        key=KEY,
-        policy=fast(),
-        options={"query": "plasma", "sort": "newest"},
-    )
-    assert report.added == 16
+    assert crawl_query(catalogue, newest_first, sort="newest").added == 16
 
 
 def test_since_on_a_query_not_sorted_by_newest_is_refused(tmp_path, newest_first, capsys):
@@ -128,16 +122,7 @@ def test_progress_arrives_during_the_crawl_with_rising_counts(tmp_path, newest_f
     def progress(p: CrawlProgress) -> None:
         seen.append((p.requests, p.report.added, dict(p.requests_by_host)))
 
-    cat = open_catalogue(str(tmp_path / "c.db"), create=True)
-    crawl(
-        cat,
-        "shadertoy-api",
-        base_url=newest_first.base,
-        key=KEY,
-        policy=fast(),
-        options={"query": "plasma"},
-        progress=progress,
-    )
+    crawl_query(open_catalogue(str(tmp_path / "c.db"), create=True), newest_first, progress)
     assert len(seen) >= 2
     assert [r for r, *_ in seen] == sorted(r for r, *_ in seen)
     requests, added, hosts = seen[-1]
