@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from render.dialects import build_plan
+from render.dialects import Plan, build_plan
 from render.engine import CompiledProgram, Engine, ShaderError
 from render.program import RenderPassSource, RenderProgram
 from render.stats import classify, frame_stats
@@ -52,6 +52,20 @@ def _timed_frame(compiled: CompiledProgram, t: float, size: tuple[int, int]) -> 
     return (time.perf_counter() - started) * 1000.0
 
 
+def compile_or_status(
+    engine: Engine, plan: Plan, phase=lambda name: None
+) -> CompiledProgram | dict[str, str]:
+    """``plan`` compiled, or the ``{status, log}`` saying why it cannot be (``unsupported``, or the
+    driver's ``compile_error``/``link_error``). ``phase("compile")`` is called before compiling."""
+    if plan.unsupported:
+        return {"status": "unsupported", "log": plan.unsupported}
+    phase("compile")
+    try:
+        return engine.compile(plan)
+    except ShaderError as exc:
+        return {"status": exc.status, "log": exc.log}
+
+
 def validate_one(
     engine: Engine,
     item: dict[str, Any],
@@ -75,13 +89,9 @@ def validate_one(
     }
     plan = build_plan(program)
     result["standins"] = plan.standins
-    if plan.unsupported:
-        return result | {"status": "unsupported", "log": plan.unsupported}
-    phase("compile")
-    try:
-        compiled = engine.compile(plan)
-    except ShaderError as exc:
-        return result | {"status": exc.status, "log": exc.log}
+    compiled = compile_or_status(engine, plan, phase)
+    if isinstance(compiled, dict):
+        return result | compiled
     try:
         result["compile_ms"] = round(compiled.compile_ms, 3)
         phase("first-frame")  # llvmpipe compiles to machine code at the first draw
@@ -127,6 +137,10 @@ def main(conn, device: str | None = None) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("hello", engine.renderer_string, os.getpid()))
+
+    def phase(name: str) -> None:
+        conn.send(("phase", name))
+
     while True:
         try:
             message = conn.recv()
@@ -134,9 +148,14 @@ def main(conn, device: str | None = None) -> None:
             return
         if message[0] == "stop":
             return
-        _, item, sizes, times = message
+        task, item, sizes, times = message
         try:
-            result = validate_one(engine, item, sizes, times, phase=lambda name: conn.send(("phase", name)))
+            if task == "frames":  # a contact-sheet tile: pictures, no statistics
+                from render.pictures import render_item
+
+                result = render_item(engine, item, sizes, times, phase=phase)
+            else:
+                result = validate_one(engine, item, sizes, times, phase=phase)
         except Exception as exc:  # noqa: BLE001 - a driver error on one program is that program's crash
             result = {
                 "program": item["program"],

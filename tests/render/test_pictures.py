@@ -1,0 +1,137 @@
+"""Looking at programs: PNG frames, contact sheets that survive hostile shaders, videos, bench."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from render.pictures import _Stepper, bench, contact_sheet, frames, video
+from render.program import RenderPassSource, RenderProgram
+from tests.render.test_engine import COUNTER_BUFFER, SHOW_BUFFER
+from tests.render.test_validate import ENDLESS
+
+WAVES = """void mainImage(out vec4 c, in vec2 f) {
+    vec2 uv = f / iResolution.xy;
+    c = vec4(0.5 + 0.5 * sin(6.0 * uv.x + 3.0 * iTime), uv.y, 0.5 + 0.5 * cos(2.0 * iTime), 1.0);
+}"""
+BROKEN = "void mainImage(out vec4 c, in vec2 f) { c = vec4(1.0) }"  # the missing semicolon
+BUFFER_A = {"channel": 0, "kind": "buffer", "ref": "Buffer A"}
+
+
+def program(name: str, code: str) -> RenderProgram:
+    return RenderProgram.single(code, key=f"shadertoy:{name}")
+
+
+def test_frames_writes_one_png_per_time_at_the_size_asked(engine, tmp_path):
+    paths = frames(engine, program("waves", WAVES), (48, 32), [0.0, 1.5, 3.0], tmp_path / "out")
+    assert [p.name for p in paths] == [
+        "shadertoy-waves_000_t0s.png",
+        "shadertoy-waves_001_t1.5s.png",
+        "shadertoy-waves_002_t3s.png",
+    ]
+    pictures = [np.asarray(Image.open(p)) for p in paths]
+    assert all(p.shape == (32, 48, 3) for p in pictures)
+    assert not np.array_equal(pictures[0], pictures[1]) and not np.array_equal(pictures[1], pictures[2])
+
+
+def test_frames_of_a_broken_program_raise_the_drivers_error(engine, tmp_path):
+    from render.engine import ShaderError
+
+    with pytest.raises(ShaderError) as err:
+        frames(engine, program("broken", BROKEN), (16, 16), [0.0], tmp_path)
+    assert err.value.status == "compile_error" and err.value.hint
+
+
+def test_feedback_programs_are_stepped_through_the_frames_before_the_time_asked(engine):
+    """At t = 1 s a browser has drawn about 30 frames (here at 30 fps) of a feedback program."""
+    buffer = RenderPassSource("Buffer A", "buffer", COUNTER_BUFFER, (BUFFER_A,))
+    counter = RenderProgram(
+        "shadertoy:counter",
+        "shadertoy",
+        (buffer, RenderPassSource("Image", "image", SHOW_BUFFER, (BUFFER_A,))),
+    )
+    with engine.compile(counter) as compiled:
+        stepper = _Stepper(compiled, (8, 8), warmup_fps=30.0)
+        stepper.render(1.0)
+        assert compiled.frame == 31  # 0, 1/30 … 29/30, then 1.0
+        assert compiled.read_float((8, 8))[0, 0, 0] == 31.0
+        stepper.render(1.0 + 1.0 / 30.0)  # the next frame: nothing in between
+        assert compiled.frame == 32
+        stepper.render(0.5)  # back in time: feedback starts again
+        assert compiled.frame == 16
+    with engine.compile(program("waves", WAVES)) as compiled:
+        _Stepper(compiled, (8, 8)).render(5.0)
+        assert compiled.frame == 1  # no feedback, nothing to step through
+
+
+def test_a_sheet_with_a_broken_and_an_endless_shader_finishes_with_labelled_placeholders(tmp_path):
+    programs = [
+        program("waves", WAVES),
+        program("broken", BROKEN),
+        program("endless", ENDLESS),
+        program("waves2", WAVES.replace("6.0 *", "9.0 *")),
+    ]
+    deadline = 2.0
+    started = time.monotonic()
+    report = contact_sheet(
+        None,
+        programs,
+        (64, 48),
+        [0.5, 1.0],
+        columns=2,
+        out_path=tmp_path / "sheet.png",
+        statuses={"shadertoy:waves": "ok"},
+        deadline=deadline,
+        workers=2,
+    )
+    assert time.monotonic() - started < 60
+    assert report.tiles == 4
+    assert report.failed == {"shadertoy:broken": "compile_error", "shadertoy:endless": "timeout"}
+    sheet = np.asarray(Image.open(report.path))
+    tile_w, tile_h = 2 * 64, 48
+    rows = sheet.shape[0] // 2
+    assert sheet.shape[1] == 2 * (tile_w + 4) + 4 and sheet.shape[0] > 2 * tile_h
+    # tiles in the order given: a picture top left, placeholders top right and bottom left
+    waves_tile = sheet[4 : 4 + tile_h, 4 : 4 + tile_w]
+    broken_tile = sheet[4 : 4 + tile_h, tile_w + 8 : 2 * tile_w + 8]
+    endless_tile = sheet[rows + 2 : rows + 2 + tile_h, 4 : 4 + tile_w]
+    assert len(np.unique(waves_tile.reshape(-1, 3), axis=0)) > 50
+    assert tuple(broken_tile[1, -2]) == (56, 40, 24)  # placeholder background …
+    assert (broken_tile[:16] > 150).any()  # … with its status written on it
+    assert tuple(endless_tile[-2, 1]) == (70, 24, 24)
+    # every tile has its SOURCE:ID label under it (light text on the dark sheet)
+    for x in (4, tile_w + 8):
+        assert (sheet[4 + tile_h + 2 : 4 + tile_h + 14, x : x + tile_w] > 200).any()
+
+
+def test_video_writes_a_gif_and_an_mp4_with_every_frame(engine, tmp_path):
+    import imageio_ffmpeg
+
+    waves = program("waves", WAVES)
+    gif = video(engine, waves, (32, 24), seconds=1.0, fps=8, out_path=tmp_path / "w.gif")
+    with Image.open(gif) as im:
+        assert im.size == (32, 24) and im.n_frames == 8
+    mp4 = video(engine, waves, (32, 24), seconds=1.0, fps=8, out_path=tmp_path / "w.mp4")
+    reader = imageio_ffmpeg.read_frames(str(mp4))
+    meta = next(reader)
+    assert tuple(meta["size"]) == (32, 24)
+    assert sum(1 for _ in reader) == 8
+
+
+def test_video_refuses_an_unknown_suffix(engine, tmp_path):
+    from corpus.errors import UsageProblem
+
+    with pytest.raises(UsageProblem, match="mp4 or"):
+        video(engine, program("waves", WAVES), (16, 16), 1.0, 4, tmp_path / "w.avi")
+
+
+def test_bench_reports_a_positive_rate_per_size_and_skips_what_does_not_compile(engine):
+    figures = bench(
+        engine, [program("waves", WAVES), program("broken", BROKEN)], [(16, 16), (32, 32)], frames=5
+    )
+    assert figures["programs"] == 1 and figures["skipped"] == {"shadertoy:broken": "compile_error"}
+    assert set(figures["sizes"]) == {"16x16", "32x32"}
+    assert all(s["images"] == 5 and s["images_per_second"] > 0 for s in figures["sizes"].values())
