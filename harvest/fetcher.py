@@ -163,6 +163,7 @@ class Fetcher:
         self._slots: dict[str, _Slot] = {}
         self._robots: dict[str, Protego | None] = {}
         self._robots_lock = asyncio.Lock()
+        self._blocked: dict[str, SourceBlocked] = {}  # hosts that said no: nothing more goes to them
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Fetcher:
@@ -241,6 +242,8 @@ class Fetcher:
             wait = 0.0
             async with slot.semaphore:
                 await self._wait_turn(slot)
+                if host in self._blocked:  # requests queued behind a challenge are never sent
+                    raise self._blocked[host]
                 if self.policy.budget is not None and self.requests_made >= self.policy.budget:
                     raise BudgetExhausted(
                         f"request budget of {self.policy.budget} spent", hint="raise --budget"
@@ -255,11 +258,12 @@ class Fetcher:
                     status = response.status
                     reason = looks_blocked(status, response.headers, response.content)
                     if reason is not None and status not in RETRY_STATUSES - {503}:
-                        raise SourceBlocked(
+                        self._blocked[host] = SourceBlocked(
                             f"{host} answered {url} with {reason}; stopping this source",
                             hint="use a dump (harvest import), the site's API with a key, or try much later;"
                             " imageprograms never tries to get around a challenge",
                         )
+                        raise self._blocked[host]
                     if status not in RETRY_STATUSES:
                         slot.factor = max(1.0, slot.factor * 0.8)
                         return response
