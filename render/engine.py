@@ -8,13 +8,21 @@ which is what pretraining's data loaders use: no PIL, no per-frame allocation on
 Targets are float (RGBA32F) for every pass, as on the site, so buffers keep values above 1 and
 validation sees NaNs. The picture is converted to 8 bits as a browser canvas would show it (NaN →
 0, clamped) and flipped to top-down rows by one small pass on the GPU.
+
+That second pass costs as much as a simple shader on llvmpipe, so ``compile(...,
+float_picture=False)`` (pretraining, frames, sheets, bench) draws the image pass straight into an
+8-bit target instead, as the browser does (its float→unorm conversion also turns NaN into 0 and
+clamps), and flips rows while copying into the caller's array. Programs whose picture feeds back
+into the next frame keep float targets either way.
 """
 
 from __future__ import annotations
 
+import math
 import time as _time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +33,8 @@ from render.dialects import Binding, PassPlan, Plan, build_plan
 from render.program import RenderProgram
 from render.standins import standin_pixels
 
+_GL_FLOAT = 0x1406
+_GL_INT = 0x1404
 _GL_SAMPLER_CUBE = 35680
 _GL_SAMPLER_3D = 35679
 
@@ -77,9 +87,36 @@ class _CompiledPass:
     plan: PassPlan
     program: Any
     vao: Any
-    uniforms: list[tuple[Any, str]]  # (uniform, semantic)
+    uniforms: list[tuple[Any, str, Callable[[Any], Any]]]  # (uniform, semantic, adapter to its type)
     samplers: list[tuple[int, Binding, Any]]  # (unit, binding, sampler object)
     channel_units: dict[int, int]  # Shadertoy channel → unit (for iChannelResolution)
+    #: the value last written to each uniform (GL keeps it in the program): unchanged ones are skipped
+    written: list[Any] = field(default_factory=list)
+
+
+def _size_values(size: tuple[int, int]) -> dict[str, Any]:
+    """Uniform values that are the same for every frame at one size."""
+    w, h = size
+    return {
+        "resolution": (float(w), float(h), 1.0),
+        "mouse-shadertoy": (0.0, 0.0, 0.0, 0.0),
+        "mouse-normalised": (0.5, 0.5),
+        "mouse-pixels": (w / 2.0, h / 2.0),
+        "samplerate": 44100.0,
+        "surfacesize": (w / h, 1.0),
+        "ratio": w / h,
+        "zero": 0,
+    }
+
+
+def _frame_values(values: dict[str, Any], t: float, frame: int, dt: float) -> None:
+    """Write the values that change from frame to frame into ``values``."""
+    values["time"], values["frame"] = t, frame
+    values["timedelta"], values["framerate"] = dt, 1.0 / dt
+    values["channeltime"] = [t] * 4
+    # a fixed day, so frames depend on the time asked for and nothing else
+    values["date"] = (2024.0, 0.0, 1.0, 43200.0 + t)
+    values["progress"] = 0.5 - 0.5 * math.cos(math.pi * t / 2.0)
 
 
 class _Targets:
@@ -94,18 +131,36 @@ class _Targets:
             pair = [self._texture(ctx), self._texture(ctx)]
             self.buffers[p.plan.name] = pair
         image = compiled.passes[-1].plan
-        self.image = [[self._texture(ctx) for _ in range(image.outputs)] for _ in range(2)]
         self.image_latest = 0
         self.fbos: dict[tuple[int, ...], Any] = {}
-        self.u8 = ctx.texture(size, 4, dtype="f1")
-        self.textures.append(self.u8)
-        self.u8_fbo = ctx.framebuffer([self.u8])
+        self.image_fbos: list[Any] = [None, None]
+        #: the image pass draws straight into 8 bits: no float picture, no conversion pass
+        self.direct = not compiled.float_picture and compiled.plan.feedback_targets() == 0
+        self.staging: dict[int, np.ndarray] = {}  # components → bottom-up rows, reused
+        if self.direct:
+            pictures = [self._texture(ctx, "f1") for _ in range(image.outputs)]
+            self.image = [pictures, pictures]  # nothing reads the last frame: one set serves
+            self.u8_fbo = None
+        else:
+            self.image = [[self._texture(ctx) for _ in range(image.outputs)] for _ in range(2)]
+            self.u8 = ctx.texture(size, 4, dtype="f1")
+            self.textures.append(self.u8)
+            self.u8_fbo = ctx.framebuffer([self.u8])
+        #: uniform values at this size; the per-frame ones are overwritten by each render
+        self.values = _size_values(size)
 
-    def _texture(self, ctx):
-        tex = ctx.texture(self.size, 4, dtype="f4")
+    def _texture(self, ctx, dtype: str = "f4"):
+        tex = ctx.texture(self.size, 4, dtype=dtype)
         tex.repeat_x = tex.repeat_y = False
         self.textures.append(tex)
         return tex
+
+    def image_fbo(self, ctx, index: int):
+        """The framebuffer of image target set ``index`` (0 or 1)."""
+        fbo = self.image_fbos[index]
+        if fbo is None:
+            fbo = self.image_fbos[index] = self.fbo_for(ctx, self.image[index])
+        return fbo
 
     def fbo_for(self, ctx, textures: list[Any]):
         key = tuple(t.glo for t in textures)
@@ -117,7 +172,8 @@ class _Targets:
     def release(self) -> None:
         for fbo in self.fbos.values():
             fbo.release()
-        self.u8_fbo.release()
+        if self.u8_fbo is not None:
+            self.u8_fbo.release()
         for tex in self.textures:
             tex.release()
 
@@ -140,12 +196,16 @@ class Engine:
     def plan(self, program: RenderProgram) -> Plan:
         return build_plan(program)
 
-    def compile(self, program: RenderProgram | Plan) -> CompiledProgram:
-        """Compile every pass; raises :class:`ShaderError` or :class:`UnsupportedProgram`."""
+    def compile(self, program: RenderProgram | Plan, *, float_picture: bool = True) -> CompiledProgram:
+        """Compile every pass; raises :class:`ShaderError` or :class:`UnsupportedProgram`.
+
+        ``float_picture=False`` is the fast path for 8-bit pictures (:meth:`CompiledProgram.read_into`
+        only): about twice the images/s on llvmpipe for small simple shaders, but
+        :meth:`CompiledProgram.read_float` is then unavailable (validation needs it for NaNs)."""
         plan = program if isinstance(program, Plan) else build_plan(program)
         if plan.unsupported:
             raise UnsupportedProgram(plan.unsupported)
-        return CompiledProgram(self, plan)
+        return CompiledProgram(self, plan, float_picture=float_picture)
 
     def standin(self, kind: str, ref: str | None):
         key = (kind, ref if kind in ("noise", "cubemap", "volume") else None)
@@ -200,7 +260,16 @@ def _adapt(value: Any, uniform) -> Any:
     return one(value[0] if isinstance(value, list) else value)
 
 
+def _adapter(uniform) -> Callable[[Any], Any]:
+    """:func:`_adapt` for one uniform, with the common scalar cases (time, frame) made cheap."""
+    if uniform.dimension == 1 and uniform.array_length == 1 and uniform.gl_type in (_GL_FLOAT, _GL_INT):
+        scalar = float if uniform.gl_type == _GL_FLOAT else int
+        return lambda value: scalar(value[0] if isinstance(value, (list, tuple)) else value)
+    return lambda value: _adapt(value, uniform)
+
+
 _FILTERS = {"nearest": "NEAREST", "linear": "LINEAR", "mipmap": "LINEAR_MIPMAP_LINEAR"}
+_UNSET = object()
 
 
 class CompiledProgram:
@@ -208,12 +277,15 @@ class CompiledProgram:
 
     MAX_SIZES = 4  # resolutions kept allocated at once (pretraining mixes a few)
 
-    def __init__(self, engine: Engine, plan: Plan) -> None:
+    def __init__(self, engine: Engine, plan: Plan, *, float_picture: bool = True) -> None:
         self.engine = engine
         self.ctx = engine.ctx
         self.plan = plan
+        self.float_picture = float_picture
         self.passes: list[_CompiledPass] = []
         self._targets: OrderedDict[tuple[int, int], _Targets] = OrderedDict()
+        self._last_size: tuple[int, int] | None = None
+        self._last_targets: _Targets | None = None
         self.frame = 0
         self.time_delta = 1.0 / 60.0
         started = _time.perf_counter()
@@ -234,7 +306,7 @@ class CompiledProgram:
             status, log = _driver_log(exc)
             raise ShaderError(f"{p.name}: {status.replace('_', ' ')}: {log[:300]}", status, log) from None
         members = {name: program[name] for name in program}
-        uniforms: list[tuple[Any, str]] = []
+        uniforms: list[tuple[Any, str, Callable[[Any], Any]]] = []
         samplers: list[tuple[int, Binding, Any]] = []
         channel_units: dict[int, int] = {}
         by_name = {b.uniform: b for b in p.bindings}
@@ -250,13 +322,13 @@ class CompiledProgram:
                     channel_units[binding.channel] = unit
                 unit += 1
             elif name in p.uniforms:
-                uniforms.append((member, p.uniforms[name]))
+                uniforms.append((member, p.uniforms[name], _adapter(member)))
             elif name == "_ip_surface":
-                uniforms.append((member, "surfacesize"))
+                uniforms.append((member, "surfacesize", _adapter(member)))
             elif name in p.constants:
                 member.value = _adapt(p.constants[name], member)
         vao = self.ctx.vertex_array(program, [])
-        return _CompiledPass(p, program, vao, uniforms, samplers, channel_units)
+        return _CompiledPass(p, program, vao, uniforms, samplers, channel_units, [_UNSET] * len(uniforms))
 
     def _sampler(self, binding: Binding, gl_type: int):
         import moderngl
@@ -278,6 +350,8 @@ class CompiledProgram:
         return sampler
 
     def _targets_for(self, size: tuple[int, int]) -> _Targets:
+        if size == self._last_size:  # the common case: frame after frame at one size
+            return self._last_targets
         targets = self._targets.get(size)
         if targets is None:
             while len(self._targets) >= self.MAX_SIZES:
@@ -286,6 +360,7 @@ class CompiledProgram:
             targets = self._targets[size] = _Targets(self.ctx, self, size)
         else:
             self._targets.move_to_end(size)
+        self._last_size, self._last_targets = size, targets
         return targets
 
     def reset(self) -> None:
@@ -293,29 +368,14 @@ class CompiledProgram:
         for targets in self._targets.values():
             targets.release()
         self._targets.clear()
+        self._last_size = self._last_targets = None
         self.frame = 0
 
-    def _values(self, t: float, size: tuple[int, int], frame: int) -> dict[str, Any]:
-        w, h = size
-        dt = self.time_delta
-        return {
-            "time": t,
-            "timedelta": dt,
-            "frame": frame,
-            "framerate": 1.0 / dt,
-            "resolution": (float(w), float(h), 1.0),
-            "mouse-shadertoy": (0.0, 0.0, 0.0, 0.0),
-            "mouse-normalised": (0.5, 0.5),
-            "mouse-pixels": (w / 2.0, h / 2.0),
-            # a fixed day, so frames depend on the time asked for and nothing else
-            "date": (2024.0, 0.0, 1.0, 43200.0 + t),
-            "samplerate": 44100.0,
-            "channeltime": [t] * 4,
-            "surfacesize": (w / h, 1.0),
-            "progress": 0.5 - 0.5 * float(np.cos(np.pi * t / 2.0)),
-            "ratio": w / h,
-            "zero": 0,
-        }
+    def uniform_values(self, t: float, size: tuple[int, int], frame: int) -> dict[str, Any]:
+        """Every semantic's value (see :data:`render.dialects.plan.SEMANTICS`) for one frame."""
+        values = _size_values(size)
+        _frame_values(values, float(t), frame, self.time_delta)
+        return values
 
     def render(self, t: float, size: tuple[int, int], frame: int | None = None) -> None:
         """Render one frame of every pass at time ``t`` (seconds) and ``size`` (w, h).
@@ -326,7 +386,8 @@ class CompiledProgram:
         size = (int(size[0]), int(size[1]))
         targets = self._targets_for(size)
         frame = self.frame if frame is None else frame
-        values = self._values(float(t), size, frame)
+        values = targets.values
+        _frame_values(values, float(t), frame, self.time_delta)
         ctx = self.ctx
         for cp in self.passes:
             p = cp.plan
@@ -345,13 +406,16 @@ class CompiledProgram:
                     tw, th = sampler.texture.size[:2]
                     chan_res[binding.channel] = (float(tw), float(th), 1.0)
             values["channelresolution"] = chan_res
-            for member, semantic in cp.uniforms:
-                member.value = _adapt(values[semantic], member)
-            if p.is_image:
-                outputs = targets.image[1 - targets.image_latest]  # the spare set; latest is feedback
+            written = cp.written
+            for i, (member, semantic, adapt) in enumerate(cp.uniforms):
+                value = values[semantic]
+                if value != written[i]:
+                    member.value = adapt(value)
+                    written[i] = value
+            if p.is_image:  # into the spare set: the latest is feedback
+                fbo = targets.image_fbo(ctx, 1 - targets.image_latest)
             else:
-                outputs = [targets.buffers[p.name][1]]
-            fbo = targets.fbo_for(ctx, outputs)
+                fbo = targets.fbo_for(ctx, [targets.buffers[p.name][1]])
             fbo.use()
             cp.vao.render(vertices=3)
             if p.is_image:
@@ -367,6 +431,11 @@ class CompiledProgram:
 
     def read_float(self, size: tuple[int, int], target: int = 0) -> np.ndarray:
         """The last rendered picture as float32 (h, w, 4), top row first, NaNs kept."""
+        if not self.float_picture and self.plan.feedback_targets() == 0:
+            raise ImageProgramsError(
+                "this program was compiled for 8-bit pictures only",
+                hint="compile it with float_picture=True to read float pictures",
+            )
         tex = self.image_texture(size, target)
         data = np.frombuffer(tex.read(), np.float32).reshape(size[1], size[0], 4)
         return data[::-1]
@@ -377,6 +446,13 @@ class CompiledProgram:
         h, w, components = out.shape
         size = (w, h) if size is None else size
         targets = self._targets_for((int(size[0]), int(size[1])))
+        if targets.direct:
+            staging = targets.staging.get(components)
+            if staging is None:
+                staging = targets.staging[components] = np.empty((h, w, components), np.uint8)
+            targets.image_fbo(self.ctx, 0).read_into(staging, components=components)
+            np.copyto(out, staging[::-1])
+            return out
         self.ctx.clear_samplers(0, 1)  # a pass's mipmap sampler would make the float image incomplete
         targets.image[targets.image_latest][0].use(0)
         targets.u8_fbo.use()
@@ -388,6 +464,7 @@ class CompiledProgram:
         for targets in self._targets.values():
             targets.release()
         self._targets.clear()
+        self._last_size = self._last_targets = None
         for cp in self.passes:
             for _, _, sampler in cp.samplers:
                 sampler.release()

@@ -132,7 +132,7 @@ def frames(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     picture = np.empty((size[1], size[0], 4), np.uint8)
-    with engine.compile(program) as compiled:
+    with engine.compile(program, float_picture=False) as compiled:
         stepper = _Stepper(compiled, size, warmup_fps)
         for i, t in enumerate(times):
             stepper.render(float(t))
@@ -169,7 +169,7 @@ def video(
     count = max(1, round(seconds * fps))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     picture = np.empty((size[1], size[0], 3), np.uint8)
-    with engine.compile(program) as compiled:
+    with engine.compile(program, float_picture=False) as compiled:
         stepper = _Stepper(compiled, size, warmup_fps=fps)
         times = (start + i / fps for i in range(count))
         if suffix == ".gif":
@@ -254,7 +254,7 @@ def render_item(
     }
     from render.worker import compile_or_status
 
-    compiled = compile_or_status(engine, build_plan(as_program(item)), phase)
+    compiled = compile_or_status(engine, build_plan(as_program(item)), phase, float_picture=False)
     if isinstance(compiled, dict):
         return result | compiled
     names = iter(["first-frame"])
@@ -471,7 +471,7 @@ def bench(
     for program in programs:
         program = as_program(program)
         try:
-            compiled = engine.compile(program)
+            compiled = engine.compile(program, float_picture=False)
         except (ShaderError, UnsupportedProgram) as exc:
             skipped[program.key] = getattr(exc, "status", "unsupported")
             continue

@@ -53,7 +53,7 @@ def _timed_frame(compiled: CompiledProgram, t: float, size: tuple[int, int]) -> 
 
 
 def compile_or_status(
-    engine: Engine, plan: Plan, phase=lambda name: None
+    engine: Engine, plan: Plan, phase=lambda name: None, *, float_picture: bool = True
 ) -> CompiledProgram | dict[str, str]:
     """``plan`` compiled, or the ``{status, log}`` saying why it cannot be (``unsupported``, or the
     driver's ``compile_error``/``link_error``). ``phase("compile")`` is called before compiling."""
@@ -61,7 +61,7 @@ def compile_or_status(
         return {"status": "unsupported", "log": plan.unsupported}
     phase("compile")
     try:
-        return engine.compile(plan)
+        return engine.compile(plan, float_picture=float_picture)
     except ShaderError as exc:
         return {"status": exc.status, "log": exc.log}
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from corpus.errors import ImageProgramsError
 from render.engine import ShaderError, UnsupportedProgram
 from render.program import RenderPassSource, RenderProgram
 from render.standins import standin_pixels
@@ -216,3 +217,30 @@ def test_standins_are_deterministic_per_asset():
 def test_engine_reports_its_renderer(engine):
     assert engine.renderer_string.count(" | ") == 2
     assert engine.device.version
+
+
+def test_the_8_bit_fast_path_shows_the_same_pictures_as_the_float_path(engine, example_programs):
+    """``float_picture=False`` draws the image pass straight into 8 bits: same rows, same NaN → 0."""
+    nan_edge = (
+        "void mainImage(out vec4 c, in vec2 f) { c = vec4(f.x < 4.0 ? sqrt(-1.0 - f.y) : 2.0, 0.5, 0, 1); }"
+    )
+    cases = [RenderProgram.single(p) for p in (GRADIENT, PLASMA, nan_edge)]
+    cases += [RenderProgram.single(SANDBOX_TRAIL, "glslsandbox"), example_programs["shadertoy:ipEx04"]]
+    for program in cases:
+        pictures = []
+        for float_picture in (True, False):
+            with engine.compile(program, float_picture=float_picture) as compiled:
+                for i in range(3):
+                    compiled.render(0.5 + i / 60, (24, 16))
+                rgb = compiled.read_into(np.zeros((16, 24, 3), np.uint8))
+                pictures.append((compiled.read_into(np.zeros((16, 24, 4), np.uint8)), rgb))
+        (slow, _), (fast, fast_rgb) = pictures
+        assert np.abs(slow.astype(int) - fast).max() <= 1, program.key
+        assert np.array_equal(fast[..., :3], fast_rgb)
+
+
+def test_the_8_bit_fast_path_refuses_float_reads(engine):
+    with engine.compile(RenderProgram.single(GRADIENT), float_picture=False) as compiled:
+        compiled.render(0.0, (8, 8))
+        with pytest.raises(ImageProgramsError, match="8-bit pictures only"):
+            compiled.read_float((8, 8))
