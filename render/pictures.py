@@ -118,9 +118,11 @@ def frames(
     out_dir: Path,
     *,
     warmup_fps: float = WARMUP_FPS,
+    before_frame: Callable[[], None] = lambda: None,
 ) -> list[Path]:
     """Render ``program`` at each of ``times`` (seconds) and write one PNG per time into
     ``out_dir`` (``SOURCE-ID_000_t1.5s.png``); returns the paths in the order of ``times``.
+    ``before_frame()`` is called before every frame drawn (a watchdog's heartbeat).
 
     Raises :class:`ShaderError` or :class:`UnsupportedProgram` when the program cannot be drawn.
     """
@@ -133,7 +135,7 @@ def frames(
     paths: list[Path] = []
     picture = np.empty((size[1], size[0], 4), np.uint8)
     with engine.compile(program, float_picture=False) as compiled:
-        stepper = _Stepper(compiled, size, warmup_fps)
+        stepper = _Stepper(compiled, size, warmup_fps, before_frame)
         for i, t in enumerate(times):
             stepper.render(float(t))
             compiled.read_into(picture)
@@ -152,10 +154,12 @@ def video(
     out_path: Path,
     *,
     start: float = 0.0,
+    before_frame: Callable[[], None] = lambda: None,
 ) -> Path:
     """Render ``seconds`` of ``program`` at ``fps`` into an MP4 (H.264 through imageio-ffmpeg) or
     a GIF (PIL), chosen by ``out_path``'s suffix. Frames are consecutive, so feedback programs
-    play as on the site. A GIF drops a frame identical to the one before (PIL merges them)."""
+    play as on the site. A GIF drops a frame identical to the one before (PIL merges them).
+    ``before_frame()`` is called before every frame drawn."""
     program = as_program(program)
     size = _check_size(size)
     out_path = Path(out_path)
@@ -170,7 +174,7 @@ def video(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     picture = np.empty((size[1], size[0], 3), np.uint8)
     with engine.compile(program, float_picture=False) as compiled:
-        stepper = _Stepper(compiled, size, warmup_fps=fps)
+        stepper = _Stepper(compiled, size, warmup_fps=fps, before_frame=before_frame)
         times = (start + i / fps for i in range(count))
         if suffix == ".gif":
             _write_gif(stepper, times, picture, fps, out_path)
@@ -454,6 +458,7 @@ def bench(
     frames: int,
     *,
     time_step: float = 1.0 / 60.0,
+    before_program: Callable[[str], None] = lambda key: None,
 ) -> dict[str, Any]:
     """Images per second of the batch path (compile once, then ``render`` + ``read_into`` a
     preallocated uint8 buffer, as pretraining does), per size, over ``programs``.
@@ -470,6 +475,7 @@ def bench(
     buffers = {s: np.empty((s[1], s[0], 4), np.uint8) for s in sizes}
     for program in programs:
         program = as_program(program)
+        before_program(program.key)
         try:
             compiled = engine.compile(program, float_picture=False)
         except (ShaderError, UnsupportedProgram) as exc:

@@ -135,3 +135,105 @@ def test_bench_reports_a_positive_rate_per_size_and_skips_what_does_not_compile(
     assert figures["programs"] == 1 and figures["skipped"] == {"shadertoy:broken": "compile_error"}
     assert set(figures["sizes"]) == {"16x16", "32x32"}
     assert all(s["images"] == 5 and s["images_per_second"] > 0 for s in figures["sizes"].values())
+
+
+@pytest.fixture(scope="module")
+def shaders21k_catalogue(tmp_path_factory):
+    from corpus.db import open_catalogue
+    from harvest.importing import import_path
+    from tests.conftest import EXAMPLES
+
+    path = tmp_path_factory.mktemp("pictures") / "c.db"
+    cat = open_catalogue(str(path), create=True)
+    import_path(cat, EXAMPLES / "shaders21k")
+    cat.close()
+    return str(path)
+
+
+def run_render(args: list[str], capsys) -> tuple[int, str, str]:
+    import render.cli
+    from corpus.cliutils import run_app
+
+    code = run_app(render.cli.app, "render", args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_frames_video_sheet_and_bench_on_a_catalogue(shaders21k_catalogue, tmp_path, capsys):
+    import json
+
+    db = ["--db", shaders21k_catalogue]
+    code, out, _ = run_render(
+        [
+            "frames",
+            "shadertoy:ipEx01",
+            *db,
+            "--size",
+            "16",
+            "--times",
+            "0,1",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+        capsys,
+    )
+    files = json.loads(out)["files"]
+    assert code == 0 and len(files) == 2 and all(Image.open(f).size == (16, 16) for f in files)
+
+    gif = tmp_path / "v.gif"
+    args = [
+        "video",
+        "shadertoy:ipEx04",
+        *db,
+        "--out",
+        str(gif),
+        "--seconds",
+        "0.5",
+        "--fps",
+        "6",
+        "--size",
+        "16",
+    ]
+    code, out, _ = run_render(args, capsys)
+    assert code == 0 and "3 frames" in out and Image.open(gif).n_frames == 3
+
+    sheet = tmp_path / "sheet.png"
+    args = ["sheet", *db, "--source", "twigl", "--limit", "3", "--size", "24", "--out", str(sheet), "--json"]
+    code, out, _ = run_render(args, capsys)
+    assert code == 0 and json.loads(out)["tiles"] == 3 and sheet.exists()
+
+    args = ["bench", *db, "--status", "unvalidated", "--source", "twigl", "--limit", "2"]
+    code, out, _ = run_render([*args, "--sizes", "16,24", "--frames", "2", "--json"], capsys)
+    figures = json.loads(out)
+    assert code == 0 and figures["programs"] == 2
+    assert all(entry["images_per_second"] > 0 for entry in figures["sizes"].values())
+
+
+def test_cli_errors_say_what_to_do(shaders21k_catalogue, capsys):
+    code, _, err = run_render(["frames", "--db", shaders21k_catalogue], capsys)
+    assert code == 2 and "--code FILE" in err
+    code, _, err = run_render(["frames", "shadertoy:ipEx08", "--db", shaders21k_catalogue], capsys)
+    assert code == 10 and "compile error" in err and "hint:" in err
+    code, _, err = run_render(["bench", "--db", shaders21k_catalogue], capsys)  # nothing validated yet
+    assert code == 5 and "render validate" in err
+
+
+def test_a_hanging_shader_stops_render_frames_with_a_message(tmp_path):
+    """Rendering in the command's own process is guarded by a watchdog that kills it."""
+    import subprocess
+    import sys
+
+    shader = tmp_path / "endless.glsl"
+    shader.write_text(ENDLESS)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "render.cli", "frames", "--code", str(shader), "--size", "32"]
+        + ["--deadline", "2", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -9 and time.monotonic() - started < 60
+    assert "error: render frames file:endless.glsl drew nothing for 2 s" in proc.stderr
+    assert "Traceback" not in proc.stderr
