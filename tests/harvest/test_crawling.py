@@ -102,6 +102,30 @@ def test_a_second_crawl_finds_new_programs_and_pages_on_only_while_pages_bring_n
     assert stored(catalogue) == ["1.0", "2.0", "3.0", "4.0", "5.0", "7.0", "8.0"]
 
 
+def test_a_crawl_stopped_at_its_limit_leaves_the_rest_queued_and_the_next_finishes_it(catalogue):
+    import sqlite3
+
+    with FixtureServer() as s:
+        s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
+        s.route("/?page=0", Answer(200, gallery([f"{n}.0" for n in range(1, 11)]), HTML))
+        s.route("/?page=1", Answer(200, gallery([]), HTML))
+        for n in range(1, 11):
+            s.route(f"/item/{n}.0", Answer(200, item(n)))
+        first = crawl(catalogue, "glslsandbox", base_url=s.base, policy=fast(), limit=2)
+        assert 2 <= first.added < 10
+        counts = Frontier(catalogue, "glslsandbox").counts()
+        assert counts["in_flight"] == 0 and counts["pending"] == 10 - first.added
+        con = sqlite3.connect(catalogue.engine.url.database)
+        # claimed ahead but never fetched: back in the queue with no attempt counted
+        attempts = con.execute("SELECT max(attempts) FROM crawl_request WHERE state = 'pending'").fetchone()
+        assert attempts == (0,)
+        con.close()
+        second = crawl(catalogue, "glslsandbox", base_url=s.base, policy=fast())
+        assert first.added + second.added == 10
+        assert stored(catalogue) == sorted(f"{n}.0" for n in range(1, 11))
+        assert all(len(s.hits_for(f"/item/{n}.0")) == 1 for n in range(1, 11))
+
+
 def test_a_challenge_page_stops_the_source_and_parks_its_requests(catalogue, sandbox):
     sandbox.route("/item/2.0", Answer(403, b"<html><title>Just a moment...</title>cf-chl</html>", HTML))
     report = crawl(catalogue, "glslsandbox", base_url=sandbox.base, policy=fast())
