@@ -96,6 +96,9 @@ def validate_one(
         result["compile_ms"] = round(compiled.compile_ms, 3)
         phase("first-frame")  # llvmpipe compiles to machine code at the first draw
         result["first_frame_ms"] = round(_timed_frame(compiled, times[0], sizes[0]), 3)
+        # where the worker's time goes (benchmarks/bench_validate.py); not stored
+        cost = {"compile": result["compile_ms"], "first_frame": result["first_frame_ms"]}
+        cost |= {"render": 0.0, "read": 0.0, "statistics": 0.0}
         largest: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
         for size in sizes:
             compiled.reset()
@@ -105,12 +108,17 @@ def validate_one(
                 for dt in (0.0, NEXT_FRAME):
                     phase("frame")
                     timings.append(_timed_frame(compiled, t + dt, size))
+                    started = time.perf_counter()
                     frame = np.empty((size[1], size[0], 4), np.uint8)
                     pair.append(compiled.read_into(frame))
                     if dt == 0.0:
                         floats.append(compiled.read_float(size))
+                    cost["read"] += (time.perf_counter() - started) * 1000.0
                 pairs.append((pair[0], pair[1]))
+            cost["render"] += sum(timings)
+            started = time.perf_counter()
             stats = frame_stats(pairs, floats)
+            cost["statistics"] += (time.perf_counter() - started) * 1000.0
             result["profiles"].append(
                 {
                     "width": size[0],
@@ -121,10 +129,12 @@ def validate_one(
                 }
             )
             largest = ([p[0] for p in pairs], floats)
+        started = time.perf_counter()
         status = classify(*largest)
+        cost["statistics"] += (time.perf_counter() - started) * 1000.0
         if status != "ok":
             result["profiles"] = []  # profiles describe usable programs only
-        return result | {"status": status}
+        return result | {"status": status, "cost_ms": {k: round(v, 3) for k, v in cost.items()}}
     finally:
         compiled.release()
 
