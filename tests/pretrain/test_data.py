@@ -1,0 +1,113 @@
+"""The on-the-fly stream: determinism across workers, ranks and resumes; MixUp; bad snapshots."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from corpus.errors import SnapshotError
+from pretrain.data import ShaderStream, StreamConfig, make_loader
+from pretrain.snapshot import open_snapshot
+
+SMALL = StreamConfig(size=32, batch_size=6, seed=3)
+
+
+def batches(stream, workers=0):
+    return list(make_loader(stream, workers))
+
+
+def same(a: dict, b: dict) -> bool:
+    return torch.equal(a["images"], b["images"]) and torch.equal(a["labels"], b["labels"])
+
+
+def test_batches_are_rendered_images_labelled_by_program_index(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    [batch] = batches(ShaderStream(snap, SMALL, max_batches=1))
+    assert batch["images"].shape == (6, 32, 32, 3) and batch["images"].dtype == torch.uint8
+    assert batch["labels"].min() >= 0 and batch["labels"].max() < len(snap)
+    assert batch["images"].float().std() > 10
+    assert batch["index"].tolist() == list(range(6)) and batch["skipped"] == 0
+
+
+def test_worker_count_does_not_change_the_stream(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    alone = batches(ShaderStream(snap, SMALL, max_batches=4), workers=0)
+    pooled = batches(ShaderStream(snap, SMALL, max_batches=4), workers=2)
+    assert [b["batch"] for b in pooled] == [0, 1, 2, 3]
+    assert all(same(a, b) for a, b in zip(alone, pooled, strict=True))
+
+
+def test_a_resumed_stream_sees_exactly_what_it_would_have(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    full = batches(ShaderStream(snap, SMALL, max_batches=5))
+    resumed = batches(ShaderStream(snap, SMALL, start_batch=3, max_batches=2))
+    assert same(full[3], resumed[0]) and same(full[4], resumed[1])
+
+
+def test_ranks_split_the_global_stream_without_overlap(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    ranks = [batches(ShaderStream(snap, SMALL, rank=r, world_size=2, max_batches=2)) for r in (0, 1)]
+    seen = [set(torch.cat([b["index"] for b in rank]).tolist()) for rank in ranks]
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(range(24))
+
+
+def test_mixup_blends_k_programs_with_dirichlet_weights(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    config = StreamConfig(size=32, batch_size=8, seed=1, mixup_k=3, mixup_alpha=1.0)
+    [batch] = batches(ShaderStream(snap, config, max_batches=1))
+    weights, labels = batch["mix_weights"], batch["mix_labels"]
+    assert weights.shape == labels.shape == (8, 3)
+    assert torch.allclose(weights.sum(1), torch.ones(8))
+    assert (weights[:, :-1] >= weights[:, 1:]).all()  # sorted: the first is the dominant program
+    assert torch.equal(batch["labels"], labels[:, 0])
+
+
+def test_weighted_sampling_follows_the_weights(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    weights = np.zeros(len(snap))
+    weights[2] = 1.0
+    [batch] = batches(ShaderStream(snap, SMALL, weights=weights, max_batches=1))
+    assert set(batch["labels"].tolist()) == {2}
+
+
+def test_a_program_that_does_not_compile_here_is_skipped_and_counted(snapshot_with_broken):
+    snap = open_snapshot(snapshot_with_broken)
+    broken = next(e["index"] for e in snap.entries if e["program"] == "shadertoy:tBroken")
+    config = StreamConfig(size=16, batch_size=16, seed=0)
+    got = batches(ShaderStream(snap, config, max_batches=2))
+    assert sum(b["skipped"] for b in got) > 0
+    assert broken not in torch.cat([b["labels"] for b in got]).tolist()
+
+
+def test_a_changed_file_fails_verification_with_a_clear_error(snapshot_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(snapshot_dir, copy)
+    (copy / "programs" / "0" / "image.glsl").write_text("void mainImage(out vec4 c, in vec2 f) { c = vec4(0); }")
+    with pytest.raises(SnapshotError, match="does not match its manifest"):
+        open_snapshot(copy)
+
+
+def test_an_empty_snapshot_is_refused(snapshot_dir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "manifest.jsonl").write_text("")
+    meta = json.loads((snapshot_dir / "snapshot.json").read_text())
+    import hashlib
+
+    meta.update(entries=0, manifest_sha256=hashlib.sha256(b"").hexdigest(), files_sha256={})
+    (empty / "snapshot.json").write_text(json.dumps(meta))
+    with pytest.raises(SnapshotError, match="no programs"):
+        open_snapshot(empty)
+
+
+def test_a_snapshot_by_name_is_exported_once_into_the_cache(snapshot_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGEPROGRAMS_CACHE", str(tmp_path / "cache"))
+    snap = open_snapshot("s", db=str(snapshot_dir.parent / "c.db"))
+    assert snap.root.parent == tmp_path / "cache" / "snapshots" and len(snap) == 4
+    with pytest.raises(SnapshotError, match="neither a snapshot folder"):
+        open_snapshot("nope", db=str(snapshot_dir.parent / "c.db"))
