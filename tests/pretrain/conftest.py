@@ -12,7 +12,9 @@ from corpus.store import ProgramStore
 from tests.conftest import make_record
 
 SHADERS = {
-    "tGrad": "void mainImage(out vec4 c, in vec2 f) { c = vec4(f / iResolution.xy, 0.5 + 0.5 * sin(iTime), 1.0); }",
+    "tGrad": """void mainImage(out vec4 c, in vec2 f) {
+    c = vec4(f / iResolution.xy, 0.5 + 0.5 * sin(iTime), 1.0);
+}""",
     "tRings": """void mainImage(out vec4 c, in vec2 f) {
     vec2 p = (2.0 * f - iResolution.xy) / iResolution.y;
     c = vec4(0.5 + 0.5 * cos(length(p) * 12.0 - iTime * 3.0 + vec3(0.0, 2.0, 4.0)), 1.0);

@@ -87,7 +87,8 @@ def test_a_program_that_does_not_compile_here_is_skipped_and_counted(snapshot_wi
 def test_a_changed_file_fails_verification_with_a_clear_error(snapshot_dir, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(snapshot_dir, copy)
-    (copy / "programs" / "0" / "image.glsl").write_text("void mainImage(out vec4 c, in vec2 f) { c = vec4(0); }")
+    changed = "void mainImage(out vec4 c, in vec2 f) { c = vec4(0); }"
+    (copy / "programs" / "0" / "image.glsl").write_text(changed)
     with pytest.raises(SnapshotError, match="does not match its manifest"):
         open_snapshot(copy)
 
