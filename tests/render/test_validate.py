@@ -15,7 +15,7 @@ from corpus.validations import validation_counts
 from harvest.importing import import_path
 from render.validate import ValidateOptions, WorkerPool, validate
 from render.worker import program_from_item
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, SHARED_SAMPLES, needs_samples
 from tests.render.conftest import EXAMPLE_PATHS
 
 #: A loop that never advances. llvmpipe ends every shader's loops after 65535 iterations, so the
@@ -171,3 +171,25 @@ def test_work_items_round_trip_into_render_programs(examples_catalogue):
     program = program_from_item(load_program(examples_catalogue, "shadertoy:ipEx04"))
     assert [p.name for p in program.passes] == ["Common", "Buffer A", "Image"] or len(program.passes) == 3
     assert program.dialect == "shadertoy" and len(program.code_sha256) == 64
+
+
+@needs_samples
+def test_real_shadertoy_programs_from_the_shared_samples_validate(tmp_path):
+    """Real programs (read from ../shared/samples, never copied): nearly all render; none crashes."""
+    from corpus.validations import STATUSES
+
+    cat = open_catalogue(str(tmp_path / "c.db"), create=True)
+    import_path(cat, SHARED_SAMPLES / "shadertoy-api" / "2024-07.jsonl")
+    import_path(cat, SHARED_SAMPLES / "shadertoy-site" / "shaders")
+    options = ValidateOptions(workers=2, sizes=((32, 32),), times=(0.5,), compile_deadline=8.0, limit=24)
+    results: list[dict] = []
+    report = validate(cat, options=options, progress=results.append)
+    assert report.programs == len(results) == 24
+    statuses = [r["status"] for r in results]
+    assert set(statuses) <= set(STATUSES)
+    assert "crash" not in statuses
+    assert statuses.count("compile_error") + statuses.count("link_error") <= 2, [
+        (r["program"], r["log"]) for r in results if r["status"].endswith("_error")
+    ]
+    assert statuses.count("ok") >= 18
+    cat.close()
