@@ -17,10 +17,12 @@ corpus stats
 render info
 render validate --deadline 10
 render vet
+render sheet --vetted --out demo/vetted.png
 corpus ls --limit 0
 corpus snapshot create demo --vetted
 corpus snapshot create demo-nc --vetted --allow noncommercial
 corpus snapshot export demo demo/snapshot
 corpus snapshot verify demo/snapshot
 { set +x; } 2>/dev/null
-echo "done: the catalogue is demo/catalogue.db, the exported snapshot demo/snapshot (see ATTRIBUTION.md there)"
+echo "done: the catalogue is demo/catalogue.db, a contact sheet of the vetted programs demo/vetted.png,"
+echo "      the exported snapshot demo/snapshot (see ATTRIBUTION.md there)"
