@@ -1,0 +1,160 @@
+"""Linear probe and evaluation data: ImageFolder dirs, Fashion-MNIST, few-shot, random init."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from corpus.errors import InputFormatError, NotFoundError, UsageProblem
+from pretrain.checkpoint import save_checkpoint
+from pretrain.evaldata import FASHION_MNIST_DIR, load_fashion_mnist, load_image_folder
+from pretrain.methods import build_method
+from pretrain.models import build_backbone
+from pretrain.probe import probe, probe_checkpoint, select_indices
+from tests.pretrain.synthetic import one_thread
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="dataset-fashion-mnist is not installed",
+)
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def write_image_folder(root: Path, per_class: int = 10, size: tuple[int, int] = (20, 24)) -> Path:
+    """Three classes of noisy flat colours; each class's last image has another size and shape."""
+    rng = np.random.default_rng(0)
+    for name, colour in COLOURS.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            shape = (31, 17) if i == per_class - 1 else size
+            pixels = np.clip(np.array(colour) + rng.normal(0, 20, (*shape, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i:03d}.png")
+    return root
+
+
+def new_encoder(arch: str = "alexnet_small", seed: int = 0) -> tuple[torch.nn.Module, int]:
+    torch.manual_seed(seed)
+    return build_backbone(arch)
+
+
+def test_image_folder_holds_out_a_fixed_fifth_of_each_class(tmp_path: Path) -> None:
+    data = load_image_folder(write_image_folder(tmp_path / "colours"))
+    assert data.train.classes == ("blue", "green", "red") and data.num_classes == 3
+    assert len(data.train) == 24 and len(data.test) == 6
+    assert torch.bincount(data.test.labels).tolist() == [2, 2, 2]
+    again = load_image_folder(tmp_path / "colours")
+    assert again.test.paths == data.test.paths
+    assert not set(data.test.paths) & set(data.train.paths)
+    batch = data.train.images([0, 5], 32)
+    assert batch.shape == (2, 3, 32, 32) and batch.min() >= 0 and batch.max() <= 1
+
+
+def test_image_folder_with_train_and_test_folders_uses_them(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "d" / "train", per_class=3)
+    write_image_folder(tmp_path / "d" / "test", per_class=2)
+    data = load_image_folder(tmp_path / "d")
+    assert (len(data.train), len(data.test)) == (9, 6)
+    assert all("test" in p.parts for p in data.test.paths)
+
+
+def test_bad_image_folders_get_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError):
+        load_image_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFormatError, match="two class folders") as info:
+        load_image_folder(tmp_path / "empty")
+    assert "DIR/CLASS/IMAGE.png" in info.value.hint
+    root = write_image_folder(tmp_path / "broken", per_class=2)
+    (root / "red" / "000.png").write_bytes(b"not a png")
+    data = load_image_folder(root)
+    with pytest.raises(InputFormatError, match="cannot read image"):
+        for split in (data.train, data.test):
+            split.images(range(len(split)), 16)
+
+
+def test_probe_separates_colours_with_a_random_encoder(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "colours")
+    with one_thread():
+        encoder, dim = new_encoder()
+        result = probe(encoder, dim, root, size=32, epochs=50)
+        again = probe(encoder, dim, root, size=32, epochs=50)
+    assert result["accuracy"] == 1.0
+    assert (result["n_train"], result["n_test"], result["num_classes"]) == (24, 6, 3)
+    assert result["weight_decay"] in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    assert again["accuracy"] == result["accuracy"] and again["weight_decay"] == result["weight_decay"]
+    assert encoder.training  # the probe put the encoder back as it found it
+
+
+def test_few_shot_picks_n_per_class_deterministically_by_seed() -> None:
+    labels = torch.arange(5).repeat(20)
+    a = select_indices(labels, few_shot=3, seed=1)
+    assert torch.bincount(labels[a]).tolist() == [3] * 5
+    assert torch.equal(a, select_indices(labels, few_shot=3, seed=1))
+    assert not torch.equal(a, select_indices(labels, few_shot=3, seed=2))
+    assert len(select_indices(labels, max_n=30, seed=0)) == 30
+    assert len(select_indices(labels, max_n=None)) == 100
+    with pytest.raises(UsageProblem):
+        select_indices(labels, few_shot=0)
+
+
+def test_fashion_mnist_missing_package_says_how_to_install_it(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="Fashion-MNIST is not installed") as info:
+        load_fashion_mnist(tmp_path)
+    assert "apt-get install dataset-fashion-mnist" in info.value.hint
+
+
+def test_a_truncated_idx_file_is_an_input_format_error(tmp_path: Path) -> None:
+    header = bytes([0, 0, 8, 3]) + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    for prefix in ("train", "t10k"):
+        with gzip.open(tmp_path / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+            fh.write(header + bytes(100))
+        with gzip.open(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", "wb") as fh:
+            fh.write(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + bytes(10))
+    with pytest.raises(InputFormatError, match="header promises 7840"):
+        load_fashion_mnist(tmp_path)
+
+
+@needs_fashion_mnist
+def test_fashion_mnist_reads_from_the_debian_package() -> None:
+    data = load_fashion_mnist()
+    assert (len(data.train), len(data.test)) == (60_000, 10_000)
+    assert data.train.arrays.shape == (60_000, 28, 28)
+    assert torch.bincount(data.test.labels).tolist() == [1000] * 10
+    x = data.test.images([0, 1], 32)
+    assert x.shape == (2, 3, 32, 32) and torch.equal(x[:, 0], x[:, 1])
+
+
+@needs_fashion_mnist
+def test_probe_checkpoint_and_random_init_baseline_on_a_fashion_mnist_subset(tmp_path: Path) -> None:
+    with one_thread():
+        encoder, dim = new_encoder(seed=3)
+        method = build_method("supervised", encoder, dim, 4)
+        config = {"arch": "alexnet_small", "size": 32}
+        ckpt = tmp_path / "c.pt"
+        save_checkpoint(ckpt, config=config, step=5, method=method, optimizer=None, manifest_sha256="0" * 64)
+        options = {"max_train": 300, "max_test": 200, "epochs": 30}
+        trained = probe_checkpoint(ckpt, "fashion-mnist", **options)
+        baseline = probe_checkpoint(ckpt, "fashion-mnist", random_init=True, **options)
+        few = probe_checkpoint(
+            None, "fashion-mnist", arch="alexnet_small", random_init=True, few_shot=2, **options
+        )
+    assert trained["size"] == 32 and trained["step"] == 5 and trained["arch"] == "alexnet_small"
+    assert (trained["n_train"], trained["n_test"]) == (300, 200)
+    assert trained["accuracy"] > 0.3  # chance is 0.1
+    assert baseline["random_init"] and baseline["step"] == 0 and baseline["size"] == 32
+    assert few["n_train"] == 20 and few["size"] == 64 and few["weight_decay"] == 1e-2
+
+
+def test_probe_needs_something_to_probe() -> None:
+    with pytest.raises(UsageProblem, match="nothing to probe"):
+        probe_checkpoint(None, "fashion-mnist")
+    with pytest.raises(UsageProblem, match="needs an architecture"):
+        probe_checkpoint(None, "fashion-mnist", random_init=True)
+    encoder, dim = new_encoder()
+    with pytest.raises(UsageProblem, match="unknown dataset"):
+        probe(encoder, dim, "imagenet", size=32)
