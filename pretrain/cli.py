@@ -1,24 +1,275 @@
-"""``pretrain``: train and evaluate encoders on a snapshot. Not built yet."""
+"""``pretrain``: train encoders on images rendered live from a snapshot, probe them, export them."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
-from corpus.cliutils import entry_point, new_app
+import typer
+
+from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, stderr, warn
 
 app = new_app(
     "pretrain",
-    "Train vision encoders on images rendered live from a snapshot (coming: pretrain train, probe).",
+    "Pretrain vision encoders on shader programs rendered on the fly from a snapshot, and probe them.",
 )
 
 
-@app.command("info")
-def info_command() -> None:
-    """Say what this command will do once pretraining lands.
+def _bar(total: int, label: str):
+    """A rich progress bar on a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    Example: pretrain info
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=stderr,
+        transient=True,
+    )
+    bar.start()
+    bar.add_task("", total=total)
+    return bar
+
+
+@app.command("train")
+def train_command(
+    snapshot: Annotated[
+        str | None, typer.Option("--snapshot", help="An exported snapshot folder, or a snapshot name.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="A TOML file of TrainConfig keys.")] = None,
+    method: Annotated[str | None, typer.Option(help="supervised, supcon, simclr or mocov2.")] = None,
+    arch: Annotated[str | None, typer.Option(help="resnet18, resnet50 or alexnet_small.")] = None,
+    size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step and process.")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate (0: a default for the optimizer).")
+    ] = None,
+    optimizer: Annotated[str | None, typer.Option(help="sgd or adamw.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Loader processes, each with its own GL context.")
+    ] = None,
+    mixup_k: Annotated[
+        int | None, typer.Option(help="Blend K programs per image with Dirichlet weights (paper: 6).")
+    ] = None,
+    mixup_alpha: Annotated[float | None, typer.Option(help="Dirichlet concentration for MixUp.")] = None,
+    programs: Annotated[
+        int | None, typer.Option(help="Sample only N programs of the snapshot (a seeded choice); 0: all.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of everything: data, augmentations, init.")] = None,
+    out: Annotated[str | None, typer.Option(help="Run folder: checkpoint, metrics, loss plot.")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out where its checkpoint stopped.")
+    ] = False,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Train an encoder on images rendered live from a snapshot.
+
+    Each loader worker owns a headless GL context and renders random (program, time) samples;
+    the label is the program's index in the snapshot. A checkpoint (ckpt.pt) is written every
+    checkpoint_every steps and at the end; --resume continues bit for bit. Run on several
+    processes or machines with torchrun (DistributedDataParallel).
+
+    Example: pretrain train --snapshot demo/snapshot --method supcon --size 64 --steps 2000 --out runs/a
     """
-    print("pretraining is not built yet: see issue 'Pretraining on a snapshot'")
+    from pretrain.train import TrainConfig, train
+
+    cfg = TrainConfig.load(
+        config,
+        snapshot=snapshot,
+        method=method,
+        arch=arch,
+        size=size,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        workers=workers,
+        mixup_k=mixup_k,
+        mixup_alpha=mixup_alpha,
+        programs=programs,
+        seed=seed,
+        out=out,
+        db=db,
+    )
+    bar = _bar(cfg.steps, "training")
+
+    def progress(row: dict, total: int) -> None:
+        if bar is not None:
+            bar.update(
+                bar.task_ids[0],
+                completed=row["step"],
+                description=f"loss {row['loss']:.4f}  {row['images_per_s']:.0f} img/s",
+            )
+
+    try:
+        summary = train(cfg, resume=resume, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if json_out:
+        emit_json(summary)
+        return
+    typer.echo(
+        f"trained {summary['steps']} steps ({summary['images_seen']} images, "
+        f"{summary['images_per_s']} img/s) "
+        f"in {summary['seconds']} s; final loss {summary['final_loss']}; run folder {summary['out']}"
+    )
+    if summary["skipped_programs"]:
+        warn(f"{summary['skipped_programs']} samples skipped a program that did not render here")
+    typer.echo(f"next: pretrain probe {summary['out']}/ckpt.pt --dataset fashion-mnist")
+
+
+@app.command("probe")
+def probe_command(
+    checkpoint: Annotated[
+        Path | None, typer.Argument(help="A ckpt.pt from pretrain train (omit with --random-init).")
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option(help="fashion-mnist (Debian's dataset-fashion-mnist) or an ImageFolder directory.")
+    ] = "fashion-mnist",
+    random_init: Annotated[
+        bool, typer.Option("--random-init", help="Probe an untrained encoder of --arch: the baseline.")
+    ] = False,
+    arch: Annotated[str, typer.Option(help="With --random-init: the architecture.")] = "resnet18",
+    size: Annotated[
+        int | None, typer.Option(help="Image side (default: the checkpoint's training size).")
+    ] = None,
+    few_shot: Annotated[int | None, typer.Option(help="Train on only N images per class.")] = None,
+    max_train: Annotated[int | None, typer.Option(help="At most this many training images (0: all).")] = None,
+    max_test: Annotated[int | None, typer.Option(help="At most this many test images (0: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the subsets and the classifier.")] = 0,
+    json_out: JsonOption = False,
+) -> None:
+    """Train a linear classifier on frozen features and report its test accuracy.
+
+    Example: pretrain probe runs/a/ckpt.pt --dataset fashion-mnist --json
+    """
+    import torch
+
+    from corpus.errors import UsageProblem
+    from pretrain.checkpoint import load_encoder
+    from pretrain.models import build_backbone
+    from pretrain.probe import probe
+
+    if random_init:
+        torch.manual_seed(seed)
+        encoder, dim = build_backbone(arch)
+        train_size = size or 64
+        label = f"random-init {arch}"
+    elif checkpoint is None:
+        raise UsageProblem("no checkpoint given", hint="pass a ckpt.pt, or --random-init for the baseline")
+    else:
+        encoder, dim, cfg = load_encoder(checkpoint)
+        train_size = size or int(cfg.get("size", 64))
+        label = str(checkpoint)
+    kwargs = {}
+    if max_train is not None:
+        kwargs["max_train"] = max_train or None
+    if max_test is not None:
+        kwargs["max_test"] = max_test or None
+    result = probe(encoder, dim, dataset, size=train_size, few_shot=few_shot, seed=seed, **kwargs)
+    result["encoder"] = label
+    if json_out:
+        emit_json(result)
+        return
+    typer.echo(
+        f"{label}: top-1 {100 * result['accuracy']:.2f} % on {dataset} "
+        f"({result['n_train']} train, {result['n_test']} test images)"
+    )
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A ckpt.pt from pretrain train.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the encoder's state_dict (.pt).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, torchvision (ResNets: fc freshly initialised) or plain.")
+    ] = "auto",
+    json_out: JsonOption = False,
+) -> None:
+    """Write the encoder for use elsewhere: torchvision's resnet keys for ResNets.
+
+    Example: pretrain export runs/a/ckpt.pt --out resnet18-shaders.pt
+    """
+    from pretrain.checkpoint import export_encoder
+
+    written = export_encoder(checkpoint, out, format=fmt)
+    if json_out:
+        emit_json(written)
+        return
+    typer.echo(f"wrote {written['path']} ({written['format']} {written['arch']}, {written['keys']} tensors)")
+    if written.get("note"):
+        typer.echo(written["note"])
+
+
+@app.command("dataset")
+def dataset_command(
+    snapshot: Annotated[str, typer.Argument(help="An exported snapshot folder, or a snapshot name.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (resumable: finished parts are kept).")],
+    per_program: Annotated[int, typer.Option(help="Images rendered per program.")] = 100,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
+    fmt: Annotated[
+        str, typer.Option("--format", help="imagefolder or webdataset (tar shards).")
+    ] = "imagefolder",
+    workers: Annotated[int, typer.Option(min=0, help="Render processes; 0: one per core.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the rendering times.")] = 0,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Render a static dataset from a snapshot, for training elsewhere.
+
+    Example: pretrain dataset demo/snapshot --per-program 50 --size 64 --format webdataset --out data/wds
+    """
+    from pretrain.snapshot import open_snapshot
+    from pretrain.static import DatasetJob, build_dataset
+
+    snap = open_snapshot(snapshot, db=db)
+    job = DatasetJob(str(snap.root), str(out), per_program=per_program, size=size, fmt=fmt, seed=seed)
+    units = len(snap) if fmt == "imagefolder" else -(-len(snap) * per_program // job.shard_size)
+    bar = _bar(units, "rendering")
+    try:
+        summary = build_dataset(
+            job, workers=workers, progress=(lambda r: bar.advance(bar.task_ids[0])) if bar else None
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    if json_out:
+        emit_json(summary)
+        return
+    typer.echo(
+        f"{summary['images']} images from {summary['programs']} programs in {out} ({fmt}); "
+        f"{summary['skipped_units']} parts were already done"
+    )
+    for program, why in list(summary["failed"].items())[:10]:
+        warn(f"skipped {program}: {why}")
+
+
+@app.command("preview")
+def preview_command(
+    snapshot: Annotated[str, typer.Argument(help="An exported snapshot folder, or a snapshot name.")],
+    out: Annotated[Path, typer.Option("--out", help="The PNG to write.")] = Path("preview.png"),
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
+    n: Annotated[int, typer.Option(help="Images per row.")] = 16,
+    mixup_k: Annotated[int, typer.Option(help="K for the MixUp row (0: no MixUp row).")] = 6,
+    seed: Annotated[int, typer.Option(help="Seed of the stream.")] = 0,
+    db: DbOption = None,
+) -> None:
+    """A grid of what the loader produces: rendered images, their augmented views, MixUp images.
+
+    Example: pretrain preview demo/snapshot --out preview.png --mixup-k 6
+    """
+    from pretrain.preview import preview
+
+    path = preview(snapshot, out, size=size, n=n, mixup_k=mixup_k, seed=seed, db=db)
+    typer.echo(f"wrote {path}")
 
 
 main = entry_point(app, "pretrain")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpus.errors import NotFoundError, SnapshotError
+from corpus.errors import CatalogueError, NotFoundError, SnapshotError
 from render.program import RenderPassSource, RenderProgram
 
 
@@ -91,7 +91,13 @@ def _export_by_name(name: str, db: str | None) -> Path:
     from corpus.db import open_catalogue
     from corpus.snapshots import export_snapshot, show_snapshot
 
-    catalogue = open_catalogue(db)
+    try:
+        catalogue = open_catalogue(db)
+    except CatalogueError as exc:
+        raise SnapshotError(
+            f"{name} is neither a snapshot folder nor a snapshot in a catalogue ({exc.message})",
+            hint="pass an exported snapshot folder, or --db the catalogue that holds the snapshot",
+        ) from exc
     try:
         info = show_snapshot(catalogue, name)
     except (SnapshotError, NotFoundError) as exc:

@@ -1,0 +1,48 @@
+"""``pretrain preview``: look at what the loader feeds the model before spending hours on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def preview(
+    snapshot: str,
+    out: Path,
+    *,
+    size: int = 64,
+    n: int = 16,
+    mixup_k: int = 6,
+    seed: int = 0,
+    db: str | None = None,
+) -> Path:
+    """A PNG grid: row 1 rendered images, row 2 one augmented (SimCLR) view of each, row 3 MixUp
+    images of ``mixup_k`` programs (when ``mixup_k`` >= 2)."""
+    from PIL import Image
+
+    from pretrain.augment import Augment
+    from pretrain.data import ShaderStream, StreamConfig
+    from pretrain.snapshot import open_snapshot
+
+    snap = open_snapshot(snapshot, db=db)
+    plain = next(iter(ShaderStream(snap, StreamConfig(size=size, batch_size=n, seed=seed), max_batches=1)))
+    images = plain["images"]
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    g = torch.Generator().manual_seed(seed)
+    augmented = (Augment(size, "simclr")(x, g).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
+    rows = [images, augmented]
+    if mixup_k >= 2:
+        config = StreamConfig(size=size, batch_size=n, seed=seed, mixup_k=mixup_k)
+        rows.append(next(iter(ShaderStream(snap, config, max_batches=1)))["images"])
+    pad = 2
+    grid = np.full((len(rows) * (size + pad) + pad, n * (size + pad) + pad, 3), 32, np.uint8)
+    for r, row in enumerate(rows):
+        for c in range(n):
+            y0, x0 = pad + r * (size + pad), pad + c * (size + pad)
+            grid[y0 : y0 + size, x0 : x0 + size] = row[c].numpy()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(out)
+    return out

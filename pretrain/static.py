@@ -1,0 +1,221 @@
+"""``pretrain dataset``: a static rendered dataset, for training elsewhere (as the paper also did).
+
+Two layouts: an ImageFolder tree (one folder per program, ``labels.json`` naming each folder's
+program and licence) or WebDataset tar shards (``shard-000000.tar`` with ``KEY.png``, ``KEY.cls``
+and ``KEY.json``). Each image is a pure function of (seed, program, image number), so the output
+is the same whatever the number of processes. Work is split into units (a program's folder, or
+a shard), each written under a temporary name and renamed when complete: an interrupted run
+resumes by skipping finished units, and never leaves a half-written one behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpus.errors import UsageProblem
+
+FORMATS = ("imagefolder", "webdataset")
+SHARD_SIZE = 1000
+
+
+@dataclass
+class DatasetJob:
+    snapshot_dir: str
+    out: str
+    per_program: int = 100
+    size: int = 64
+    fmt: str = "imagefolder"
+    seed: int = 0
+    time_min: float = 0.1
+    time_max: float = 10.0
+    shard_size: int = SHARD_SIZE
+    gl_device: str | None = None
+
+
+_worker: dict[str, Any] = {}
+
+
+def _init(job: DatasetJob) -> None:
+    from pretrain.data import StreamConfig, _Renderer
+    from pretrain.snapshot import open_snapshot
+
+    snapshot = open_snapshot(job.snapshot_dir, verify=False)  # verified once, in the parent
+    config = StreamConfig(size=job.size, cache_programs=8, device=job.gl_device)
+    _worker.update(job=job, snapshot=snapshot, renderer=_Renderer(snapshot, config))
+
+
+def _time(job: DatasetJob, program: int, k: int) -> float:
+    rng = np.random.default_rng([job.seed, program, k])
+    return float(rng.uniform(job.time_min, job.time_max))
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _render(program: int, k: int) -> tuple[bytes, float]:
+    job: DatasetJob = _worker["job"]
+    image = np.empty((job.size, job.size, 3), np.uint8)
+    t = _time(job, program, k)
+    _worker["renderer"].render_into(program, t, image)
+    return _png(image), t
+
+
+def folder_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+def _program_unit(program: int) -> dict[str, Any]:
+    """Render one program's folder (ImageFolder layout)."""
+    from pretrain.data import ProgramFailed
+
+    job: DatasetJob = _worker["job"]
+    final = Path(job.out) / folder_name(program)
+    if final.is_dir():
+        return {"unit": program, "done": "already"}
+    tmp = Path(job.out) / f".{folder_name(program)}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for k in range(job.per_program):
+            data, _ = _render(program, k)
+            (tmp / f"{k:05d}.png").write_bytes(data)
+    except ProgramFailed as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return {"unit": program, "failed": str(exc)}
+    os.replace(tmp, final)
+    return {"unit": program, "images": job.per_program}
+
+
+def _shard_unit(shard: int, samples: list[tuple[int, int]]) -> dict[str, Any]:
+    """Write one WebDataset shard of (program, image number) samples."""
+    from pretrain.data import ProgramFailed
+
+    job: DatasetJob = _worker["job"]
+    snapshot = _worker["snapshot"]
+    final = Path(job.out) / f"shard-{shard:06d}.tar"
+    if final.exists():
+        return {"unit": shard, "done": "already"}
+    tmp = final.with_suffix(".tar.tmp")
+    failed: list[int] = []
+    written = 0
+    with tarfile.open(tmp, "w") as tar:
+        for program, k in samples:
+            try:
+                data, t = _render(program, k)
+            except ProgramFailed:
+                failed.append(program)
+                continue
+            key = f"{program:06d}_{k:05d}"
+            meta = {"program": snapshot.entries[program]["program"], "label": program, "time": round(t, 6)}
+            for suffix, payload in (
+                ("png", data),
+                ("cls", str(program).encode()),
+                ("json", json.dumps(meta).encode()),
+            ):
+                info = tarfile.TarInfo(f"{key}.{suffix}")
+                info.size = len(payload)
+                info.mtime = 0  # reproducible shards
+                tar.addfile(info, io.BytesIO(payload))
+            written += 1
+    os.replace(tmp, final)
+    return {"unit": shard, "images": written, "failed_programs": sorted(set(failed))}
+
+
+def _labels_file(snapshot, out: Path) -> None:
+    labels = {
+        folder_name(e["index"]): {
+            "program": e["program"],
+            "licence_spdx": e["licence_spdx"],
+            "author": e.get("author"),
+            "title": e.get("title"),
+        }
+        for e in snapshot.entries
+    }
+    (out / "labels.json").write_text(
+        json.dumps(labels, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    for name in ("ATTRIBUTION.md", "LICENCES.md"):
+        source = snapshot.root / name
+        if source.exists():
+            shutil.copyfile(source, out / name)
+
+
+def build_dataset(
+    job: DatasetJob, *, workers: int = 0, progress: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Render the dataset; returns counts. ``workers`` processes (0: one per core)."""
+    from pretrain.snapshot import open_snapshot
+
+    if job.fmt not in FORMATS:
+        raise UsageProblem(f"unknown format {job.fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if job.per_program < 1 or job.size < 8:
+        raise UsageProblem("--per-program must be >= 1 and --size >= 8")
+    snapshot = open_snapshot(job.snapshot_dir)
+    job.snapshot_dir = str(snapshot.root)
+    out = Path(job.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _labels_file(snapshot, out)
+    workers = workers or len(os.sched_getaffinity(0))
+    n = len(snapshot)
+    summary: dict[str, Any] = {
+        "format": job.fmt,
+        "programs": n,
+        "images": 0,
+        "skipped_units": 0,
+        "failed": {},
+    }
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init, initargs=(job,)
+    ) as pool:
+        if job.fmt == "imagefolder":
+            futures = [pool.submit(_program_unit, i) for i in range(n)]
+        else:
+            samples = [(i, k) for i in range(n) for k in range(job.per_program)]
+            order = np.random.default_rng(job.seed).permutation(len(samples))
+            shards = [
+                [samples[j] for j in order[s : s + job.shard_size]]
+                for s in range(0, len(samples), job.shard_size)
+            ]
+            futures = [pool.submit(_shard_unit, s, shard) for s, shard in enumerate(shards)]
+        for future in futures:
+            result = future.result()
+            if result.get("done") == "already":
+                summary["skipped_units"] += 1
+            summary["images"] += result.get("images", 0)
+            if result.get("failed"):
+                summary["failed"][snapshot.entries[result["unit"]]["program"]] = result["failed"]
+            for program in result.get("failed_programs", []):
+                summary["failed"][snapshot.entries[program]["program"]] = "did not render"
+            if progress is not None:
+                progress(result)
+    summary["units"] = len(futures)
+    (out / "dataset.json").write_text(
+        json.dumps(
+            {
+                "snapshot": snapshot.name,
+                "manifest_sha256": snapshot.manifest_sha256,
+                **job.__dict__,
+                "summary": summary,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    return summary

@@ -1,0 +1,378 @@
+"""The training loop: one config, a stream of rendered batches, a method, checkpoints, resume.
+
+Kept in the spirit of nanoGPT's train.py: one function, readable top to bottom. Everything that
+decides what a step sees is a function of (seed, step, rank): the batch (:mod:`pretrain.data`),
+the augmentations (a generator seeded per step) and the learning rate (computed, not stateful).
+A checkpoint holds the model, optimizer and scaler state, the step and the snapshot's manifest
+hash, so ``--resume`` continues bit for bit, and a checkpoint from another snapshot or
+architecture is refused. ``torchrun --nproc_per_node N`` runs it data-parallel
+(DistributedDataParallel; gloo on CPU, NCCL on GPUs): each rank renders its own share.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from corpus.errors import ImageProgramsError, UsageProblem
+
+METHODS = ("supervised", "supcon", "simclr", "mocov2")
+
+
+@dataclass
+class TrainConfig:
+    snapshot: str = ""
+    out: str = "runs/run"
+    method: str = "supcon"
+    arch: str = "resnet18"
+    size: int = 64
+    steps: int = 1000
+    batch_size: int = 64  # per process
+    optimizer: str = "sgd"  # sgd (momentum 0.9) or adamw
+    lr: float = 0.0  # 0: 0.1 for SGD, 1e-3 for AdamW, scaled by batch_size / 256 * world size for SGD
+    weight_decay: float = 1e-4
+    warmup_steps: int = -1  # -1: 5 % of the steps
+    seed: int = 0
+    workers: int = 2  # DataLoader workers, each with its own GL context
+    programs: int = 0  # 0: sample every program; N: only N of them (a seeded choice): scaling studies
+    mixup_k: int = 0  # K >= 2 blends K programs with Dirichlet(mixup_alpha) weights (paper: 6, 1.0)
+    mixup_alpha: float = 1.0
+    time_min: float = 0.1
+    time_max: float = 10.0
+    augment: str = ""  # "": simclr for contrastive methods, light for supervised; or none
+    temperature: float = 0.0  # 0: the method's default
+    queue_size: int = 4096  # MoCo v2
+    amp: bool = True  # mixed precision where the device supports it (CUDA)
+    cache_programs: int = 64
+    log_every: int = 10
+    checkpoint_every: int = 500
+    device: str = "auto"  # torch device: auto (cuda if available), cpu, cuda
+    gl_device: str = ""  # render device: "" (auto), cpu, gpu or an EGL index
+    db: str = ""  # catalogue, when snapshot is a name rather than a folder
+    plot: bool = True
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+        """Defaults, then a TOML file, then explicit overrides (CLI options that were given)."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            try:
+                values.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+            except FileNotFoundError as exc:
+                raise UsageProblem(f"no config file {path}") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise UsageProblem(f"{path} is not valid TOML: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise UsageProblem(
+                f"unknown config key(s): {', '.join(unknown)}", hint=f"known: {', '.join(known)}"
+            )
+        config = cls(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        from pretrain.models import ARCHS
+
+        if self.method not in METHODS:
+            raise UsageProblem(f"unknown method {self.method!r}", hint=f"use one of: {', '.join(METHODS)}")
+        if self.arch not in ARCHS:
+            raise UsageProblem(f"unknown arch {self.arch!r}", hint=f"use one of: {', '.join(ARCHS)}")
+        if not self.snapshot:
+            raise UsageProblem("no snapshot given", hint="pass --snapshot NAME_OR_DIR")
+        if self.size < 16 or self.steps < 1 or self.batch_size < 2:
+            raise UsageProblem("size must be >= 16, steps >= 1 and batch_size >= 2")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise UsageProblem(f"unknown optimizer {self.optimizer!r}", hint="use sgd or adamw")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lr_at(config: TrainConfig, step: int, world_size: int) -> float:
+    """Linear warm-up then cosine decay to zero; a pure function of the step, so resuming needs no
+    scheduler state."""
+    base = config.lr or (0.1 * config.batch_size * world_size / 256 if config.optimizer == "sgd" else 1e-3)
+    warmup = config.warmup_steps if config.warmup_steps >= 0 else max(1, config.steps // 20)
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, config.steps - warmup)
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def program_subset(n: int, programs: int, seed: int):
+    """Sampling weights that keep ``programs`` of the ``n`` programs (a seeded choice), or None for
+    all. Labels stay the snapshot's indices, so runs over subsets share one label space."""
+    if not programs or programs >= n:
+        return None
+    import numpy as np
+
+    chosen = np.random.default_rng([seed, 7919]).permutation(n)[:programs]
+    weights = np.zeros(n)
+    weights[chosen] = 1.0
+    return weights
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    return rank, world
+
+
+def _device(config: TrainConfig, rank: int) -> torch.device:
+    if config.device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", rank % torch.cuda.device_count())
+        return torch.device("cpu")
+    return torch.device(config.device)
+
+
+def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + step) * 1_009 + rank)
+    return g
+
+
+class MetricsLog:
+    """metrics.csv and metrics.jsonl in the run folder, appended to (a resumed run continues them)."""
+
+    COLUMNS = ("step", "loss", "lr", "images_per_s", "skipped", "seconds")
+
+    def __init__(self, out: Path, start_step: int) -> None:
+        self.csv_path, self.json_path = out / "metrics.csv", out / "metrics.jsonl"
+        if start_step == 0:
+            self.csv_path.write_text(",".join(self.COLUMNS) + "\n")
+            self.json_path.write_text("")
+        else:  # drop lines from after the checkpoint we resume from
+            self._truncate(start_step)
+
+    def _truncate(self, start_step: int) -> None:
+        if self.json_path.exists():
+            keep = [
+                ln for ln in self.json_path.read_text().splitlines() if json.loads(ln)["step"] <= start_step
+            ]
+            self.json_path.write_text("".join(ln + "\n" for ln in keep))
+            with self.csv_path.open("w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(self.COLUMNS)
+                for ln in keep:
+                    row = json.loads(ln)
+                    writer.writerow([row.get(c) for c in self.COLUMNS])
+
+    def write(self, row: dict[str, Any]) -> None:
+        with self.json_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        with self.csv_path.open("a", newline="") as f:
+            csv.writer(f).writerow([row.get(c) for c in self.COLUMNS])
+
+
+def plot_loss(out: Path) -> Path | None:
+    """loss.png from metrics.jsonl, when matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if ln]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(out.name)
+    fig.tight_layout()
+    path = out / "loss.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def train(
+    config: TrainConfig, *, resume: bool = False, progress=None, stop_at: int | None = None
+) -> dict[str, Any]:
+    """Train ``config.method`` on ``config.snapshot``; returns a summary (and writes the run folder:
+    config.json, ckpt.pt, metrics.csv/jsonl, loss.png). ``stop_at`` ends this process after that
+    step with a checkpoint (the schedule stays that of ``config.steps``): for time-sliced jobs,
+    continued later with ``resume``."""
+    from pretrain.augment import Augment, normalize
+    from pretrain.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+    from pretrain.data import ShaderStream, StreamConfig, make_loader
+    from pretrain.methods import build_method
+    from pretrain.models import build_backbone
+    from pretrain.snapshot import open_snapshot
+
+    rank, world = _distributed()
+    device = _device(config, rank)
+    out = Path(config.out)
+    ckpt_path = out / "ckpt.pt"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    snapshot = open_snapshot(config.snapshot, db=config.db or None)
+
+    torch.manual_seed(config.seed)
+    backbone, dim = build_backbone(config.arch)
+    method_kwargs: dict[str, Any] = {}
+    if config.temperature:
+        method_kwargs["temperature"] = config.temperature
+    if config.method == "mocov2":
+        method_kwargs["queue_size"] = config.queue_size
+    method = build_method(config.method, backbone, dim, len(snapshot), **method_kwargs).to(device)
+    params = [p for p in method.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(params, lr=0.0, momentum=0.9, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=config.weight_decay)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+
+    step = 0
+    if resume:
+        if not ckpt_path.exists():
+            raise ImageProgramsError(f"nothing to resume: {ckpt_path} does not exist", hint="drop --resume")
+        ckpt = load_checkpoint(ckpt_path)
+        check_compatible(ckpt, arch=config.arch, manifest_sha256=snapshot.manifest_sha256)
+        method.load_state_dict(ckpt["method"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        step = int(ckpt["step"])
+    elif ckpt_path.exists():
+        raise ImageProgramsError(
+            f"{out} already holds a run (ckpt.pt)",
+            hint="pass --resume to continue it, or choose another --out",
+        )
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
+
+    model: torch.nn.Module = method
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            method, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    stream = ShaderStream(
+        snapshot,
+        StreamConfig(
+            size=config.size,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            time_min=config.time_min,
+            time_max=config.time_max,
+            mixup_k=config.mixup_k,
+            mixup_alpha=config.mixup_alpha,
+            cache_programs=config.cache_programs,
+            device=config.gl_device or None,
+        ),
+        start_batch=step,
+        rank=rank,
+        world_size=world,
+        weights=program_subset(len(snapshot), config.programs, config.seed),
+        max_batches=min(config.steps, stop_at or config.steps) - step,
+    )
+    augment = Augment(config.size, config.augment or ("light" if config.method == "supervised" else "simclr"))
+    views = 1 if config.method == "supervised" else 2
+    log = MetricsLog(out, step) if rank == 0 else None
+    started = time.perf_counter()
+    first_batch_s = None
+    seen, skipped, window_start, window_images = 0, 0, time.perf_counter(), 0
+    last_loss = float("nan")
+    model.train()
+    for batch in make_loader(stream, config.workers):
+        if first_batch_s is None:
+            first_batch_s = time.perf_counter() - started
+        lr = lr_at(config, step, world)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = batch["images"].to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        g = _step_generator(config.seed, step, rank)
+        inputs = {
+            "views": [normalize(augment(x, g)) for _ in range(views)],
+            "labels": batch["labels"].to(device),
+        }
+        if "mix_labels" in batch:
+            inputs["mix_labels"] = batch["mix_labels"].to(device)
+            inputs["mix_weights"] = batch["mix_weights"].to(device)
+        with torch.autocast(device.type, enabled=use_amp):
+            loss, metrics = model(inputs)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        if not torch.isfinite(loss):
+            raise ImageProgramsError(
+                f"the loss became {loss.item()} at step {step}",
+                hint="lower --lr, or check the snapshot's images",
+            )
+        step += 1
+        seen += len(x) * world
+        window_images += len(x) * world
+        skipped += int(batch["skipped"])
+        last_loss = float(loss.detach())
+        if rank == 0 and (step % config.log_every == 0 or step in (config.steps, stop_at)):
+            now = time.perf_counter()
+            row = {
+                "step": step,
+                "loss": round(last_loss, 5),
+                "lr": round(lr, 6),
+                "images_per_s": round(window_images / max(now - window_start, 1e-9), 2),
+                "skipped": skipped,
+                "seconds": round(now - started, 2),
+                **{k: round(float(v), 5) for k, v in metrics.items()},
+            }
+            log.write(row)
+            window_start, window_images = now, 0
+            if progress is not None:
+                progress(row, config.steps)
+        if rank == 0 and (step % config.checkpoint_every == 0 or step in (config.steps, stop_at)):
+            save_checkpoint(
+                ckpt_path,
+                config=config.to_json(),
+                step=step,
+                method=method,
+                optimizer=optimizer,
+                scaler=scaler,
+                manifest_sha256=snapshot.manifest_sha256,
+                extra={"snapshot": snapshot.name, "world_size": world},
+            )
+    seconds = time.perf_counter() - started
+    summary = {
+        "out": str(out),
+        "steps": step,
+        "images_seen": seen,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(seen / seconds, 2) if seconds else None,
+        "first_batch_s": round(first_batch_s or 0.0, 2),
+        "final_loss": round(last_loss, 5),
+        "skipped_programs": skipped,
+        "programs": len(snapshot),
+        "programs_sampled": config.programs or len(snapshot),
+        "world_size": world,
+    }
+    if rank == 0:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if config.plot:
+            plot_loss(out)
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return summary

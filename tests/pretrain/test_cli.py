@@ -1,0 +1,94 @@
+"""The pretrain command line end to end on a tiny run: train, resume, probe, export, preview."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from corpus.cliutils import run_app
+from pretrain.cli import app
+from tests.pretrain.test_probe import needs_fashion_mnist
+
+
+def pretrain(args, capsys):
+    code = run_app(app, "pretrain", args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = [
+        "--snapshot",
+        str(snapshot_dir),
+        "--arch",
+        "resnet18",
+        "--size",
+        "32",
+        "--batch-size",
+        "4",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+    ]
+    code, stdout, _ = pretrain(["train", *common, "--method", "simclr", "--steps", "2", "--json"], capsys)
+    assert code == 0, stdout
+    summary = json.loads(stdout)
+    assert summary["steps"] == 2 and (out / "ckpt.pt").exists() and (out / "metrics.csv").exists()
+    code, _, err = pretrain(["train", *common, "--method", "simclr", "--steps", "2"], capsys)
+    assert code == 1 and "already holds a run" in err and "--resume" in err
+    code, stdout, _ = pretrain(
+        ["train", *common, "--method", "simclr", "--steps", "3", "--resume", "--json"], capsys
+    )
+    assert code == 0 and json.loads(stdout)["steps"] == 3
+    code, stdout, _ = pretrain(
+        ["export", str(out / "ckpt.pt"), "--out", str(tmp_path / "r18.pt"), "--json"], capsys
+    )
+    assert code == 0
+    written = json.loads(stdout)
+    assert written["format"] == "torchvision"
+    state = torch.load(tmp_path / "r18.pt", weights_only=True)
+    assert state["fc.weight"].shape == (1000, 512) and "layer4.1.bn2.running_var" in state
+    code, stdout, _ = pretrain(
+        ["preview", str(snapshot_dir), "--out", str(tmp_path / "p.png"), "--size", "16", "--n", "4"], capsys
+    )
+    assert code == 0 and (tmp_path / "p.png").exists()
+
+
+def test_bad_inputs_are_one_line_errors(snapshot_dir, tmp_path, capsys):
+    code, _, err = pretrain(
+        ["train", "--snapshot", str(tmp_path / "nowhere"), "--steps", "1", "--out", str(tmp_path / "r")],
+        capsys,
+    )
+    assert code == 6 and "neither a snapshot folder" in err
+    code, _, err = pretrain(["train", "--snapshot", str(snapshot_dir), "--method", "byol"], capsys)
+    assert code == 2 and "unknown method" in err
+    code, _, err = pretrain(["probe"], capsys)
+    assert code == 2 and "--random-init" in err
+    code, _, err = pretrain(["probe", str(tmp_path / "missing.pt")], capsys)
+    assert code != 0 and "missing.pt" in err
+
+
+@needs_fashion_mnist
+def test_probe_random_init_on_fashion_mnist(capsys):
+    code, stdout, _ = pretrain(
+        [
+            "probe",
+            "--random-init",
+            "--arch",
+            "alexnet_small",
+            "--size",
+            "16",
+            "--max-train",
+            "300",
+            "--max-test",
+            "200",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["n_train"] == 300 and result["n_test"] == 200 and 0.2 < result["accuracy"] <= 1.0

@@ -1,0 +1,131 @@
+"""The training loop: a real run on rendered images, bit-for-bit resume, DDP, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from corpus.errors import ImageProgramsError, UsageProblem
+from pretrain.checkpoint import load_checkpoint
+from pretrain.train import TrainConfig, lr_at, train
+from tests.conftest import ROOT
+from tests.pretrain.conftest import SHADERS, make_snapshot
+
+
+def config(snapshot_dir, out, **kw) -> TrainConfig:
+    base = dict(
+        snapshot=str(snapshot_dir),
+        out=str(out),
+        method="supervised",
+        arch="alexnet_small",
+        size=32,
+        steps=6,
+        batch_size=8,
+        workers=0,
+        log_every=1,
+        checkpoint_every=3,
+        plot=False,
+    )
+    return TrainConfig.load(None, **(base | kw))
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["method"]
+
+
+@pytest.mark.parametrize("method", ["supervised", "supcon", "simclr", "mocov2"])
+def test_every_method_trains_and_writes_a_run_folder(snapshot_dir, tmp_path, method):
+    summary = train(config(snapshot_dir, tmp_path / method, method=method, steps=3, queue_size=64))
+    out = tmp_path / method
+    assert summary["steps"] == 3 and summary["images_seen"] == 24
+    assert {"ckpt.pt", "config.json", "metrics.csv", "metrics.jsonl", "summary.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3] and all(r["loss"] == r["loss"] for r in rows)
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert ckpt["step"] == 3 and ckpt["config"]["method"] == method
+
+
+def test_mixup_run_uses_soft_labels(snapshot_dir, tmp_path):
+    summary = train(config(snapshot_dir, tmp_path / "mix", steps=2, mixup_k=3))
+    assert summary["steps"] == 2 and summary["final_loss"] > 0
+
+
+def test_resume_continues_bit_for_bit(snapshot_dir, tmp_path):
+    straight = tmp_path / "straight"
+    train(config(snapshot_dir, straight, method="mocov2", queue_size=32))
+    split = tmp_path / "split"
+    train(config(snapshot_dir, split, method="mocov2", queue_size=32), stop_at=3)
+    assert load_checkpoint(split / "ckpt.pt")["step"] == 3
+    train(config(snapshot_dir, split, method="mocov2", queue_size=32, steps=6), resume=True)
+    a, b = weights(straight / "ckpt.pt"), weights(split / "ckpt.pt")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+    lines = (split / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_run_folder_is_never_overwritten_and_resume_needs_a_checkpoint(snapshot_dir, tmp_path):
+    train(config(snapshot_dir, tmp_path / "r", steps=1))
+    with pytest.raises(ImageProgramsError, match="already holds a run"):
+        train(config(snapshot_dir, tmp_path / "r", steps=1))
+    with pytest.raises(ImageProgramsError, match="nothing to resume"):
+        train(config(snapshot_dir, tmp_path / "fresh", steps=1), resume=True)
+
+
+def test_resume_refuses_a_checkpoint_of_another_snapshot_or_arch(snapshot_dir, tmp_path):
+    run = tmp_path / "r"
+    train(config(snapshot_dir, run, steps=1))
+    other = make_snapshot(tmp_path / "other", dict(list(SHADERS.items())[:2]))
+    with pytest.raises(ImageProgramsError, match="snapshot"):
+        train(config(other, run, steps=2), resume=True)
+    with pytest.raises(ImageProgramsError, match="arch"):
+        train(config(snapshot_dir, run, steps=2, arch="resnet18"), resume=True)
+
+
+def test_config_from_toml_with_overrides_and_clear_errors(tmp_path, snapshot_dir):
+    path = tmp_path / "c.toml"
+    path.write_text(f'snapshot = "{snapshot_dir}"\nmethod = "simclr"\nsteps = 50\n')
+    cfg = TrainConfig.load(path, steps=7)
+    assert cfg.method == "simclr" and cfg.steps == 7
+    path.write_text('snapshot = "x"\nlearning_rate = 1\n')
+    with pytest.raises(UsageProblem, match="unknown config key"):
+        TrainConfig.load(path)
+    with pytest.raises(UsageProblem, match="unknown method"):
+        TrainConfig.load(None, snapshot="x", method="byol")
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    cfg = TrainConfig(snapshot="x", steps=100, warmup_steps=10, lr=1.0)
+    assert lr_at(cfg, 0, 1) == pytest.approx(0.1) and lr_at(cfg, 9, 1) == pytest.approx(1.0)
+    assert lr_at(cfg, 55, 1) == pytest.approx(0.5) and lr_at(cfg, 100, 1) == pytest.approx(0.0)
+
+
+def test_ddp_with_two_cpu_processes_on_gloo(snapshot_dir, tmp_path):
+    out = tmp_path / "ddp"
+    code = (
+        "from pretrain.train import TrainConfig, train\n"
+        f"train(TrainConfig.load(None, snapshot={str(snapshot_dir)!r}, out={str(out)!r}, method='simclr',"
+        " arch='alexnet_small', size=32, steps=3, batch_size=4, workers=0, plot=False, log_every=1))\n"
+    )
+    script = tmp_path / "run.py"
+    script.write_text(code)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["images_seen"] == 3 * 4 * 2
+    assert load_checkpoint(out / "ckpt.pt")["extra"]["world_size"] == 2
