@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 
 from corpus.db import Catalogue
 from corpus.filters import ProgramFilter
@@ -221,8 +221,6 @@ def status_condition(statuses: list[str], renderer: str | None):
         conds.append(exists(select(latest.c.id).where(match, latest.c.status.in_(named))))
     if "unvalidated" in statuses:
         conds.append(~exists(select(latest.c.id).where(match)))
-    from sqlalchemy import or_
-
     return or_(*conds)
 
 

@@ -23,6 +23,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from corpus.db import Catalogue
@@ -68,6 +69,9 @@ class ValidateReport:
         return out
 
 
+_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
 class _Worker:
     """One worker process (``python -m render.worker``) and the pipe to it.
 
@@ -76,10 +80,14 @@ class _Worker:
 
     def __init__(self, device: str | None) -> None:
         ours, theirs = socket.socketpair()
+        # The worker imports this package: make sure it can, installed or run from a source tree.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "render.worker", str(theirs.fileno()), device or ""],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
+            env=env,
         )
         theirs.close()
         self.conn = Connection(os.dup(ours.fileno()))
