@@ -56,6 +56,16 @@ def test_ranks_split_the_global_stream_without_overlap(snapshot_dir):
     assert seen[0] | seen[1] == set(range(24))
 
 
+def test_each_sample_draws_from_philox_at_its_own_counter_block(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    [batch] = batches(ShaderStream(snap, SMALL, start_batch=2, max_batches=1))
+    expected = []
+    for i in batch["index"].tolist():
+        rng = np.random.Generator(np.random.Philox(key=SMALL.seed, counter=[0, i, 0, 0]))
+        expected.append(int(rng.integers(len(snap))))
+    assert batch["labels"].tolist() == expected
+
+
 def test_mixup_blends_k_programs_with_dirichlet_weights(snapshot_dir):
     snap = open_snapshot(snapshot_dir)
     config = StreamConfig(size=32, batch_size=8, seed=1, mixup_k=3, mixup_alpha=1.0)
