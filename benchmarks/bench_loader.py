@@ -23,9 +23,12 @@ the timed batches.
    worker (one for 0 workers), each with its own ``Engine``, every program precompiled, a loop of
    ``render`` + ``read_into`` into one preallocated (64, h, w, 3) array per batch, the batches split
    between processes as the loader splits them between workers; timed from a common start to
-   the last process's end. Overhead = loader time per image / bare time per image - 1, so with
-   0 workers the loader in this process is compared with one bare process, with N workers the
-   loader's N processes (and its consumer) with N bare processes.
+   the last process's end. Every rendering process with workers, on either side, sets
+   llvmpipe's threads as a loader worker does (``render.context.share_cores``); with 0 workers
+   both sides keep llvmpipe's default; ``--lp-num-threads`` sets one count for all.
+   Overhead = loader time per image / bare time per image - 1, so with 0 workers the loader in
+   this process is compared with one bare process, with N workers the loader's N processes (and
+   its consumer) with N bare processes.
 2. Reference data path (64²): one spawned process per worker renders each sample with the very
    renderer the stream uses (so only the data path differs), makes a PIL image of it and puts it
    on a ``multiprocessing.Queue``; the consumer turns each into a float CHW tensor / 255 as
@@ -149,8 +152,12 @@ def _bare_render(
         c.read_into(out[j])
 
 
-def _bare_process(folder: str, commands, results, barrier) -> None:
+def _bare_process(folder: str, threads: tuple | None, commands, results, barrier) -> None:
+    from render.context import share_cores
     from render.engine import Engine
+
+    if threads is not None:  # (processes, frame): llvmpipe's threads as a loader worker sets them
+        share_cores(*threads)
 
     snapshot = open_snapshot(folder, verify=False)
     engine = Engine()
@@ -178,16 +185,21 @@ def _bare_process(folder: str, commands, results, barrier) -> None:
 
 
 class BarePool:
-    """``n`` processes rendering with the bare API; :meth:`seconds` times one pass over batches."""
+    """``n`` processes rendering with the bare API; :meth:`seconds` times one pass over batches.
+    ``size``: the frame size each process sets llvmpipe's threads for, as loader workers do (None
+    for the loader without workers, which leaves them alone)."""
 
-    def __init__(self, folder: Path, n: int) -> None:
+    def __init__(self, folder: Path, n: int, size: int | None) -> None:
         ctx = mp.get_context("spawn")
         self.n = n
         self.barrier = ctx.Barrier(n + 1)
         self.results = ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(n)]
+        threads = None if size is None else (n, (size, size))
         self.processes = [
-            ctx.Process(target=_bare_process, args=(str(folder), q, self.results, self.barrier), daemon=True)
+            ctx.Process(
+                target=_bare_process, args=(str(folder), threads, q, self.results, self.barrier), daemon=True
+            )
             for q in self.commands
         ]
         for p in self.processes:
@@ -317,6 +329,10 @@ def loader_run(
 def _reference_process(folder: str, size: int, worker: int, workers: int, count: int, queue) -> None:
     from PIL import Image
 
+    from render.context import share_cores
+
+    # the same renderer, set up as in a loader worker: only the data path differs
+    share_cores(workers, (size, size))
     snapshot = open_snapshot(folder, verify=False)
     config = StreamConfig(size=size, batch_size=BATCH, seed=SEED)
     stream = ShaderStream(snapshot, config)
@@ -412,7 +428,8 @@ def main() -> None:
     parser.add_argument("--snapshot", type=Path, help="an exported snapshot folder to use instead")
     parser.add_argument(
         "--lp-num-threads",
-        help="LP_NUM_THREADS for every GL context of the run, both sides (llvmpipe's rasterizer threads)",
+        help="LP_NUM_THREADS for every GL context of the run, both sides (llvmpipe's rasterizer "
+        "threads); default: as the loader's workers set it",
     )
     args = parser.parse_args()
     if args.lp_num_threads is not None:  # before any context exists; spawned processes inherit it
@@ -459,10 +476,6 @@ def run(
         "reference": {},
     }
     sampler = RssSampler()
-    pools: dict[int, BarePool] = {}
-    for n in sorted({max(1, w) for w in worker_counts}):
-        pools[n] = BarePool(folder, n)
-    pool_pids = {p.pid for pool in pools.values() for p in pool.processes}
     per_batch: dict[tuple[int, int], float] = {}
     crashes: list[str] = []
 
@@ -480,7 +493,8 @@ def run(
     )
     for size in sizes:
         for workers in worker_counts:
-            pool = pools[max(1, workers)]
+            pool = BarePool(folder, max(1, workers), size if workers else None)
+            pool_pids = {p.pid for p in pool.processes}
             bare: list[tuple[float, float]] = []
             loader: list[dict[str, float] | None] = []
             loads, rss = [], []
@@ -529,8 +543,7 @@ def run(
                 f"   first batch {entry['first_batch_s']:.2f} s"
                 + (f", worker peak RSS {entry['worker_peak_rss_mb']:.0f} MB" if rss else "")
             )
-    for pool in pools.values():
-        pool.close()
+            pool.close()
 
     size = 64
     threads = torch.get_num_threads()

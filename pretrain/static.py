@@ -47,9 +47,13 @@ class DatasetJob:
 _worker: dict[str, Any] = {}
 
 
-def _init(job: DatasetJob) -> None:
+def _init(job: DatasetJob, processes: int) -> None:
     from pretrain.data import StreamConfig, _Renderer
     from pretrain.snapshot import open_snapshot
+    from render.context import share_cores
+
+    # the workers render at once: llvmpipe's threads share the cores
+    share_cores(processes, (job.size, job.size))
 
     snapshot = open_snapshot(job.snapshot_dir, verify=False)  # verified once, in the parent
     config = StreamConfig(size=job.size, cache_programs=8, device=job.gl_device)
@@ -182,7 +186,7 @@ def build_dataset(
         "failed": {},
     }
     with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_init, initargs=(job,)
+        workers, mp_context=get_context("spawn"), initializer=_init, initargs=(job, workers)
     ) as pool:
         if job.fmt == "imagefolder":
             futures = [pool.submit(_program_unit, i) for i in range(n)]

@@ -77,6 +77,18 @@ def test_mixup_blends_k_programs_with_dirichlet_weights(snapshot_dir):
     assert torch.equal(batch["labels"], labels[:, 0])
 
 
+def test_mixup_batches_from_workers_equal_those_made_in_process(snapshot_dir):
+    # a worker's batch is one shared storage (images, ids, weights): every view must arrive intact
+    snap = open_snapshot(snapshot_dir)
+    config = StreamConfig(size=24, batch_size=5, seed=2, mixup_k=2)
+    alone = batches(ShaderStream(snap, config, max_batches=2), workers=0)
+    pooled = batches(ShaderStream(snap, config, max_batches=2), workers=2)
+    for a, b in zip(alone, pooled, strict=True):
+        assert b["images"].is_shared() and not a["images"].is_shared()
+        for key in ("images", "labels", "index", "mix_labels", "mix_weights"):
+            assert b[key].shape == a[key].shape and torch.equal(a[key], b[key]), key
+
+
 def test_weighted_sampling_follows_the_weights(snapshot_dir):
     snap = open_snapshot(snapshot_dir)
     weights = np.zeros(len(snap))

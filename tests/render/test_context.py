@@ -1,0 +1,81 @@
+"""Headless contexts: how several rendering processes share llvmpipe's threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from render.context import share_cores
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def no_lp_threads(monkeypatch):
+    monkeypatch.delenv("LP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+
+
+def test_processes_get_an_equal_share_of_the_cores(no_lp_threads):
+    assert share_cores(3) == 2
+    assert os.environ["LP_NUM_THREADS"] == "2"
+
+
+def test_a_single_core_share_rasterises_in_the_calling_thread(no_lp_threads):
+    assert share_cores(32) == 0
+    assert os.environ["LP_NUM_THREADS"] == "0"
+
+
+def test_no_more_threads_than_a_frame_has_tiles(no_lp_threads, monkeypatch):
+    assert share_cores(2, (256, 128)) == 4  # 8 tiles, 4 cores each
+    monkeypatch.delenv("LP_NUM_THREADS")
+    assert share_cores(1, (128, 100)) == 4  # 2 × 2 tiles
+    monkeypatch.delenv("LP_NUM_THREADS")
+    assert share_cores(1, (64, 64)) == 0  # one tile: one thread would only hand it over
+
+
+def test_one_process_and_a_users_setting_are_left_alone(no_lp_threads, monkeypatch):
+    assert share_cores(1) is None and "LP_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("LP_NUM_THREADS", "5")
+    assert share_cores(4, (512, 512)) is None and os.environ["LP_NUM_THREADS"] == "5"
+
+
+RENDER_AND_COUNT_THREADS = """
+import os, sys
+from render.context import share_cores
+if sys.argv[1] == "share":
+    share_cores(len(os.sched_getaffinity(0)), (64, 64))
+from render.engine import Engine
+engine = Engine(device="cpu")
+if not engine.device.software:
+    raise SystemExit("not llvmpipe")
+engine.ctx.clear(0.5, 0.5, 0.5, 1.0)
+engine.ctx.finish()
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+def _threads(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RENDER_AND_COUNT_THREADS), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    if "not llvmpipe" in done.stderr:
+        pytest.skip("the cpu device is not llvmpipe here")
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: llvmpipe starts one thread anyway")
+def test_llvmpipe_starts_fewer_rasterizer_threads_once_cores_are_shared():
+    # one process per core: each rasterises in its own thread instead of starting one per core
+    assert _threads("share") < _threads("default")
