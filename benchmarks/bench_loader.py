@@ -270,8 +270,8 @@ class TimedStream(ShaderStream):
     """The stream, each batch carrying its worker's CPU seconds so far (all threads: llvmpipe's
     rasterizers and the DataLoader's pickling of earlier batches too)."""
 
-    def batch(self, renderer, b: int) -> dict[str, Any]:
-        out = super().batch(renderer, b)
+    def batch(self, renderer, b: int, into=None) -> dict[str, Any]:
+        out = super().batch(renderer, b, into)
         out["cpu_s"] = time.process_time()
         return out
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
 import torch
 
-from corpus.errors import SnapshotError
-from pretrain.data import ShaderStream, StreamConfig, make_loader
+from corpus.errors import SnapshotError, UsageProblem
+from pretrain import data
+from pretrain.data import ShaderStream, StreamConfig, _Ring, batch_nbytes, make_loader
 from pretrain.snapshot import open_snapshot
 
 SMALL = StreamConfig(size=32, batch_size=6, seed=3)
@@ -78,15 +81,52 @@ def test_mixup_blends_k_programs_with_dirichlet_weights(snapshot_dir):
 
 
 def test_mixup_batches_from_workers_equal_those_made_in_process(snapshot_dir):
-    # a worker's batch is one shared storage (images, ids, weights): every view must arrive intact
+    # a worker's batch is one slot of the ring (images, ids, weights): every view must arrive intact
     snap = open_snapshot(snapshot_dir)
     config = StreamConfig(size=24, batch_size=5, seed=2, mixup_k=2)
     alone = batches(ShaderStream(snap, config, max_batches=2), workers=0)
     pooled = batches(ShaderStream(snap, config, max_batches=2), workers=2)
     for a, b in zip(alone, pooled, strict=True):
-        assert b["images"].is_shared() and not a["images"].is_shared()
         for key in ("images", "labels", "index", "mix_labels", "mix_weights"):
             assert b[key].shape == a[key].shape and torch.equal(a[key], b[key]), key
+
+
+def test_batches_kept_by_the_caller_survive_the_ring_going_round(snapshot_dir):
+    # 2 workers × 4 slots: batches 8-13 reuse the slots of batches 0-5, which the list still holds
+    snap = open_snapshot(snapshot_dir)
+    config = StreamConfig(size=16, batch_size=3, seed=5)
+    alone = batches(ShaderStream(snap, config, max_batches=14), workers=0)
+    pooled = batches(ShaderStream(snap, config, max_batches=14), workers=2)
+    assert [b["batch"] for b in pooled] == list(range(14))
+    assert all(same(a, b) for a, b in zip(alone, pooled, strict=True))
+
+
+def test_a_worker_waits_for_its_oldest_slot_to_be_taken(monkeypatch):
+    ring = _Ring(workers=1, slots=2, nbytes=batch_nbytes(StreamConfig(size=8, batch_size=2)))
+    first = ring.claim(0, 0)
+    assert ring.claim(0, 1) != first
+    claimed = []
+    waiter = threading.Thread(target=lambda: claimed.append(ring.claim(0, 2)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and not claimed  # batch 0 is still in slot 0
+    ring.take(0, 0, StreamConfig(size=8, batch_size=2))
+    waiter.join(5)
+    assert claimed == [first]
+    monkeypatch.setattr(data, "RING_WAIT_S", 0.05)
+    with pytest.raises(RuntimeError, match="to take its batches"):
+        ring.claim(0, 4)  # batch 2 was never taken
+
+
+def test_workers_that_would_not_fit_in_shared_memory_are_refused_before_they_start(snapshot_dir, monkeypatch):
+    snap = open_snapshot(snapshot_dir)
+    real = os.statvfs("/dev/shm")
+    small = os.statvfs_result((*real[:4], 16, *real[5:]))  # 16 blocks free
+    monkeypatch.setattr(os, "statvfs", lambda path: small)
+    loader = make_loader(ShaderStream(snap, StreamConfig(size=64, batch_size=32), max_batches=1), 2)
+    with pytest.raises(UsageProblem, match="shared memory") as caught:
+        next(iter(loader))
+    assert "--shm-size" in caught.value.hint
 
 
 def test_weighted_sampling_follows_the_weights(snapshot_dir):
