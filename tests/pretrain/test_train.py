@@ -71,6 +71,16 @@ def test_resume_continues_bit_for_bit(snapshot_dir, tmp_path):
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
 
 
+def test_loader_workers_do_not_change_what_is_learned(snapshot_dir, tmp_path):
+    # two workers render through the shared ring; the weights must match a run without workers
+    alone = tmp_path / "alone"
+    train(config(snapshot_dir, alone, method="simclr", steps=4))
+    pooled = tmp_path / "pooled"
+    train(config(snapshot_dir, pooled, method="simclr", steps=4, workers=2))
+    a, b = weights(alone / "ckpt.pt"), weights(pooled / "ckpt.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+
+
 def test_a_run_folder_is_never_overwritten_and_resume_needs_a_checkpoint(snapshot_dir, tmp_path):
     train(config(snapshot_dir, tmp_path / "r", steps=1))
     with pytest.raises(ImageProgramsError, match="already holds a run"):
