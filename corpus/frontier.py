@@ -134,10 +134,10 @@ class Frontier:
                 )
         return len(rows) - before
 
-    def claim(self, limit: int, *, now: datetime | None = None) -> list[CrawlRequest]:
-        """Take up to ``limit`` due requests, highest priority first, and mark them in flight."""
-        now = now or datetime.now(UTC)
-        due = (
+    def _due(self, limit: int, now: datetime):
+        """The ids a claim takes: in the order of index ``ix_crawl_request_claim_order``, which
+        the planner walks and leaves after ``limit`` rows however long the queue."""
+        return (
             select(CrawlRequest.id)
             .where(
                 CrawlRequest.source == self.source,
@@ -146,9 +146,12 @@ class Frontier:
             )
             .order_by(CrawlRequest.priority.desc(), CrawlRequest.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
+
+    def claim(self, limit: int, *, now: datetime | None = None) -> list[CrawlRequest]:
+        """Take up to ``limit`` due requests, highest priority first, and mark them in flight."""
+        now = now or datetime.now(UTC)
+        due = self._due(limit, now).with_for_update(skip_locked=True).scalar_subquery()
         with self.catalogue.session() as s:
             claimed = (
                 s.execute(

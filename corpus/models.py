@@ -249,7 +249,13 @@ class CrawlRequest(Base):
     """One request of the crawl frontier (see :mod:`corpus.frontier`)."""
 
     __tablename__ = "crawl_request"
-    __table_args__ = (Index("ix_crawl_request_claim", "source", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_crawl_request_claim", "source", "state", "next_attempt_at"),
+        # claim order, covering the due time: a claim walks it and stops (migration 0004)
+        Index(
+            "ix_crawl_request_claim_order", "source", "state", text("priority DESC"), "id", "next_attempt_at"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(64))

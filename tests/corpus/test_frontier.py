@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from corpus.frontier import Frontier, NewRequest, canonical_url, fingerprint
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -80,3 +82,13 @@ def test_a_block_parks_the_whole_source(catalogue):
     assert f.counts() == {"pending": 0, "in_flight": 0, "done": 0, "failed": 0, "blocked": 3}
     assert f.claim(5) == []
     assert f.retry_failed(include_blocked=True) == 3
+
+
+def test_a_claim_walks_the_claim_order_index_instead_of_sorting_the_queue(catalogue):
+    # without it a claim sorted every due request: 97 ms for 64 of 200,000 (migration 0004)
+    frontier = Frontier(catalogue, "shadertoy-api")
+    query = frontier._due(64, datetime.now(UTC))
+    with catalogue.session() as s:
+        compiled = query.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
+        plan = " ".join(str(row[-1]) for row in s.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    assert "ix_crawl_request_claim_order" in plan and "TEMP B-TREE" not in plan, plan
