@@ -409,8 +409,11 @@ class ShaderLoader:
     """
 
     def __init__(self, stream: ShaderStream, workers: int = 0, prefetch: int = 2) -> None:
+        if workers < 0 or prefetch < 1:
+            raise ValueError(f"workers must be >= 0 and prefetch >= 1, not {workers} and {prefetch}")
         self.stream = stream
-        self.workers = workers
+        # a worker with no batch to make would only start a process and a GL context
+        self.workers = workers if stream.max_batches is None else min(workers, stream.max_batches)
         self.prefetch = prefetch
 
     def __iter__(self):

@@ -169,14 +169,17 @@ def build_dataset(
 
     if job.fmt not in FORMATS:
         raise UsageProblem(f"unknown format {job.fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    if job.per_program < 1 or job.size < 8:
-        raise UsageProblem("--per-program must be >= 1 and --size >= 8")
+    cores = len(os.sched_getaffinity(0))
+    if job.per_program < 1 or job.size < 8 or not 0 <= workers <= 4 * cores:
+        raise UsageProblem(
+            f"--per-program must be >= 1, --size >= 8 and --workers between 0 (one per core) and {4 * cores}"
+        )
     snapshot = open_snapshot(job.snapshot_dir)
     job.snapshot_dir = str(snapshot.root)
     out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
     _labels_file(snapshot, out)
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or cores
     n = len(snapshot)
     summary: dict[str, Any] = {
         "format": job.fmt,

@@ -95,6 +95,13 @@ class TrainConfig:
             raise UsageProblem("size must be >= 16, steps >= 1 and batch_size >= 2")
         if self.optimizer not in ("sgd", "adamw"):
             raise UsageProblem(f"unknown optimizer {self.optimizer!r}", hint="use sgd or adamw")
+        most = 4 * len(os.sched_getaffinity(0))
+        if not 0 <= self.workers <= most:
+            raise UsageProblem(
+                f"workers must be between 0 and {most} on this machine, not {self.workers}",
+                hint="each worker is a process with its own GL context (about 350 MB); "
+                "one or two per core is plenty",
+            )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

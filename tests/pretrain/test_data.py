@@ -101,6 +101,14 @@ def test_batches_kept_by_the_caller_survive_the_ring_going_round(snapshot_dir):
     assert all(same(a, b) for a, b in zip(alone, pooled, strict=True))
 
 
+def test_a_loader_starts_no_more_workers_than_it_has_batches_and_refuses_negative_ones(snapshot_dir):
+    snap = open_snapshot(snapshot_dir)
+    assert make_loader(ShaderStream(snap, SMALL, max_batches=3), 50).workers == 3
+    assert make_loader(ShaderStream(snap, SMALL), 5).workers == 5  # endless: every worker has work
+    with pytest.raises(ValueError, match="workers must be >= 0"):
+        make_loader(ShaderStream(snap, SMALL), -1)
+
+
 def test_a_worker_waits_for_its_oldest_slot_to_be_taken(monkeypatch):
     ring = _Ring(workers=1, slots=2, nbytes=batch_nbytes(StreamConfig(size=8, batch_size=2)))
     first = ring.claim(0, 0)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from corpus.errors import UsageProblem
 from pretrain.preview import preview
 from pretrain.static import DatasetJob, build_dataset
 
@@ -50,3 +53,10 @@ def test_preview_shows_rendered_augmented_and_mixup_rows(snapshot_dir, tmp_path)
     assert grid.shape == (3 * 18 + 2, 4 * 18 + 2, 3)
     rows = [grid[2 + r * 18 : 2 + r * 18 + 16, 2:18] for r in range(3)]
     assert all(row.std() > 5 for row in rows)
+
+
+def test_a_worker_count_out_of_range_is_refused_before_any_process_starts(snapshot_dir, tmp_path):
+    job = DatasetJob(str(snapshot_dir), str(tmp_path / "out"), per_program=1, size=16, fmt="imagefolder")
+    for workers in (-1, 4 * len(os.sched_getaffinity(0)) + 1):
+        with pytest.raises(UsageProblem, match="--workers between 0"):
+            build_dataset(job, workers=workers)

@@ -109,6 +109,11 @@ def test_config_from_toml_with_overrides_and_clear_errors(tmp_path, snapshot_dir
         TrainConfig.load(path)
     with pytest.raises(UsageProblem, match="unknown method"):
         TrainConfig.load(None, snapshot="x", method="byol")
+    # a typo of 200 workers would start 200 processes with a GL context each (it thrashed a 24 GB box)
+    for workers in (-1, 4 * len(os.sched_getaffinity(0)) + 1):
+        with pytest.raises(UsageProblem, match="workers must be between 0 and") as caught:
+            TrainConfig.load(None, snapshot="x", workers=workers)
+        assert "GL context" in caught.value.hint
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():
