@@ -127,7 +127,7 @@ def check_compatible(ckpt: dict[str, Any], *, arch: str, manifest_sha256: str) -
     """Refuse to resume from a checkpoint of another architecture or another snapshot."""
     if ckpt["arch"] != arch:
         raise CheckpointError(
-            f"the checkpoint is a {ckpt['arch']} encoder, this run trains {arch}",
+            f"the checkpoint holds an encoder of arch {ckpt['arch']}, this run trains {arch}",
             hint=f"resume with --arch {ckpt['arch']}, or start a new run in a new --out folder",
         )
     if ckpt["manifest_sha256"] != manifest_sha256:

@@ -73,15 +73,18 @@ def train_command(
 
     Each loader worker owns a headless GL context and renders random (program, time) samples;
     the label is the program's index in the snapshot. A checkpoint (ckpt.pt) is written every
-    checkpoint_every steps and at the end; --resume continues bit for bit. Run on several
-    processes or machines with torchrun (DistributedDataParallel).
+    checkpoint_every steps and at the end; --resume continues bit for bit from the run's own
+    config.json (options given with it may change only --steps, --workers and where it runs).
+    Run on several processes or machines with torchrun (DistributedDataParallel).
 
     Example: pretrain train --snapshot demo/snapshot --method supcon --size 64 --steps 2000 --out runs/a
     """
-    from pretrain.train import TrainConfig, train
+    from pretrain.train import TrainConfig, run_config, train
 
     cfg = TrainConfig.load(
         config,
+        # a resumed run starts from its own settings: only the options given here change them
+        base=run_config(out) if resume and out else None,
         snapshot=snapshot,
         method=method,
         arch=arch,
@@ -117,8 +120,9 @@ def train_command(
         emit_json(summary)
         return
     typer.echo(
-        f"trained {summary['steps']} steps ({summary['images_seen']} images, "
-        f"{summary['images_per_s']} img/s) "
+        f"trained {summary['steps']} steps ({summary['images_seen']} images"
+        + (f"; {summary['steps_this_run']} steps in this run" if summary["resumed_from"] else "")
+        + f", {summary['images_per_s']} img/s) "
         f"in {summary['seconds']} s; final loss {summary['final_loss']}; run folder {summary['out']}"
     )
     if summary["skipped_programs"]:
@@ -129,15 +133,25 @@ def train_command(
 @app.command("probe")
 def probe_command(
     checkpoint: Annotated[
-        Path | None, typer.Argument(help="A ckpt.pt from pretrain train (omit with --random-init).")
+        Path | None,
+        typer.Argument(
+            help="A ckpt.pt from pretrain train (with --random-init: the run whose baseline to probe)."
+        ),
     ] = None,
     dataset: Annotated[
         str, typer.Option(help="fashion-mnist (Debian's dataset-fashion-mnist) or an ImageFolder directory.")
     ] = "fashion-mnist",
     random_init: Annotated[
-        bool, typer.Option("--random-init", help="Probe an untrained encoder of --arch: the baseline.")
+        bool,
+        typer.Option(
+            "--random-init",
+            help="Probe an untrained encoder: the baseline. With a CKPT, of its arch at its size.",
+        ),
     ] = False,
-    arch: Annotated[str, typer.Option(help="With --random-init: the architecture.")] = "resnet18",
+    arch: Annotated[
+        str | None,
+        typer.Option(help="With --random-init: the architecture (default: the CKPT's, else resnet18)."),
+    ] = None,
     size: Annotated[
         int | None, typer.Option(help="Image side (default: the checkpoint's training size).")
     ] = None,
@@ -151,30 +165,28 @@ def probe_command(
 
     Example: pretrain probe runs/a/ckpt.pt --dataset fashion-mnist --json
     """
-    import torch
+    from pretrain.probe import probe_checkpoint
 
-    from corpus.errors import UsageProblem
-    from pretrain.checkpoint import load_encoder
-    from pretrain.models import build_backbone
-    from pretrain.probe import probe
-
-    if random_init:
-        torch.manual_seed(seed)
-        encoder, dim = build_backbone(arch)
-        train_size = size or 64
-        label = f"random-init {arch}"
-    elif checkpoint is None:
-        raise UsageProblem("no checkpoint given", hint="pass a ckpt.pt, or --random-init for the baseline")
-    else:
-        encoder, dim, cfg = load_encoder(checkpoint)
-        train_size = size or int(cfg.get("size", 64))
-        label = str(checkpoint)
     kwargs = {}
     if max_train is not None:
         kwargs["max_train"] = max_train or None
     if max_test is not None:
         kwargs["max_test"] = max_test or None
-    result = probe(encoder, dim, dataset, size=train_size, few_shot=few_shot, seed=seed, **kwargs)
+    # with a checkpoint, --random-init probes its architecture at its size: the matching baseline
+    result = probe_checkpoint(
+        checkpoint,
+        dataset,
+        arch=arch or (None if checkpoint is not None else "resnet18"),
+        random_init=random_init,
+        size=size,
+        few_shot=few_shot,
+        seed=seed,
+        **kwargs,
+    )
+    if random_init:
+        label = f"random-init {result['arch']}" + (f" (the baseline of {checkpoint})" if checkpoint else "")
+    else:
+        label = str(checkpoint)
     result["encoder"] = label
     if json_out:
         emit_json(result)

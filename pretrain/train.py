@@ -61,9 +61,12 @@ class TrainConfig:
     plot: bool = True
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-        """Defaults, then a TOML file, then explicit overrides (CLI options that were given)."""
-        values: dict[str, Any] = {}
+    def load(
+        cls, path: str | Path | None = None, *, base: dict[str, Any] | None = None, **overrides: Any
+    ) -> TrainConfig:
+        """Defaults, then ``base`` (a resumed run's own config), then a TOML file, then explicit
+        overrides (CLI options that were given)."""
+        values: dict[str, Any] = dict(base or {})
         if path is not None:
             try:
                 values.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
@@ -105,6 +108,60 @@ class TrainConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: What may change when a run is resumed: where and how fast it runs, how long, what it logs.
+#: Everything else defines the run; changed, the resumed steps would not continue it.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "steps",
+        "workers",
+        "log_every",
+        "checkpoint_every",
+        "plot",
+        "device",
+        "gl_device",
+        "db",
+        "out",
+        "snapshot",
+        "cache_programs",
+    }
+)
+
+
+def run_config(out: str | Path) -> dict[str, Any] | None:
+    """The config a run folder was started with (its config.json), for ``--resume``."""
+    path = Path(out) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageProblem(
+            f"{path} cannot be read: {exc}", hint="fix or remove it, or resume with --config"
+        ) from exc
+
+
+def _check_resumed_config(saved: dict[str, Any], config: TrainConfig, step: int, out: Path) -> None:
+    """Refuse a resume that would not continue the checkpointed run (the snapshot and the arch
+    are checked against the checkpoint itself by ``check_compatible``)."""
+    current = config.to_json()
+    changed = sorted(
+        k for k in saved if k not in RESUMABLE_CHANGES and k in current and saved[k] != current[k]
+    )
+    if changed:
+        was = ", ".join(f"{k}={saved[k]!r}" for k in changed)
+        now = ", ".join(f"{k}={current[k]!r}" for k in changed)
+        raise UsageProblem(
+            f"the run in {out} was trained with {was}; this resume asks for {now}",
+            hint="drop those options (--resume reads them from the run's config.json), "
+            "or start a new run in a new --out folder",
+        )
+    if config.steps <= step:
+        raise UsageProblem(
+            f"the run in {out} is already at step {step}, and --steps is {config.steps}",
+            hint=f"pass --steps N with N > {step} to train further",
+        )
 
 
 def lr_at(config: TrainConfig, step: int, world_size: int) -> float:
@@ -255,6 +312,7 @@ def train(
             raise ImageProgramsError(f"nothing to resume: {ckpt_path} does not exist", hint="drop --resume")
         ckpt = load_checkpoint(ckpt_path)
         check_compatible(ckpt, arch=config.arch, manifest_sha256=snapshot.manifest_sha256)
+        _check_resumed_config(ckpt.get("config") or {}, config, int(ckpt["step"]), out)
         method.load_state_dict(ckpt["method"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler"):
@@ -265,6 +323,7 @@ def train(
             f"{out} already holds a run (ckpt.pt)",
             hint="pass --resume to continue it, or choose another --out",
         )
+    resumed_from = step
     if rank == 0:
         (out / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
 
@@ -365,11 +424,13 @@ def train(
     summary = {
         "out": str(out),
         "steps": step,
-        "images_seen": seen,
+        "images_seen": step * config.batch_size * world,  # the run's, resumed parts included
+        "resumed_from": resumed_from,
+        "steps_this_run": step - resumed_from,
         "seconds": round(seconds, 2),
         "images_per_s": round(seen / seconds, 2) if seconds else None,
         "first_batch_s": round(first_batch_s or 0.0, 2),
-        "final_loss": round(last_loss, 5),
+        "final_loss": round(last_loss, 5) if math.isfinite(last_loss) else None,
         "skipped_programs": skipped,
         "programs": len(snapshot),
         "programs_sampled": config.programs or len(snapshot),

@@ -150,7 +150,7 @@ def test_resuming_needs_the_same_architecture_and_snapshot(tmp_path: Path) -> No
     save(tmp_path / "c.pt")
     ckpt = load_checkpoint(tmp_path / "c.pt")
     check_compatible(ckpt, arch="alexnet_small", manifest_sha256=SHA)
-    with pytest.raises(CheckpointError, match="alexnet_small encoder, this run trains resnet18") as info:
+    with pytest.raises(CheckpointError, match="arch alexnet_small, this run trains resnet18") as info:
         check_compatible(ckpt, arch="resnet18", manifest_sha256=SHA)
     assert "--arch alexnet_small" in info.value.hint
     with pytest.raises(CheckpointError, match="another snapshot") as info:

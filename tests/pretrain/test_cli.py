@@ -8,7 +8,7 @@ import torch
 
 from corpus.cliutils import run_app
 from pretrain.cli import app
-from tests.pretrain.test_probe import needs_fashion_mnist
+from tests.pretrain.test_probe import needs_fashion_mnist, write_image_folder
 
 
 def pretrain(args, capsys):
@@ -43,6 +43,11 @@ def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
         ["train", *common, "--method", "simclr", "--steps", "3", "--resume", "--json"], capsys
     )
     assert code == 0 and json.loads(stdout)["steps"] == 3
+    # --resume alone: the run's settings come from its config.json, not the defaults
+    code, stdout, err = pretrain(["train", "--out", str(out), "--resume", "--steps", "4", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["steps"] == 4
+    assert json.loads((out / "config.json").read_text())["arch"] == "resnet18"
     code, stdout, _ = pretrain(
         ["export", str(out / "ckpt.pt"), "--out", str(tmp_path / "r18.pt"), "--json"], capsys
     )
@@ -51,6 +56,15 @@ def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
     assert written["format"] == "torchvision"
     state = torch.load(tmp_path / "r18.pt", weights_only=True)
     assert state["fc.weight"].shape == (1000, 512) and "layer4.1.bn2.running_var" in state
+    # the baseline of a checkpoint: its arch at its training size, never silently another encoder
+    colours = write_image_folder(tmp_path / "colours", per_class=5)
+    code, stdout, err = pretrain(
+        ["probe", str(out / "ckpt.pt"), "--random-init", "--dataset", str(colours), "--json"], capsys
+    )
+    assert code == 0, err
+    baseline = json.loads(stdout)
+    assert baseline["random_init"] and baseline["arch"] == "resnet18" and baseline["size"] == 32
+    assert baseline["step"] == 0 and "baseline of" in baseline["encoder"]
     code, stdout, _ = pretrain(
         ["preview", str(snapshot_dir), "--out", str(tmp_path / "p.png"), "--size", "16", "--n", "4"], capsys
     )

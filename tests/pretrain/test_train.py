@@ -12,7 +12,7 @@ import torch
 
 from corpus.errors import ImageProgramsError, UsageProblem
 from pretrain.checkpoint import load_checkpoint
-from pretrain.train import TrainConfig, lr_at, train
+from pretrain.train import TrainConfig, lr_at, run_config, train
 from tests.conftest import ROOT
 from tests.pretrain.conftest import SHADERS, make_snapshot
 
@@ -79,6 +79,21 @@ def test_loader_workers_do_not_change_what_is_learned(snapshot_dir, tmp_path):
     train(config(snapshot_dir, pooled, method="simclr", steps=4, workers=2))
     a, b = weights(alone / "ckpt.pt"), weights(pooled / "ckpt.pt")
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+
+
+def test_resume_takes_the_runs_own_settings_and_refuses_to_change_what_defines_it(snapshot_dir, tmp_path):
+    out = tmp_path / "run"
+    train(config(snapshot_dir, out, method="simclr", steps=2, size=24, batch_size=4, mixup_k=2))
+    resumed = TrainConfig.load(None, base=run_config(out), steps=3, workers=0)  # as `--resume --steps 3`
+    assert (resumed.method, resumed.size, resumed.batch_size, resumed.mixup_k) == ("simclr", 24, 4, 2)
+    summary = train(resumed, resume=True)
+    assert summary["steps"] == 3 and summary["steps_this_run"] == 1 and summary["images_seen"] == 12
+    for change in ({"method": "mocov2"}, {"method": "supervised"}, {"size": 32, "batch_size": 8}):
+        with pytest.raises(UsageProblem, match="was trained with") as caught:
+            train(TrainConfig.load(None, base=run_config(out), steps=5, **change), resume=True)
+        assert all(key in str(caught.value) for key in change) and "config.json" in caught.value.hint
+    with pytest.raises(UsageProblem, match="already at step 3"):
+        train(TrainConfig.load(None, base=run_config(out), steps=3), resume=True)
 
 
 def test_a_run_folder_is_never_overwritten_and_resume_needs_a_checkpoint(snapshot_dir, tmp_path):
