@@ -161,6 +161,34 @@ def _labels_file(snapshot, out: Path) -> None:
             shutil.copyfile(source, out / name)
 
 
+#: What a dataset folder's images depend on; the rest (where the snapshot lies, the GL device)
+#: may differ between a run and its resumption.
+_DEFINING = ("fmt", "per_program", "size", "seed", "time_min", "time_max", "shard_size")
+
+
+def _defining(job: DatasetJob, manifest_sha256: str) -> dict[str, Any]:
+    return {"manifest_sha256": manifest_sha256, **{k: getattr(job, k) for k in _DEFINING}}
+
+
+def _check_same_dataset(out: Path, wanted: dict[str, Any]) -> None:
+    """Refuse to add to a dataset folder made with other options: resuming would keep its images
+    and describe them with the new options."""
+    try:
+        held = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise UsageProblem(f"{out / 'dataset.json'} cannot be read: {exc}", hint="use another --out") from exc
+    changed = [k for k in wanted if k in held and held[k] != wanted[k]]
+    if changed:
+        was = ", ".join(f"{k}={held[k]!r}" for k in changed)
+        now = ", ".join(f"{k}={wanted[k]!r}" for k in changed)
+        raise UsageProblem(
+            f"{out} holds a dataset made with {was}; this run asks for {now}",
+            hint="use another --out, or the same options to resume that dataset",
+        )
+
+
 def build_dataset(
     job: DatasetJob, *, workers: int = 0, progress: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
@@ -177,7 +205,11 @@ def build_dataset(
     snapshot = open_snapshot(job.snapshot_dir)
     job.snapshot_dir = str(snapshot.root)
     out = Path(job.out)
+    wanted = _defining(job, snapshot.manifest_sha256)
+    _check_same_dataset(out, wanted)
     out.mkdir(parents=True, exist_ok=True)
+    # written first, so an interrupted run is resumed only with the options it was started with
+    (out / "dataset.json").write_text(json.dumps({"snapshot": snapshot.name, **wanted}, indent=1) + "\n")
     _labels_file(snapshot, out)
     workers = workers or cores
     n = len(snapshot)

@@ -28,6 +28,13 @@ def test_imagefolder_has_a_folder_per_program_and_resumes(snapshot_with_broken, 
     assert (out / "ATTRIBUTION.md").exists()
     again = build_dataset(DatasetJob(str(snapshot_with_broken), str(out), per_program=3, size=24), workers=1)
     assert again["skipped_units"] == 4 and again["images"] == 0
+    # other options into the same folder would keep these images under a description of others
+    for change in ({"size": 32}, {"per_program": 4}, {"fmt": "webdataset"}):
+        job = DatasetJob(str(snapshot_with_broken), str(out), **({"per_program": 3, "size": 24} | change))
+        with pytest.raises(UsageProblem, match="holds a dataset made with") as caught:
+            build_dataset(job, workers=1)
+        assert all(key in str(caught.value) for key in change)
+    assert json.loads((out / "dataset.json").read_text())["size"] == 24
 
 
 def test_webdataset_shards_are_the_same_whatever_the_worker_count(snapshot_dir, tmp_path):
