@@ -87,6 +87,11 @@ def open_snapshot(name_or_dir: str | Path, *, db: str | None = None, verify: boo
     )
 
 
+class SnapshotNotFound(NotFoundError, SnapshotError):
+    """No snapshot folder and no catalogue snapshot of that name: exit code 5, as for anything
+    that does not exist, and still a :class:`SnapshotError` for callers that catch those."""
+
+
 def _export_by_name(name: str, db: str | None) -> Path:
     from corpus.db import open_catalogue
     from corpus.snapshots import export_snapshot, show_snapshot
@@ -94,14 +99,14 @@ def _export_by_name(name: str, db: str | None) -> Path:
     try:
         catalogue = open_catalogue(db)
     except CatalogueError as exc:
-        raise SnapshotError(
+        raise SnapshotNotFound(
             f"{name} is neither a snapshot folder nor a snapshot in a catalogue ({exc.message})",
             hint="pass an exported snapshot folder, or --db the catalogue that holds the snapshot",
         ) from exc
     try:
         info = show_snapshot(catalogue, name)
     except (SnapshotError, NotFoundError) as exc:
-        raise SnapshotError(
+        raise SnapshotNotFound(
             f"{name} is neither a snapshot folder nor a snapshot in the catalogue",
             hint="list snapshots with `corpus snapshot ls`, or pass an exported folder",
         ) from exc

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from corpus.errors import ImageProgramsError, UsageProblem
+from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
 
 METHODS = ("supervised", "supcon", "simclr", "mocov2")
 
@@ -286,9 +286,9 @@ def train(
     device = _device(config, rank)
     out = Path(config.out)
     ckpt_path = out / "ckpt.pt"
+    snapshot = open_snapshot(config.snapshot, db=config.db or None)  # before any folder is made
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    snapshot = open_snapshot(config.snapshot, db=config.db or None)
 
     torch.manual_seed(config.seed)
     backbone, dim = build_backbone(config.arch)
@@ -309,7 +309,7 @@ def train(
     step = 0
     if resume:
         if not ckpt_path.exists():
-            raise ImageProgramsError(f"nothing to resume: {ckpt_path} does not exist", hint="drop --resume")
+            raise NotFoundError(f"nothing to resume: {ckpt_path} does not exist", hint="drop --resume")
         ckpt = load_checkpoint(ckpt_path)
         check_compatible(ckpt, arch=config.arch, manifest_sha256=snapshot.manifest_sha256)
         _check_resumed_config(ckpt.get("config") or {}, config, int(ckpt["step"]), out)
@@ -319,7 +319,7 @@ def train(
             scaler.load_state_dict(ckpt["scaler"])
         step = int(ckpt["step"])
     elif ckpt_path.exists():
-        raise ImageProgramsError(
+        raise UsageProblem(
             f"{out} already holds a run (ckpt.pt)",
             hint="pass --resume to continue it, or choose another --out",
         )

@@ -38,7 +38,7 @@ def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
     summary = json.loads(stdout)
     assert summary["steps"] == 2 and (out / "ckpt.pt").exists() and (out / "metrics.csv").exists()
     code, _, err = pretrain(["train", *common, "--method", "simclr", "--steps", "2"], capsys)
-    assert code == 1 and "already holds a run" in err and "--resume" in err
+    assert code == 2 and "already holds a run" in err and "--resume" in err
     code, stdout, _ = pretrain(
         ["train", *common, "--method", "simclr", "--steps", "3", "--resume", "--json"], capsys
     )
@@ -76,7 +76,8 @@ def test_bad_inputs_are_one_line_errors(snapshot_dir, tmp_path, capsys):
         ["train", "--snapshot", str(tmp_path / "nowhere"), "--steps", "1", "--out", str(tmp_path / "r")],
         capsys,
     )
-    assert code == 6 and "neither a snapshot folder" in err
+    assert code == 5 and "neither a snapshot folder" in err
+    assert not (tmp_path / "r").exists()  # a run that cannot start leaves no run folder
     code, _, err = pretrain(["train", "--snapshot", str(snapshot_dir), "--method", "byol"], capsys)
     assert code == 2 and "unknown method" in err
     code, _, err = pretrain(["probe"], capsys)
