@@ -180,7 +180,8 @@ def export_encoder(
     if format == "torchvision" and not is_resnet:
         raise UsageProblem(
             f"torchvision has no {arch} architecture, so this encoder cannot be exported for it",
-            hint="export its plain state_dict (format plain) and load it with pretrain.models.build_backbone",
+            hint="export its plain state_dict (--format plain) and load it with "
+            "pretrain.models.build_backbone",
         )
     if format == "plain" or not is_resnet:
         state = backbone.state_dict()

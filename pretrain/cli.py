@@ -54,6 +54,9 @@ def train_command(
     workers: Annotated[
         int | None, typer.Option(help="Loader processes, each with its own GL context.")
     ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Write ckpt.pt every N steps (and at the end); default 500.")
+    ] = None,
     mixup_k: Annotated[
         int | None, typer.Option(help="Blend K programs per image with Dirichlet weights (paper: 6).")
     ] = None,
@@ -94,6 +97,7 @@ def train_command(
         lr=lr,
         optimizer=optimizer,
         workers=workers,
+        checkpoint_every=checkpoint_every,
         mixup_k=mixup_k,
         mixup_alpha=mixup_alpha,
         programs=programs,
@@ -104,12 +108,11 @@ def train_command(
     bar = _bar(cfg.steps, "training")
 
     def progress(row: dict, total: int) -> None:
+        line = f"loss {row['loss']:.4f}  {row['images_per_s']:.0f} img/s"
         if bar is not None:
-            bar.update(
-                bar.task_ids[0],
-                completed=row["step"],
-                description=f"loss {row['loss']:.4f}  {row['images_per_s']:.0f} img/s",
-            )
+            bar.update(bar.task_ids[0], completed=row["step"], description=line)
+        elif not json_out:  # no terminal (a job's log): a line per logged step instead of a bar
+            typer.echo(f"step {row['step']}/{total}  {line}", err=True)
 
     try:
         summary = train(cfg, resume=resume, progress=progress)

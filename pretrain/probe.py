@@ -222,7 +222,7 @@ def probe(
     seconds_fit = time.perf_counter() - t0
     return {
         "dataset": data.name,
-        "accuracy": _accuracy(layer, test_x, test_y),
+        "accuracy": round(_accuracy(layer, test_x, test_y), 6),  # float32 digits past these are noise
         "train_accuracy": _accuracy(layer, train_x, train_y),
         "n_train": int(train_y.shape[0]),
         "n_test": int(test_y.shape[0]),

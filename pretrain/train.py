@@ -257,7 +257,8 @@ def plot_loss(out: Path) -> Path | None:
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
+    # markers where there are few points: a short run logs one or two, which a bare line hides
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker="o" if len(rows) < 30 else None)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(out.name)

@@ -48,6 +48,9 @@ def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
     assert code == 0, err
     assert json.loads(stdout)["steps"] == 4
     assert json.loads((out / "config.json").read_text())["arch"] == "resnet18"
+    code, stdout, err = pretrain(["train", "--out", str(out), "--resume", "--steps", "5"], capsys)
+    assert code == 0 and "step 5/5  loss" in err  # no terminal here: progress as log lines
+    assert "trained 5 steps" in stdout and "1 steps in this run" in stdout
     code, stdout, _ = pretrain(
         ["export", str(out / "ckpt.pt"), "--out", str(tmp_path / "r18.pt"), "--json"], capsys
     )
