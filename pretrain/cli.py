@@ -159,8 +159,15 @@ def probe_command(
         int | None, typer.Option(help="Image side (default: the checkpoint's training size).")
     ] = None,
     few_shot: Annotated[int | None, typer.Option(help="Train on only N images per class.")] = None,
-    max_train: Annotated[int | None, typer.Option(help="At most this many training images (0: all).")] = None,
-    max_test: Annotated[int | None, typer.Option(help="At most this many test images (0: all).")] = None,
+    max_train: Annotated[
+        int | None, typer.Option(help="At most this many training images (0: all; default 10,000).")
+    ] = None,
+    max_test: Annotated[
+        int | None,
+        typer.Option(
+            help="At most this many test images (0: all; default 2,000, of 10,000 in Fashion-MNIST)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the subsets and the classifier.")] = 0,
     json_out: JsonOption = False,
 ) -> None:
