@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, stderr, warn
+from pretrain.config import TrainConfig as _D  # defaults for --help (no torch import)
 
 app = new_app(
     "pretrain",
@@ -42,30 +43,45 @@ def train_command(
         str | None, typer.Option("--snapshot", help="An exported snapshot folder, or a snapshot name.")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="A TOML file of TrainConfig keys.")] = None,
-    method: Annotated[str | None, typer.Option(help="supervised, supcon, simclr or mocov2.")] = None,
-    arch: Annotated[str | None, typer.Option(help="resnet18, resnet50 or alexnet_small.")] = None,
-    size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per step and process.")] = None,
+    method: Annotated[
+        str | None, typer.Option(help=f"supervised, supcon, simclr or mocov2 (default {_D.method}).")
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option(help=f"resnet18, resnet50 or alexnet_small (default {_D.arch}).")
+    ] = None,
+    size: Annotated[int | None, typer.Option(help=f"Image side in pixels (default {_D.size}).")] = None,
+    steps: Annotated[int | None, typer.Option(help=f"Optimizer steps (default {_D.steps}).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Images per step and process (default {_D.batch_size}).")
+    ] = None,
     lr: Annotated[
         float | None, typer.Option(help="Peak learning rate (0: a default for the optimizer).")
     ] = None,
-    optimizer: Annotated[str | None, typer.Option(help="sgd or adamw.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help=f"sgd or adamw (default {_D.optimizer}).")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Loader processes, each with its own GL context.")
+        int | None,
+        typer.Option(help=f"Loader processes, each with its own GL context (default {_D.workers})."),
     ] = None,
     checkpoint_every: Annotated[
-        int | None, typer.Option(help="Write ckpt.pt every N steps (and at the end); default 500.")
+        int | None,
+        typer.Option(help=f"Write ckpt.pt every N steps and at the end (default {_D.checkpoint_every})."),
     ] = None,
     mixup_k: Annotated[
-        int | None, typer.Option(help="Blend K programs per image with Dirichlet weights (paper: 6).")
+        int | None,
+        typer.Option(help="Blend K programs per image with Dirichlet weights (paper: 6) (default 0, none)."),
     ] = None,
-    mixup_alpha: Annotated[float | None, typer.Option(help="Dirichlet concentration for MixUp.")] = None,
+    mixup_alpha: Annotated[
+        float | None, typer.Option(help=f"Dirichlet concentration for MixUp (default {_D.mixup_alpha}).")
+    ] = None,
     programs: Annotated[
         int | None, typer.Option(help="Sample only N programs of the snapshot (a seeded choice); 0: all.")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of everything: data, augmentations, init.")] = None,
-    out: Annotated[str | None, typer.Option(help="Run folder: checkpoint, metrics, loss plot.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help=f"Seed of everything: data, augmentations, init (default {_D.seed}).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help=f"Run folder: checkpoint, metrics, loss plot (default {_D.out}).")
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out where its checkpoint stopped.")
     ] = False,
@@ -236,7 +252,7 @@ def dataset_command(
     snapshot: Annotated[str, typer.Argument(help="An exported snapshot folder, or a snapshot name.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (resumable: finished parts are kept).")],
     per_program: Annotated[int, typer.Option(help="Images rendered per program.")] = 100,
-    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
+    size: Annotated[int, typer.Option(help=f"Image side in pixels (default {_D.size}).")] = 64,
     fmt: Annotated[
         str, typer.Option("--format", help="imagefolder or webdataset (tar shards).")
     ] = "imagefolder",
@@ -278,7 +294,7 @@ def dataset_command(
 def preview_command(
     snapshot: Annotated[str, typer.Argument(help="An exported snapshot folder, or a snapshot name.")],
     out: Annotated[Path, typer.Option("--out", help="The PNG to write.")] = Path("preview.png"),
-    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
+    size: Annotated[int, typer.Option(help=f"Image side in pixels (default {_D.size}).")] = 64,
     n: Annotated[int, typer.Option(help="Images per row.")] = 16,
     mixup_k: Annotated[int, typer.Option(help="K for the MixUp row (0: no MixUp row).")] = 6,
     seed: Annotated[int, typer.Option(help="Seed of the stream.")] = 0,

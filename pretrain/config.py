@@ -1,0 +1,133 @@
+"""The training config: a dataclass read from defaults, a run's own config.json, a TOML file and
+command-line options, in that order.
+
+Apart from the training loop (:mod:`pretrain.train`, which imports torch) so that the command
+line can show its defaults in ``--help`` without importing torch first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from corpus.errors import UsageProblem
+
+METHODS = ("supervised", "supcon", "simclr", "mocov2")
+
+
+@dataclass
+class TrainConfig:
+    snapshot: str = ""
+    out: str = "runs/run"
+    method: str = "supcon"
+    arch: str = "resnet18"
+    size: int = 64
+    steps: int = 1000
+    batch_size: int = 64  # per process
+    optimizer: str = "sgd"  # sgd (momentum 0.9) or adamw
+    lr: float = 0.0  # 0: 0.1 for SGD, 1e-3 for AdamW, scaled by batch_size / 256 * world size for SGD
+    weight_decay: float = 1e-4
+    warmup_steps: int = -1  # -1: 5 % of the steps
+    seed: int = 0
+    workers: int = 2  # DataLoader workers, each with its own GL context
+    programs: int = 0  # 0: sample every program; N: only N of them (a seeded choice): scaling studies
+    mixup_k: int = 0  # K >= 2 blends K programs with Dirichlet(mixup_alpha) weights (paper: 6, 1.0)
+    mixup_alpha: float = 1.0
+    time_min: float = 0.1
+    time_max: float = 10.0
+    augment: str = ""  # "": simclr for contrastive methods, light for supervised; or none
+    temperature: float = 0.0  # 0: the method's default
+    queue_size: int = 4096  # MoCo v2
+    amp: bool = True  # mixed precision where the device supports it (CUDA)
+    cache_programs: int = 64
+    log_every: int = 10
+    checkpoint_every: int = 500
+    device: str = "auto"  # torch device: auto (cuda if available), cpu, cuda
+    gl_device: str = ""  # render device: "" (auto), cpu, gpu or an EGL index
+    db: str = ""  # catalogue, when snapshot is a name rather than a folder
+    plot: bool = True
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, *, base: dict[str, Any] | None = None, **overrides: Any
+    ) -> TrainConfig:
+        """Defaults, then ``base`` (a resumed run's own config), then a TOML file, then explicit
+        overrides (CLI options that were given)."""
+        values: dict[str, Any] = dict(base or {})
+        if path is not None:
+            try:
+                values.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+            except FileNotFoundError as exc:
+                raise UsageProblem(f"no config file {path}") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise UsageProblem(f"{path} is not valid TOML: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise UsageProblem(
+                f"unknown config key(s): {', '.join(unknown)}", hint=f"known: {', '.join(known)}"
+            )
+        config = cls(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        from pretrain.models import ARCHS
+
+        if self.method not in METHODS:
+            raise UsageProblem(f"unknown method {self.method!r}", hint=f"use one of: {', '.join(METHODS)}")
+        if self.arch not in ARCHS:
+            raise UsageProblem(f"unknown arch {self.arch!r}", hint=f"use one of: {', '.join(ARCHS)}")
+        if not self.snapshot:
+            raise UsageProblem("no snapshot given", hint="pass --snapshot NAME_OR_DIR")
+        if self.size < 16 or self.steps < 1 or self.batch_size < 2:
+            raise UsageProblem("size must be >= 16, steps >= 1 and batch_size >= 2")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise UsageProblem(f"unknown optimizer {self.optimizer!r}", hint="use sgd or adamw")
+        most = 4 * len(os.sched_getaffinity(0))
+        if not 0 <= self.workers <= most:
+            raise UsageProblem(
+                f"workers must be between 0 and {most} on this machine, not {self.workers}",
+                hint="each worker is a process with its own GL context (about 350 MB); "
+                "one or two per core is plenty",
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: What may change when a run is resumed: where and how fast it runs, how long, what it logs.
+#: Everything else defines the run; changed, the resumed steps would not continue it.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "steps",
+        "workers",
+        "log_every",
+        "checkpoint_every",
+        "plot",
+        "device",
+        "gl_device",
+        "db",
+        "out",
+        "snapshot",
+        "cache_programs",
+    }
+)
+
+
+def run_config(out: str | Path) -> dict[str, Any] | None:
+    """The config a run folder was started with (its config.json), for ``--resume``."""
+    path = Path(out) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageProblem(
+            f"{path} cannot be read: {exc}", hint="fix or remove it, or resume with --config"
+        ) from exc
