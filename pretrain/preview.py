@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+#: Pixels left of the images for each row's name.
+LABEL_WIDTH = 84
+
 
 def preview(
     snapshot: str,
@@ -19,8 +22,8 @@ def preview(
     db: str | None = None,
 ) -> Path:
     """A PNG grid: row 1 rendered images, row 2 one augmented (SimCLR) view of each, row 3 MixUp
-    images of ``mixup_k`` programs (when ``mixup_k`` >= 2)."""
-    from PIL import Image
+    images of ``mixup_k`` programs (when ``mixup_k`` >= 2), each row named on its left."""
+    from PIL import Image, ImageDraw
 
     from pretrain.augment import Augment
     from pretrain.data import ShaderStream, StreamConfig
@@ -32,17 +35,22 @@ def preview(
     x = images.permute(0, 3, 1, 2).float() / 255.0
     g = torch.Generator().manual_seed(seed)
     augmented = (Augment(size, "simclr")(x, g).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
-    rows = [images, augmented]
+    rows, names = [images, augmented], ["rendered", "augmented"]
     if mixup_k >= 2:
         config = StreamConfig(size=size, batch_size=n, seed=seed, mixup_k=mixup_k)
         rows.append(next(iter(ShaderStream(snap, config, max_batches=1)))["images"])
-    pad = 2
-    grid = np.full((len(rows) * (size + pad) + pad, n * (size + pad) + pad, 3), 32, np.uint8)
+        names.append(f"MixUp k={mixup_k}")
+    pad, label_w = 2, LABEL_WIDTH
+    grid = np.full((len(rows) * (size + pad) + pad, label_w + n * (size + pad) + pad, 3), 32, np.uint8)
     for r, row in enumerate(rows):
         for c in range(n):
-            y0, x0 = pad + r * (size + pad), pad + c * (size + pad)
+            y0, x0 = pad + r * (size + pad), label_w + pad + c * (size + pad)
             grid[y0 : y0 + size, x0 : x0 + size] = row[c].numpy()
+    picture = Image.fromarray(grid)
+    draw = ImageDraw.Draw(picture)
+    for r, name in enumerate(names):
+        draw.text((4, pad + r * (size + pad) + max(0, size // 2 - 6)), name, fill=(230, 230, 230))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(out)
+    picture.save(out)
     return out

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from corpus.errors import UsageProblem
-from pretrain.preview import preview
+from pretrain.preview import LABEL_WIDTH, preview
 from pretrain.static import DatasetJob, build_dataset
 
 
@@ -57,9 +57,12 @@ def test_webdataset_shards_are_the_same_whatever_the_worker_count(snapshot_dir, 
 def test_preview_shows_rendered_augmented_and_mixup_rows(snapshot_dir, tmp_path):
     path = preview(str(snapshot_dir), tmp_path / "p.png", size=16, n=4, mixup_k=3)
     grid = np.asarray(Image.open(path))
-    assert grid.shape == (3 * 18 + 2, 4 * 18 + 2, 3)
-    rows = [grid[2 + r * 18 : 2 + r * 18 + 16, 2:18] for r in range(3)]
+    assert grid.shape == (3 * 18 + 2, LABEL_WIDTH + 4 * 18 + 2, 3)
+    x0 = LABEL_WIDTH + 2
+    rows = [grid[2 + r * 18 : 2 + r * 18 + 16, x0 : x0 + 16] for r in range(3)]
     assert all(row.std() > 5 for row in rows)
+    labels = [grid[r * 18 : (r + 1) * 18, :LABEL_WIDTH] for r in range(3)]
+    assert all((band > 150).any() for band in labels)  # each row is named in light text
 
 
 def test_a_worker_count_out_of_range_is_refused_before_any_process_starts(snapshot_dir, tmp_path):
