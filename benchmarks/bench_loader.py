@@ -73,7 +73,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pretrain.data import FEEDBACK_FRAMES, ShaderStream, StreamConfig, _Renderer, make_loader  # noqa: E402
+from pretrain.data import (  # noqa: E402
+    ShaderStream,
+    StreamConfig,
+    _Renderer,
+    draw_sample,
+    has_history,
+    make_loader,
+)
 from pretrain.snapshot import SnapshotData, open_snapshot  # noqa: E402
 
 # Here and in every spawned worker (they import this module): if one aborts, the Python stack of
@@ -139,17 +146,8 @@ def _bare_render(
     compiled: list, history: list[bool], batch: list[tuple[int, float]], out: np.ndarray
 ) -> None:
     """The frames the stream draws for each sample of ``batch``, read into ``out[j]``."""
-    size = (out.shape[2], out.shape[1])
     for j, (label, t) in enumerate(batch):
-        c = compiled[label]
-        if history[label]:
-            c.reset()
-            for k in range(FEEDBACK_FRAMES - 1, -1, -1):
-                tk = max(0.0, t - k / 60.0)
-                c.render(tk, size, frame=max(0, int(tk * 60)))
-        else:
-            c.render(t, size, frame=int(t * 60))
-        c.read_into(out[j])
+        draw_sample(compiled[label], t, out[j], history[label])
 
 
 def _bare_process(folder: str, threads: tuple | None, commands, results, barrier) -> None:
@@ -162,7 +160,7 @@ def _bare_process(folder: str, threads: tuple | None, commands, results, barrier
     snapshot = open_snapshot(folder, verify=False)
     engine = Engine()
     compiled = [engine.compile(snapshot.program(i), float_picture=False) for i in range(len(snapshot))]
-    history = [bool(c.plan.feedback_targets() or len(c.plan.passes) > 1) for c in compiled]
+    history = [has_history(c) for c in compiled]
     while True:
         command = commands.get()
         if command is None:

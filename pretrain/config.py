@@ -16,6 +16,13 @@ from typing import Any
 
 from corpus.errors import UsageProblem
 
+
+def max_workers() -> int:
+    """The most rendering workers a command accepts here: 4 per core. Each is a process with a GL
+    context (about 350 MB); past this a typo (200 for 2) only thrashes the machine."""
+    return 4 * len(os.sched_getaffinity(0))
+
+
 METHODS = ("supervised", "supcon", "simclr", "mocov2")
 
 
@@ -89,7 +96,7 @@ class TrainConfig:
             raise UsageProblem("size must be >= 16, steps >= 1 and batch_size >= 2")
         if self.optimizer not in ("sgd", "adamw"):
             raise UsageProblem(f"unknown optimizer {self.optimizer!r}", hint="use sgd or adamw")
-        most = 4 * len(os.sched_getaffinity(0))
+        most = max_workers()
         if not 0 <= self.workers <= most:
             raise UsageProblem(
                 f"workers must be between 0 and {most} on this machine, not {self.workers}",

@@ -59,6 +59,27 @@ class ProgramFailed(Exception):
     pass
 
 
+def has_history(compiled) -> bool:
+    """Whether a compiled program's picture depends on earlier frames (feedback or buffers)."""
+    return bool(compiled.plan.feedback_targets() or len(compiled.plan.passes) > 1)
+
+
+def draw_sample(compiled, t: float, out: np.ndarray, history: bool) -> None:
+    """The frames a sample at time ``t`` draws, the last read into ``out`` (h, w, 3) uint8.
+
+    A program with ``history`` starts from nothing (a reset) and draws :data:`FEEDBACK_FRAMES`
+    frames 1/60 s apart ending at ``t``, so its picture depends only on (program, t)."""
+    size = (out.shape[1], out.shape[0])
+    if history:
+        compiled.reset()
+        for k in range(FEEDBACK_FRAMES - 1, -1, -1):
+            tk = max(0.0, t - k / 60.0)
+            compiled.render(tk, size, frame=max(0, int(tk * 60)))
+    else:
+        compiled.render(t, size, frame=int(t * 60))
+    compiled.read_into(out)
+
+
 class _Renderer:
     """A worker's GL engine and its LRU cache of compiled programs."""
 
@@ -96,16 +117,7 @@ class _Renderer:
     def render_into(self, index: int, t: float, out: np.ndarray) -> None:
         """Render program ``index`` at time ``t`` into ``out`` (h, w, 3) uint8."""
         compiled = self.compiled(index)
-        size = (out.shape[1], out.shape[0])
-        if compiled.plan.feedback_targets() or len(compiled.plan.passes) > 1:
-            # Feedback depends on history: start from nothing so the picture depends only on (program, t).
-            compiled.reset()
-            for k in range(FEEDBACK_FRAMES - 1, -1, -1):
-                tk = max(0.0, t - k / 60.0)
-                compiled.render(tk, size, frame=max(0, int(tk * 60)))
-        else:
-            compiled.render(t, size, frame=int(t * 60))
-        compiled.read_into(out)
+        draw_sample(compiled, t, out, has_history(compiled))
 
     def close(self) -> None:
         for compiled in self.cache.values():
@@ -282,11 +294,16 @@ def _mix_k(config: StreamConfig) -> int:
     return config.mixup_k if config.mixup_k >= 2 else 0
 
 
-def batch_nbytes(config: StreamConfig) -> int:
-    """Bytes of one batch: ids (int64: labels, indices, then MixUp labels), MixUp weights
-    (float32) and images (uint8), in that order, each at an offset that is a multiple of 8."""
+def _layout(config: StreamConfig) -> tuple[int, int, int]:
+    """Bytes of a batch's ids (int64: labels, indices, then MixUp labels), MixUp weights (float32,
+    padded to a multiple of 8) and images (uint8), stored in that order."""
     bs, k = config.batch_size, _mix_k(config)
-    return (2 + k) * bs * 8 + -(-bs * k * 4 // 8) * 8 + bs * config.size * config.size * 3
+    return (2 + k) * bs * 8, -(-bs * k * 4 // 8) * 8, bs * config.size * config.size * 3
+
+
+def batch_nbytes(config: StreamConfig) -> int:
+    """Bytes of one batch, laid out as :func:`_layout` says."""
+    return sum(_layout(config))
 
 
 def _batch_views(
@@ -295,8 +312,7 @@ def _batch_views(
     """Images (bs, size, size, 3), ids and MixUp weights (bs, k) (None without MixUp) as views of
     ``storage`` from byte ``offset`` (a multiple of 8), laid out as :func:`batch_nbytes` says."""
     bs, size, k = config.batch_size, config.size, _mix_k(config)
-    id_bytes = (2 + k) * bs * 8
-    weight_bytes = -(-bs * k * 4 // 8) * 8
+    id_bytes, weight_bytes, _ = _layout(config)
     ids = torch.empty(0, dtype=torch.long).set_(storage, offset // 8, ((2 + k) * bs,))
     weights = None
     if k:
@@ -342,6 +358,7 @@ class _Ring:
         self.slots = slots
         self.nbytes = nbytes
         self.stride = -(-nbytes // 64) * 64
+        _check_shared_memory(workers * slots * self.stride, workers)
         self.storage = torch.UntypedStorage._new_shared(workers * slots * self.stride)
         self.taken = torch.zeros(workers, dtype=torch.long).share_memory_()  # batches copied out
 
@@ -369,11 +386,14 @@ class _Ring:
                         "to take its batches"
                     )
                 time.sleep(0.0005)
+        return self._offset(worker, n)
+
+    def _offset(self, worker: int, n: int) -> int:
         return (worker * self.slots + n % self.slots) * self.stride
 
     def take(self, worker: int, n: int, config: StreamConfig) -> dict[str, Any]:
         """Copy worker ``worker``'s batch ``n`` out of its slot; frees the slot."""
-        start = (worker * self.slots + n % self.slots) * self.stride
+        start = self._offset(worker, n)
         storage = torch.UntypedStorage(self.nbytes)
         # numpy's copy, on this thread: torch's would wake its OpenMP threads, which then spin
         # on the cores the workers render on
@@ -421,9 +441,8 @@ class ShaderLoader:
             yield from torch.utils.data.DataLoader(self.stream, batch_size=None, num_workers=0)
             return
         config = self.stream.config
-        slots = self.prefetch + 2  # the DataLoader keeps up to `prefetch` batches per worker in flight
-        _check_shared_memory(self.workers * slots * batch_nbytes(config), self.workers)
-        ring = _Ring(self.workers, slots, batch_nbytes(config))
+        # the DataLoader keeps up to `prefetch` batches per worker in flight: two slots more
+        ring = _Ring(self.workers, self.prefetch + 2, batch_nbytes(config))
         stream = copy.copy(self.stream)  # the caller's stream stays ring-less
         stream._ring = ring
         loader = torch.utils.data.DataLoader(

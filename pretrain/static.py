@@ -197,10 +197,12 @@ def build_dataset(
 
     if job.fmt not in FORMATS:
         raise UsageProblem(f"unknown format {job.fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    cores = len(os.sched_getaffinity(0))
-    if job.per_program < 1 or job.size < 8 or not 0 <= workers <= 4 * cores:
+    from pretrain.config import max_workers
+
+    most = max_workers()
+    if job.per_program < 1 or job.size < 8 or not 0 <= workers <= most:
         raise UsageProblem(
-            f"--per-program must be >= 1, --size >= 8 and --workers between 0 (one per core) and {4 * cores}"
+            f"--per-program must be >= 1, --size >= 8 and --workers between 0 (one per core) and {most}"
         )
     snapshot = open_snapshot(job.snapshot_dir)
     job.snapshot_dir = str(snapshot.root)
@@ -211,7 +213,7 @@ def build_dataset(
     # written first, so an interrupted run is resumed only with the options it was started with
     (out / "dataset.json").write_text(json.dumps({"snapshot": snapshot.name, **wanted}, indent=1) + "\n")
     _labels_file(snapshot, out)
-    workers = workers or cores
+    workers = workers or len(os.sched_getaffinity(0))
     n = len(snapshot)
     summary: dict[str, Any] = {
         "format": job.fmt,
