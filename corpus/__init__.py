@@ -2,7 +2,8 @@
 
 Other packages use these names (and the modules named below), nothing private:
 
-- records: :class:`ProgramRecord`, :class:`PassRecord`, :class:`InputRecord`, :func:`normalise_input`
+- records: :class:`ProgramRecord`, :class:`PassRecord`, :class:`InputRecord`, :func:`normalise_input`,
+  :func:`author_key` (how authors are compared)
 - errors: :class:`ImageProgramsError` and its subclasses
 - ``corpus.db.open_catalogue``, ``corpus.store.ProgramStore``, ``corpus.queries``,
   ``corpus.snapshots`` (imported on use: they pull in SQLAlchemy)
@@ -21,6 +22,7 @@ from corpus.records import (
     InputRecord,
     PassRecord,
     ProgramRecord,
+    author_key,
     normalise_input,
     parse_program_key,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "PassRecord",
     "ProgramRecord",
     "SnapshotError",
+    "author_key",
     "normalise_input",
     "parse_program_key",
 ]

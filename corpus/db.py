@@ -61,7 +61,7 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
 
 #: The newest migration, kept here so that opening a catalogue does not import Alembic (half a
 #: second of every command's start-up); a test checks it against Alembic's own head.
-SCHEMA_HEAD = "0004_frontier_claim_order"
+SCHEMA_HEAD = "0005_author_key"
 
 
 def alembic_config():

@@ -10,7 +10,7 @@ from corpus.db import Catalogue
 from corpus.errors import UsageProblem
 from corpus.models import Exclusion, Program, Source
 from corpus.queries import _iso
-from corpus.records import parse_program_key
+from corpus.records import author_key, parse_program_key
 from corpus.store import utcnow
 
 
@@ -39,6 +39,9 @@ def add_exclusion(
             raise UsageProblem(str(exc)) from exc
     else:
         row["author"] = author
+        row["author_key"] = author_key(author)
+        if row["author_key"] is None:
+            raise UsageProblem("--author needs a name", hint="pass the author's name as the source shows it")
     with catalogue.session() as s:
         if program:
             same = select(Exclusion.id).where(
@@ -47,7 +50,7 @@ def add_exclusion(
         else:
             same = select(Exclusion.id).where(
                 Exclusion.external_id.is_(None),
-                func.lower(Exclusion.author) == author.lower(),
+                Exclusion.author_key == row["author_key"],
                 Exclusion.source.is_(None) if source is None else Exclusion.source == source,
             )
         already = s.execute(same).first() is not None
@@ -63,7 +66,7 @@ def _matching_programs(s, row: dict[str, Any]) -> int:
     if row.get("external_id") is not None:
         stmt = stmt.where(Source.name == row["source"], Program.external_id == row["external_id"])
     else:
-        stmt = stmt.where(func.lower(Program.author) == row["author"].lower())
+        stmt = stmt.where(Program.author_key == row["author_key"])
         if row["source"] is not None:
             stmt = stmt.where(Source.name == row["source"])
     return s.execute(stmt).scalar_one()

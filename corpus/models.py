@@ -24,7 +24,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -79,7 +78,7 @@ class Program(Base):
         UniqueConstraint("source_id", "external_id", name="uq_program_source_external"),
         Index("ix_program_norm_sha256", "norm_sha256"),
         Index("ix_program_author", "author"),
-        Index("ix_program_author_lower", func.lower(text("author"))),
+        Index("ix_program_author_key", "author_key"),
         Index("ix_program_dialect", "dialect"),
         Index("ix_program_duplicate_of", "duplicate_of_id"),
     )
@@ -90,6 +89,8 @@ class Program(Base):
     url: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(255))
+    #: ``corpus.records.author_key(author)``: what --author, takedowns and snapshots compare
+    author_key: Mapped[str | None] = mapped_column(String(1024))
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -184,6 +185,8 @@ class Exclusion(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(512))
     author: Mapped[str | None] = mapped_column(String(255))
+    #: ``corpus.records.author_key(author)``, compared with ``program.author_key``
+    author_key: Mapped[str | None] = mapped_column(String(1024))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

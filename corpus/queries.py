@@ -29,7 +29,7 @@ from corpus.models import (
     Snapshot,
     Source,
 )
-from corpus.records import parse_program_key
+from corpus.records import author_key, parse_program_key
 
 SORTS = {  # keys: corpus.filters.SORT_NAMES, in that order
     "key": (Source.name, Program.external_id),
@@ -43,20 +43,23 @@ SORTS = {  # keys: corpus.filters.SORT_NAMES, in that order
 
 def exclusion_matches(source_name, external_id, author):
     """The condition under which an :class:`Exclusion` row covers a program: its key, or its
-    author (on that source or on all). One definition for listings, snapshots and ``show``."""
+    author (on that source or on all). One definition for listings, snapshots and ``show``.
+
+    ``author`` is the program's ``author_key`` (:func:`corpus.records.author_key`), never a
+    database's ``lower()``, which folds only ASCII on SQLite."""
     return or_(
         and_(Exclusion.source == source_name, Exclusion.external_id == external_id),
         and_(
             Exclusion.external_id.is_(None),
-            Exclusion.author.is_not(None),
-            func.lower(Exclusion.author) == func.lower(author),
+            Exclusion.author_key.is_not(None),
+            Exclusion.author_key == author,
             or_(Exclusion.source.is_(None), Exclusion.source == source_name),
         ),
     )
 
 
 def _excluded_condition():
-    return exists().where(exclusion_matches(Source.name, Program.external_id, Program.author))
+    return exists().where(exclusion_matches(Source.name, Program.external_id, Program.author_key))
 
 
 def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
@@ -71,7 +74,7 @@ def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
     if flt.spdx:
         conds.append(func.lower(Licence.spdx).in_([s.lower() for s in flt.spdx]))
     if flt.authors:
-        conds.append(func.lower(Program.author).in_([a.lower() for a in flt.authors]))
+        conds.append(Program.author_key.in_(sorted({author_key(a) for a in flt.authors} - {None})))
     for tag in flt.tags:
         if dialect == "sqlite":
             conds.append(
@@ -327,7 +330,7 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
         takedown = (
             s.execute(
                 select(Exclusion.reason).where(
-                    exclusion_matches(source.name, program.external_id, program.author)
+                    exclusion_matches(source.name, program.external_id, program.author_key)
                 )
             )
             .scalars()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -233,3 +234,21 @@ def parse_program_key(key: str) -> tuple[str, str]:
     if not sep or not source or not external_id:
         raise ValueError(f"{key!r} is not a program name; write it as SOURCE:ID, e.g. shadertoy:4dXGR8")
     return source, external_id
+
+
+#: Longest author key stored: casefolding and NFKC can lengthen a name (``ß`` -> ``ss``).
+AUTHOR_KEY_MAX = 1024
+
+
+def author_key(author: str | None) -> str | None:
+    """The one form in which authors are compared: NFKC-normalised, casefolded, stripped.
+
+    Takedowns, ``corpus ls --author`` and snapshots all compare this key (stored in
+    ``program.author_key`` and ``exclusion.author_key``), never a database's ``lower()``, which
+    folds ASCII only on SQLite: "Émile" and "émile", "STRASSE" and "straße" are one author.
+    ``None`` for no author or a blank one.
+    """
+    if author is None:
+        return None
+    key = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", author).casefold()).strip()
+    return key[:AUTHOR_KEY_MAX] or None

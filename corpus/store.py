@@ -31,10 +31,8 @@ from corpus.models import (
     RenderPass,
     Source,
 )
-from corpus.records import ProgramRecord
+from corpus.records import ProgramRecord, author_key
 from corpus.sources import source_info
-
-_METADATA_FIELDS = ("url", "title", "author", "description", "tags", "created_at", "updated_at", "parent_ref")
 
 
 def utcnow() -> datetime:
@@ -71,7 +69,7 @@ class Exclusions:
     """The takedown list, loaded once per run: programs and authors to keep out.
 
     The same rule as :func:`corpus.queries.exclusion_matches`, in memory, because imports check
-    every record against it.
+    every record against it; authors are compared by :func:`corpus.records.author_key`.
     """
 
     def __init__(self, keys: set[tuple[str, str]], authors: set[tuple[str | None, str]]) -> None:
@@ -87,16 +85,16 @@ class Exclusions:
         ):
             if external_id is not None and source is not None:
                 keys.add((source, external_id))
-            elif author is not None:
-                authors.add((source, author.casefold()))
+            elif author_key(author) is not None:
+                authors.add((source, author_key(author)))
         return cls(keys, authors)
 
     def excludes(self, source: str, external_id: str, author: str | None) -> bool:
         if (source, external_id) in self.keys:
             return True
-        if author is None or not self.authors:
+        a = author_key(author)
+        if a is None or not self.authors:
             return False
-        a = author.casefold()
         return (source, a) in self.authors or (None, a) in self.authors
 
 
@@ -387,6 +385,7 @@ def _metadata(r: ProgramRecord) -> dict:
         "url": r.url,
         "title": r.title,
         "author": r.author,
+        "author_key": author_key(r.author),
         "description": r.description,
         "tags": list(r.tags) if r.tags else None,
         "created_at": _utc(r.created_at),
