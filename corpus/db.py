@@ -61,7 +61,7 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
 
 #: The newest migration, kept here so that opening a catalogue does not import Alembic (half a
 #: second of every command's start-up); a test checks it against Alembic's own head.
-SCHEMA_HEAD = "0005_author_key"
+SCHEMA_HEAD = "0005_author_key_licence_class"
 
 
 def alembic_config():

@@ -25,16 +25,23 @@ Identifiers outside the SPDX list: ``LicenseRef-public-domain`` (public-domain w
 ``LicenseRef-all-rights-reserved`` ("All rights reserved" with no grant), ``LicenseRef-noncommercial``
 ("not for commercial use" wording), and, for a licence named without its version,
 ``LicenseRef-BSD`` and ``LicenseRef-CC-BY[-NC][-SA|-ND]`` (scored lower; the class is still
-known). Creative Commons no-derivatives licences (CC-BY-ND-x) are classed ``proprietary``: they
-grant no right to adapt; any ``-NC-`` licence is ``noncommercial`` first.
+known).
+
+The class of an id comes from license-expression's bundled licence database (ScanCode's
+LicenseDB, read on first use): :data:`CATEGORY_CLASSES` maps its categories to ours, and
+:data:`CLASS_OVERRIDES` lists, each with its reason, where we differ (the CC BY-NC family is
+``noncommercial``, CC BY-ND ``proprietary``, Artistic-2.0 ``permissive`` …) and our own ids.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corpus.errors import ImageProgramsError
@@ -45,14 +52,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_RIGHTS_RESERVED",
+    "CATEGORY_CLASSES",
+    "CLASS_OVERRIDES",
     "EVIDENCE_KINDS",
     "LICENCE_CLASSES",
     "NOASSERTION",
     "NONCOMMERCIAL",
     "PUBLIC_DOMAIN",
     "SITE_DEFAULTS",
+    "ClassOverride",
     "LicenceDecision",
     "LicenceVerdict",
+    "database_categories",
     "decide",
     "decide_for_record",
     "detect_in_code",
@@ -116,60 +127,126 @@ _RANK = {
     "unknown": 4,
     "proprietary": 5,
 }
-_PUBLIC_DOMAIN_IDS = {"UNLICENSE", "CC0-1.0", "CC-PDDC", "PDDL-1.0", PUBLIC_DOMAIN.upper()}
-_PERMISSIVE_IDS = {
-    "MIT",
-    "MIT-0",
-    "MIT-CMU",
-    "X11",
-    "ISC",
-    "0BSD",
-    "BSD-2-CLAUSE",
-    "BSD-3-CLAUSE",
-    "BSD-3-CLAUSE-CLEAR",
-    "BSD-4-CLAUSE",
-    "LICENSEREF-BSD",
-    "APACHE-1.0",
-    "APACHE-1.1",
-    "APACHE-2.0",
-    "ZLIB",
-    "ZLIB-ACKNOWLEDGEMENT",
-    "LIBPNG",
-    "WTFPL",
-    "BSL-1.0",
-    "NCSA",
-    "POSTGRESQL",
-    "PYTHON-2.0",
-    "BLUEOAK-1.0.0",
-    "CURL",
-}
-_COPYLEFT_PREFIXES = ("GPL-", "LGPL-", "AGPL-", "MPL-", "EPL-", "EUPL-", "OSL-", "CDDL-", "CECILL-")
 _EXPR_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+
+#: How the categories of license-expression's bundled licence database (ScanCode's LicenseDB,
+#: one category per licence) map to our classes. Ids the database does not know are ``unknown``.
+CATEGORY_CLASSES: dict[str, str] = {
+    "Permissive": "permissive",
+    "Public Domain": "public-domain",
+    "Copyleft": "copyleft",
+    # weak copyleft (LGPL, MPL, EPL, CC-BY-SA): modified files still carry share-alike terms
+    "Copyleft Limited": "copyleft",
+    # code to read without an open grant (BUSL, SSPL, Elastic); its NC and ND licences: overrides
+    "Source-available": "proprietary",
+    "Proprietary Free": "proprietary",
+    "Commercial": "proprietary",
+    # field-of-use limits (no military or nuclear use, Hippocratic): not an open grant either
+    "Free Restricted": "proprietary",
+    # not a copyright licence of the code: a contributor agreement, a patent grant, "any OSI"
+    "CLA": "unknown",
+    "Patent License": "unknown",
+    "Unstated License": "unknown",
+}
+
+
+@dataclass(frozen=True)
+class ClassOverride:
+    """Where our class of an id differs from its database category, or the id is our own."""
+
+    ids: str  # a regular expression that must match the whole id, case ignored
+    licence_class: str
+    reason: str
+
+
+#: Checked before the database, first match wins. Each says why it departs from the database.
+CLASS_OVERRIDES: tuple[ClassOverride, ...] = (
+    ClassOverride(
+        r"(LicenseRef-)?CC-BY-NC(-SA|-ND)?(-.+)?|LicenseRef-scancode-cc-(by-)?nc(-.+)?",
+        "noncommercial",
+        "the database files the CC BY-NC family as Source-available; NC forbids commercial use, "
+        "which is exactly our noncommercial class",
+    ),
+    ClassOverride(
+        r"PolyForm-Noncommercial-.+|NCGL-UK-.+|LicenseRef-scancode-dl-de-by-nc-.+",
+        "noncommercial",
+        "source-available or restricted in the database, but the one restriction is noncommercial use",
+    ),
+    ClassOverride(
+        r"(LicenseRef-)?CC-BY-ND(-.+)?",
+        "proprietary",
+        "no-derivatives: no right to adapt the code, so nothing a corpus may change or render from",
+    ),
+    ClassOverride(
+        r"Artistic-2\.0|ClArtistic",
+        "permissive",
+        "the database says Copyleft Limited, but these put no share-alike terms on a renamed "
+        "modified version or on a larger work (OSI and FSF approved); in practice permissive",
+    ),
+    ClassOverride(
+        r"WTFPL",
+        "permissive",
+        "the database says Public Domain, but WTFPL is a licence (a grant), not a dedication",
+    ),
+    ClassOverride(
+        r"LicenseRef-CC-BY", "permissive", "our id for CC BY named without a version: every version is"
+    ),
+    ClassOverride(
+        r"LicenseRef-CC-BY-SA", "copyleft", "our id for CC BY-SA named without a version: share-alike"
+    ),
+    ClassOverride(
+        r"LicenseRef-BSD", "permissive", "our id for a BSD licence named without its clauses: all are"
+    ),
+    ClassOverride(r"LicenseRef-public-domain", "public-domain", "our id for public-domain wording"),
+    ClassOverride(
+        r"LicenseRef-all-rights-reserved",
+        "proprietary",
+        "our id for 'all rights reserved' (or a prohibition) with no grant",
+    ),
+    ClassOverride(
+        r"LicenseRef-noncommercial", "noncommercial", "our id for 'not for commercial use' wording"
+    ),
+    ClassOverride(r"NOASSERTION|NONE", "unknown", "SPDX's words for no licence stated"),
+)
+_OVERRIDE_PATTERNS = tuple((re.compile(o.ids, re.IGNORECASE), o.licence_class) for o in CLASS_OVERRIDES)
+
+
+def _licence_database_path() -> Path:
+    """license-expression's bundled licence index, found without importing the package."""
+    spec = importlib.util.find_spec("license_expression")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImageProgramsError(
+            "the license-expression package is not installed", hint="pip install -e . (it is a dependency)"
+        )
+    return Path(spec.submodule_search_locations[0]) / "data" / "scancode-licensedb-index.json"
+
+
+@lru_cache(maxsize=1)
+def database_categories() -> dict[str, str]:
+    """Upper-cased SPDX id (and ``LicenseRef-scancode-…`` id) -> the database's category.
+
+    Read on first use (about 10 ms), never at import: most commands class no licence.
+    Licence exceptions (``WITH`` operands) are left out; a current entry wins over a deprecated one.
+    """
+    entries = json.loads(_licence_database_path().read_text(encoding="utf-8"))
+    categories: dict[str, str] = {}
+    for entry in sorted(entries, key=lambda e: bool(e.get("is_deprecated")), reverse=True):
+        if entry.get("is_exception") or not entry.get("category"):
+            continue
+        for ident in [entry.get("spdx_license_key"), *(entry.get("other_spdx_license_keys") or [])]:
+            if ident:
+                categories[ident.upper()] = entry["category"]
+    return categories
 
 
 def _id_class(ident: str) -> str:
-    upper = ident.upper().rstrip("+")
-    if upper in ("NOASSERTION", "NONE"):
-        return "unknown"
-    if upper == ALL_RIGHTS_RESERVED.upper():
-        return "proprietary"
-    if upper == NONCOMMERCIAL.upper():
-        return "noncommercial"
-    if upper in _PUBLIC_DOMAIN_IDS:
-        return "public-domain"
-    core = upper[len("LICENSEREF-") :] if upper.startswith("LICENSEREF-") else upper
-    parts = core.split("-")
-    if "NC" in parts:
-        return "noncommercial"
-    if core.startswith("CC-BY"):
-        if "ND" in parts:
-            return "proprietary"
-        return "copyleft" if "SA" in parts else "permissive"
-    if upper in _PERMISSIVE_IDS:
-        return "permissive"
-    if upper.startswith(_COPYLEFT_PREFIXES):
-        return "copyleft"
-    return "unknown"
+    for pattern, cls in _OVERRIDE_PATTERNS:
+        if pattern.fullmatch(ident):
+            return cls
+    categories = database_categories()
+    upper = ident.upper()
+    category = categories.get(upper) or categories.get(upper.rstrip("+"))
+    return CATEGORY_CLASSES.get(category, "unknown") if category else "unknown"
 
 
 def _parse_or(tokens: list[str], pos: int) -> tuple[str, int]:

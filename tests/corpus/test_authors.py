@@ -104,7 +104,7 @@ def test_a_new_author_spelling_updates_the_stored_key(authors) -> None:
 
 
 def test_migration_0005_backfills_author_keys_across_batches(tmp_path) -> None:
-    batch = importlib.import_module("migrations.versions.0005_author_key").BATCH
+    batch = importlib.import_module("migrations.versions.0005_author_key_licence_class").BATCH
     names = ["Émile", "STRASSE", None, "ann"] + ["filler"] * batch  # more than one batch
     cat = dbmod.connect(str(tmp_path / "cat.db"), must_exist=False)
     dbmod.upgrade(cat, "0004_frontier_claim_order")
