@@ -13,7 +13,6 @@ import pytest
 
 from corpus.errors import ImageProgramsError
 from corpus.licences import (
-    _ID_TABLE,
     EVIDENCE_KINDS,
     LICENCE_CLASSES,
     NOASSERTION,
@@ -27,6 +26,7 @@ from corpus.licences import (
     normalise_spdx,
     verdict_from_field,
 )
+from corpus.licences.ids import ID_TABLE
 from corpus.records import PassRecord, ProgramRecord
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
@@ -639,10 +639,10 @@ def test_every_emitted_spdx_id_is_known_to_license_expression() -> None:
     from license_expression import get_spdx_licensing
 
     licensing = get_spdx_licensing()
-    ids = {v for v in _ID_TABLE.values() if not v.startswith("LicenseRef-")}
+    ids = {v for v in ID_TABLE.values() if not v.startswith("LicenseRef-")}
     unknown = {i for i in ids if licensing.unknown_license_keys(licensing.parse(i))}
     assert unknown == set()
-    assert all(licence_class(i) != "unknown" for i in _ID_TABLE.values())
+    assert all(licence_class(i) != "unknown" for i in ID_TABLE.values())
 
 
 def test_matched_text_is_trimmed_to_300_characters() -> None:
