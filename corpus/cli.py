@@ -568,6 +568,9 @@ def snapshot_verify(
     report = verify_snapshot_dir(folder, raise_on_problems=False)
     if json_out:
         emit_json(report)
+    else:
+        for warning in report["warnings"]:
+            warn(f"warning: {warning}")
     if not report["ok"]:
         raise verification_error(report)
     if not json_out:

@@ -40,9 +40,31 @@ from corpus.models import (
     Vetting,
 )
 from corpus.queries import ProgramFilter, _iso, apply_filter, refresh_code_index
+from corpus.snapshot_verify import (
+    DOCUMENT_HEADINGS,
+    MANIFEST,
+    SELF_HASH,
+    snapshot_meta_sha256,
+    verification_error,
+    verify_snapshot_dir,
+)
+
+__all__ = [  # verification lives in corpus.snapshot_verify; its names are importable from here too
+    "DEFAULT_CLASSES",
+    "MANIFEST",
+    "SnapshotSummary",
+    "create_snapshot",
+    "delete_snapshot",
+    "export_snapshot",
+    "list_snapshots",
+    "pass_file_name",
+    "show_snapshot",
+    "snapshot_meta_sha256",
+    "verification_error",
+    "verify_snapshot_dir",
+]
 
 DEFAULT_CLASSES = ("permissive", "public-domain")
-MANIFEST = "manifest.jsonl"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PASS_FILE_RE = re.compile(r"[^a-z0-9]+")
 
@@ -337,6 +359,7 @@ def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Pat
                 "manifest_sha256": snap.manifest_sha256,
                 "files_sha256": {k: hashlib.sha256(v).hexdigest() for k, v in documents.items()},
             }
+            meta[SELF_HASH] = snapshot_meta_sha256(meta)
             (tmp / "snapshot.json").write_text(
                 json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
@@ -365,7 +388,7 @@ def _attribution_line(line: dict[str, Any]) -> str:
 
 def _attribution_doc(name: str, lines: list[str]) -> str:
     head = (
-        f"# Attribution for snapshot {name}\n\n"
+        DOCUMENT_HEADINGS["ATTRIBUTION.md"].format(name=name) + "\n\n"
         "Every program in this snapshot, with its author, source and licence.\n"
         "Keep this file with any model or dataset you make from the snapshot.\n\n"
     )
@@ -377,87 +400,8 @@ def _licences_doc(name: str, counts: Counter[tuple[str, str]]) -> str:
         f"| {spdx} | {cls} | {n} |" for (spdx, cls), n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
     )
     return (
-        f"# Licences in snapshot {name}\n\n| SPDX | class | programs |\n| --- | --- | ---: |\n"
+        DOCUMENT_HEADINGS["LICENCES.md"].format(name=name)
+        + "\n\n| SPDX | class | programs |\n| --- | --- | ---: |\n"
         + rows
         + ("\n" if rows else "")
-    )
-
-
-def verify_snapshot_dir(folder: str | Path, *, raise_on_problems: bool = True) -> dict[str, Any]:
-    """Re-hash an exported snapshot folder: the manifest against snapshot.json, every pass file
-    against its manifest hash, ATTRIBUTION.md and LICENCES.md against snapshot.json, and no file
-    missing or extra. Raises :class:`SnapshotError` on any problem unless told to just report."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise SnapshotError(
-            f"{root} is not a folder", hint="pass the folder that corpus snapshot export wrote"
-        )
-    try:
-        meta = json.loads((root / "snapshot.json").read_text(encoding="utf-8"))
-        manifest_bytes = (root / MANIFEST).read_bytes()
-    except FileNotFoundError as exc:
-        raise SnapshotError(f"{root} is not a snapshot folder: {Path(exc.filename).name} is missing") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"{root}/snapshot.json is not valid JSON") from exc
-    problems: list[str] = []
-    if hashlib.sha256(manifest_bytes).hexdigest() != meta.get("manifest_sha256"):
-        problems.append("manifest.jsonl does not match the manifest_sha256 in snapshot.json")
-    for file_name, digest in sorted((meta.get("files_sha256") or {}).items()):
-        try:
-            if hashlib.sha256((root / file_name).read_bytes()).hexdigest() != digest:
-                problems.append(f"{file_name} does not match its hash in snapshot.json")
-        except FileNotFoundError:
-            problems.append(f"{file_name} is missing")
-    expected: set[Path] = set()
-    count = 0
-    for n, raw in enumerate(manifest_bytes.decode("utf-8", "replace").splitlines(), 1):
-        try:
-            line = json.loads(raw)
-            index = int(line["index"])
-            passes = line["passes"]
-        except (ValueError, KeyError, TypeError):
-            problems.append(f"manifest.jsonl:{n}: not a manifest line")
-            continue
-        count += 1
-        for p in passes:
-            file = str(p.get("file", ""))
-            if "/" in file or "\\" in file or file.startswith("."):
-                problems.append(f"manifest.jsonl:{n}: unsafe file name {file!r}")
-                continue
-            path = root / "programs" / str(index) / file
-            expected.add(path)
-            try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            except FileNotFoundError:
-                problems.append(f"programs/{index}/{file} is missing")
-                continue
-            if digest != p.get("code_sha256"):
-                problems.append(f"programs/{index}/{file} does not match its code_sha256")
-    present = (
-        {p for p in (root / "programs").rglob("*") if p.is_file()} if (root / "programs").exists() else set()
-    )
-    for extra in sorted(present - expected):
-        problems.append(f"{extra.relative_to(root)} is not in the manifest")
-    if meta.get("entries") is not None and meta["entries"] != count:
-        problems.append(f"snapshot.json says {meta['entries']} entries, the manifest has {count}")
-    report = {
-        "folder": str(root),
-        "name": meta.get("name"),
-        "entries": count,
-        "ok": not problems,
-        "problems": problems,
-    }
-    if problems and raise_on_problems:
-        raise verification_error(report)
-    return report
-
-
-def verification_error(report: dict[str, Any]) -> SnapshotError:
-    """The one-line error for a failed verification: the first problem and how many more."""
-    problems = report["problems"]
-    more = len(problems) - 1
-    return SnapshotError(
-        f"snapshot folder {report['folder']} failed verification: {problems[0]}"
-        + (f" (and {more} more problem{'s' if more > 1 else ''}; --json lists them)" if more else ""),
-        hint="export the snapshot again from the catalogue",
     )

@@ -15,6 +15,7 @@ from corpus.snapshots import (
     export_snapshot,
     list_snapshots,
     pass_file_name,
+    snapshot_meta_sha256,
     verify_snapshot_dir,
 )
 from corpus.store import ProgramStore, mark_exact_duplicates
@@ -246,3 +247,75 @@ def test_an_empty_selection_creates_no_snapshot(filled):
     with pytest.raises(SnapshotError, match="nothing was created"):
         create_snapshot(filled, "none", ProgramFilter(include_duplicates=False, sources=["nowhere"]))
     assert list_snapshots(filled) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "s2"),
+        ("created", "2001-01-01T00:00:00Z"),
+        ("filters", {"include_duplicates": True}),
+        ("policy_hash", "0" * 64),
+        ("entries", 99),
+        ("manifest_sha256", "0" * 64),
+        ("files_sha256", {}),
+        ("snapshot_sha256", "0" * 64),
+        ("added", "a field of its own"),
+    ],
+)
+def test_verify_catches_an_edit_to_any_field_of_snapshot_json(filled, field, value):
+    create_snapshot(filled, "s1")
+    folder = _export(filled, "s1")
+    meta = json.loads((folder / "snapshot.json").read_text())
+    assert meta[field] != value if field in meta else field == "added"
+    meta[field] = value
+    (folder / "snapshot.json").write_text(json.dumps(meta, indent=2))
+    report = verify_snapshot_dir(folder, raise_on_problems=False)
+    assert not report["ok"]
+    assert "snapshot.json was edited: its fields do not match its snapshot_sha256" in report["problems"]
+
+
+def _reseal(folder, **changes):
+    """Edit snapshot.json as someone who also knows to recompute its own hash would."""
+    meta = json.loads((folder / "snapshot.json").read_text()) | changes
+    meta["snapshot_sha256"] = snapshot_meta_sha256(meta)
+    (folder / "snapshot.json").write_text(json.dumps(meta))
+
+
+def test_verify_checks_the_manifest_against_the_filters_snapshot_json_claims(filled):
+    create_snapshot(filled, "s1")
+    folder = _export(filled, "s1")
+    filters = json.loads((folder / "snapshot.json").read_text())["filters"]
+    _reseal(folder, filters=filters | {"licence_classes": ["public-domain"]})
+    report = verify_snapshot_dir(folder, raise_on_problems=False)
+    assert report["problems"] == [
+        "manifest.jsonl:2: shadertoy:b_mit is outside the licence classes filter",
+        "manifest.jsonl:3: shadertoy:f_multi is outside the licence classes filter",
+    ]
+    _reseal(folder, filters=filters | {"sources": ["glslsandbox"], "authors": ["Ann"]})
+    problems = verify_snapshot_dir(folder, raise_on_problems=False)["problems"]
+    assert problems[0] == "manifest.jsonl:1: shadertoy:a_cc0 is outside the sources filter"
+    _reseal(folder, filters=filters | {"authors": ["BOB", "ann"], "spdx": ["mit", "cc0-1.0"]})
+    assert verify_snapshot_dir(folder, raise_on_problems=False)["problems"] == [
+        "manifest.jsonl:3: shadertoy:f_multi is outside the authors filter"
+    ]
+
+
+def test_verify_checks_the_name_against_the_documents(filled):
+    create_snapshot(filled, "s1")
+    folder = _export(filled, "s1")
+    _reseal(folder, name="renamed")
+    assert verify_snapshot_dir(folder, raise_on_problems=False)["problems"] == [
+        "ATTRIBUTION.md names another snapshot than snapshot.json does",
+        "LICENCES.md names another snapshot than snapshot.json does",
+    ]
+
+
+def test_an_export_without_a_snapshot_hash_verifies_with_a_warning(filled):
+    create_snapshot(filled, "s1")
+    folder = _export(filled, "s1")
+    meta = json.loads((folder / "snapshot.json").read_text())
+    del meta["snapshot_sha256"]
+    (folder / "snapshot.json").write_text(json.dumps(meta))
+    report = verify_snapshot_dir(folder)
+    assert report["ok"] and report["warnings"][0].startswith("snapshot.json has no snapshot_sha256")

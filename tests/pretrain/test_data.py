@@ -171,6 +171,9 @@ def test_an_empty_snapshot_is_refused(snapshot_dir, tmp_path):
     import hashlib
 
     meta.update(entries=0, manifest_sha256=hashlib.sha256(b"").hexdigest(), files_sha256={})
+    from corpus.snapshots import snapshot_meta_sha256
+
+    meta["snapshot_sha256"] = snapshot_meta_sha256(meta)
     (empty / "snapshot.json").write_text(json.dumps(meta))
     with pytest.raises(SnapshotError, match="no programs"):
         open_snapshot(empty)
