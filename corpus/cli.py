@@ -210,7 +210,8 @@ def show_command(
         f"  author     {info['author'] or '-'}",
         f"  url        {info['url'] or '-'}",
         f"  dialect    {info['dialect']}",
-        f"  created    {info['created_at'] or '-'}   first seen {info['first_seen']}",
+        f"  created    {info['created_at'] or '-'}   first seen {info['first_seen']}"
+        f"   last seen {info['last_seen']}",
         f"  licence    {info['licence_spdx']} ({info['licence_class']}) from {info['licence_evidence']}"
         + (f", score {lic.get('score'):.2f}" if lic.get("score") is not None else ""),
     ]

@@ -184,6 +184,7 @@ class ProgramStore:
         new_programs: list[tuple[int, ProgramRecord, str]] = []
         changed_code: list[tuple[dict, ProgramRecord, str]] = []
         seen: list[tuple[int, ProgramRecord, str]] = []  # (program id, record, code hash) for provenance
+        seen_again: list[int] = []  # unchanged programs, whose last_seen still moves
         for sid, r in keyed:
             code_sha = r.code_sha256
             row = existing.get((sid, r.external_id))
@@ -195,11 +196,19 @@ class ProgramStore:
                 meta = _metadata(r)
                 changes = {k: v for k, v in meta.items() if v is not None and _differs(row[k], v)}
                 if changes:
-                    conn.execute(update(Program).where(Program.id == row["id"]).values(**changes))
+                    conn.execute(
+                        update(Program).where(Program.id == row["id"]).values(**changes, last_seen=now)
+                    )
                     result.updated += 1
                 else:
+                    seen_again.append(row["id"])
                     result.unchanged += 1
                 seen.append((row["id"], r, code_sha))
+        # Seen again unchanged: only the time moves, for every such program in one statement.
+        for start in range(0, len(seen_again), 500):
+            conn.execute(
+                update(Program).where(Program.id.in_(seen_again[start : start + 500])).values(last_seen=now)
+            )
 
         writes = _Writes()
         if new_programs:

@@ -73,18 +73,29 @@ def make_record(
     )
 
 
+#: Columns that move whenever a program is seen again, changed or not (``corpus.store``).
+SEEN_COLUMNS = {("program", "last_seen")}
+
+
 def catalogue_rows(
     catalogue: Catalogue, exclude: tuple[str, ...] = ("import_run",)
 ) -> dict[str, list[tuple]]:
-    """Every row of every table (FTS shadow tables and ``exclude`` left out), for before/after checks."""
+    """Every row of every table (FTS shadow tables and ``exclude`` left out), for before/after
+    checks; :data:`SEEN_COLUMNS` left out too, since seeing a program again is no change to it."""
     from sqlalchemy import inspect, text
 
     out: dict[str, list[tuple]] = {}
     with catalogue.engine.connect() as conn:
-        for table in inspect(conn).get_table_names():
+        inspector = inspect(conn)
+        for table in inspector.get_table_names():
             if table in exclude or table.startswith("program_code_fts"):
                 continue
-            out[table] = sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{table}"'))), key=repr)
+            columns = [
+                c["name"] for c in inspector.get_columns(table) if (table, c["name"]) not in SEEN_COLUMNS
+            ]
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            select = f'SELECT {quoted} FROM "{table}"'
+            out[table] = sorted((tuple(r) for r in conn.execute(text(select))), key=repr)
     return out
 
 

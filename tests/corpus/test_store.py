@@ -150,3 +150,26 @@ def test_a_full_disk_rolls_the_whole_batch_back(catalogue):
     assert catalogue_rows(catalogue) == before
     with catalogue.engine.connect() as conn:
         assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+def test_a_program_seen_again_moves_last_seen_whether_or_not_it_changed(catalogue, monkeypatch):
+    import corpus.store
+    from corpus.queries import ProgramFilter, list_programs, show_program
+
+    def day(n: int) -> datetime:
+        return datetime(2026, 1, n, tzinfo=UTC)
+
+    monkeypatch.setattr(corpus.store, "utcnow", lambda: day(1))
+    store(catalogue, [make_record("old"), make_record("new", GRADIENT + "//2\n")])
+    monkeypatch.setattr(corpus.store, "utcnow", lambda: day(2))
+    result = store(catalogue, [make_record("old")])  # unchanged
+    assert result.unchanged == 1
+    monkeypatch.setattr(corpus.store, "utcnow", lambda: day(3))
+    assert store(catalogue, [make_record("new", GRADIENT + "//2\n", title="retitled")]).updated == 1
+    old = show_program(catalogue, "shadertoy:old")
+    assert (old["first_seen"], old["last_seen"]) == ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
+    assert show_program(catalogue, "shadertoy:new")["last_seen"] == "2026-01-03T00:00:00Z"
+    monkeypatch.setattr(corpus.store, "utcnow", lambda: day(4))
+    store(catalogue, [make_record("old")])
+    order = [row["program"] for row in list_programs(catalogue, ProgramFilter(), sort="seen")]
+    assert order == ["shadertoy:old", "shadertoy:new"]
