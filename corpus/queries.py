@@ -85,13 +85,24 @@ def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
                 )
             )
         else:
-            conds.append(func.lower(Program.tags.cast(Text())).contains(f'"{tag.lower()}"'))
+            tags = func.lower(Program.tags.cast(Text()))
+            conds.append(tags.contains(f'"{tag.lower()}"', autoescape=True))
+    # autoescape: a user's "_" or "%" is that character, not a LIKE wildcard
     if flt.text:
-        like = f"%{flt.text}%"
         if dialect == "sqlite":  # SQLite's LIKE ignores ASCII case already; ilike's lower() costs a scan
-            conds.append(or_(Program.title.like(like), Program.description.like(like)))
+            conds.append(
+                or_(
+                    Program.title.contains(flt.text, autoescape=True),
+                    Program.description.contains(flt.text, autoescape=True),
+                )
+            )
         else:
-            conds.append(or_(Program.title.ilike(like), Program.description.ilike(like)))
+            conds.append(
+                or_(
+                    Program.title.icontains(flt.text, autoescape=True),
+                    Program.description.icontains(flt.text, autoescape=True),
+                )
+            )
     if flt.code:
         conds.append(_code_condition(flt.code, dialect))
     if not flt.include_duplicates:
@@ -130,7 +141,7 @@ def _code_condition(needle: str, dialect: str):
         .where(
             version.program_id == Program.id,
             version.code_sha256 == Program.code_sha256,
-            Blob.text.contains(needle),
+            Blob.text.contains(needle, autoescape=True),
         )
     )
 

@@ -147,3 +147,56 @@ def test_the_sort_names_the_cli_offers_are_the_sorts_queries_know():
     from corpus.queries import SORTS
 
     assert tuple(SORTS) == SORT_NAMES
+
+
+@pytest.fixture
+def wildcards(catalogue):
+    recs = [
+        make_record("under", GRADIENT + "// a_b\n", title="a_b"),
+        make_record("plain", GRADIENT + "// axb\n", title="axb"),
+        make_record("percent", GRADIENT + "// 100%\n", title="100%"),
+        make_record("digits", GRADIENT + "// 1000\n", title="1000"),
+    ]
+    recs[0].tags, recs[1].tags = ["a_b"], ["axb"]
+    with catalogue.session() as s:
+        ProgramStore(catalogue).store(recs, s.connection())
+    return catalogue
+
+
+def _selected(catalogue, flt: ProgramFilter, dialect: str) -> list[str]:
+    """Programs ``flt`` selects with the SQL built for ``dialect`` (its LIKE paths run on SQLite too)."""
+    from sqlalchemy import select
+
+    from corpus.models import Licence, Program, Source
+    from corpus.queries import apply_filter
+
+    stmt = (
+        select(Program.external_id)
+        .join(Source, Source.id == Program.source_id)
+        .outerjoin(Licence, Licence.program_id == Program.id)
+        .order_by(Program.external_id)
+    )
+    with catalogue.session() as s:
+        return list(s.execute(apply_filter(stmt, flt, dialect)).scalars())
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        (ProgramFilter(text="_"), ["under"]),
+        (ProgramFilter(text="a_b"), ["under"]),
+        (ProgramFilter(text="%"), ["percent"]),
+        (ProgramFilter(text="0%"), ["percent"]),
+        (ProgramFilter(tags=["a_b"]), ["under"]),
+    ],
+)
+def test_underscore_and_percent_are_literal_in_searches(wildcards, flt, expected, dialect):
+    assert _selected(wildcards, flt, dialect) == expected
+
+
+def test_underscore_and_percent_are_literal_in_the_code_search_without_an_index(wildcards):
+    # PostgreSQL searches the code with LIKE (SQLite with its trigram index)
+    assert _selected(wildcards, ProgramFilter(code="a_b"), "postgresql") == ["under"]
+    assert _selected(wildcards, ProgramFilter(code="0%\n"), "postgresql") == ["percent"]
+    assert keys(wildcards, ProgramFilter(code="a_b")) == ["shadertoy:under"]
