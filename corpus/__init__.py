@@ -6,7 +6,8 @@ Other packages use these names (and the modules named below), nothing private:
   :func:`author_key` (how authors are compared)
 - errors: :class:`ImageProgramsError` and its subclasses
 - ``corpus.db.open_catalogue``, ``corpus.store.ProgramStore``, ``corpus.queries``,
-  ``corpus.snapshots`` (imported on use: they pull in SQLAlchemy)
+  ``corpus.programs`` (``find_program``), ``corpus.filter_sql`` (``apply_filter``),
+  ``corpus.validations``, ``corpus.snapshots`` (imported on use: they pull in SQLAlchemy)
 """
 
 from corpus.errors import (

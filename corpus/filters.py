@@ -1,6 +1,6 @@
 """What a listing or a snapshot selects, without SQL, so command lines can build it cheaply.
 
-:mod:`corpus.queries` turns a :class:`ProgramFilter` into SQL; the command lines only need the
+:mod:`corpus.filter_sql` turns a :class:`ProgramFilter` into SQL; the command lines only need the
 dataclass and the names below, and importing them costs no database library at start-up.
 """
 

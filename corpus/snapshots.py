@@ -26,8 +26,11 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from corpus.code_search import refresh_code_index
 from corpus.db import Catalogue
 from corpus.errors import NotFoundError, SnapshotError
+from corpus.filter_sql import apply_filter
+from corpus.filters import ProgramFilter
 from corpus.models import (
     Blob,
     Licence,
@@ -39,7 +42,7 @@ from corpus.models import (
     Source,
     Vetting,
 )
-from corpus.queries import ProgramFilter, _iso, apply_filter, refresh_code_index
+from corpus.queries import _iso
 from corpus.snapshot_verify import (
     DOCUMENT_HEADINGS,
     MANIFEST,

@@ -68,7 +68,7 @@ def insert_or_ignore(conn: Connection, table, rows: list[dict], index_elements: 
 class Exclusions:
     """The takedown list, loaded once per run: programs and authors to keep out.
 
-    The same rule as :func:`corpus.queries.exclusion_matches`, in memory, because imports check
+    The same rule as :func:`corpus.filter_sql.exclusion_matches`, in memory, because imports check
     every record against it; authors are compared by :func:`corpus.records.author_key`.
     """
 

@@ -12,12 +12,14 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, select
 
+from corpus.code_search import refresh_code_index
 from corpus.db import Catalogue
+from corpus.filter_sql import apply_filter, latest_validation
 from corpus.filters import ProgramFilter
 from corpus.models import Licence, Profile, Program, ProgramVersion, Source, Validation, Vetting
-from corpus.queries import _find_program, apply_filter, refresh_code_index, version_passes
+from corpus.programs import find_program, version_passes
 
 #: Statuses a validation can end in (DESIGN "validation").
 STATUSES = (
@@ -67,7 +69,7 @@ def load_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
     """One program's current code: ``{program, dialect, code_sha256, passes: [{name, type, code,
     inputs, code_sha256}]}``."""
     with catalogue.session() as s:
-        program = _find_program(s, key)
+        program = find_program(s, key)
         return _work_item(s, program, s.get(Source, program.source_id).name)
 
 
@@ -177,7 +179,7 @@ def record_validations(catalogue: Catalogue, results: Iterable[dict[str, Any]]) 
 def validation_counts(catalogue: Catalogue, renderer: str | None = None) -> dict[str, int]:
     """How many programs (not codes) of the catalogue stand in each status; ``unvalidated`` too."""
     with catalogue.session() as s:
-        latest = _latest_validation(renderer)
+        latest = latest_validation(renderer)
         rows = s.execute(
             select(func.coalesce(latest.c.status, "unvalidated"), func.count())
             .select_from(Program)
@@ -190,55 +192,11 @@ def validation_counts(catalogue: Catalogue, renderer: str | None = None) -> dict
     return {status: n for status, n in rows}
 
 
-def _latest_validation(renderer: str | None):
-    """A subquery of one validation per (code, dialect): the renderer's, or the newest of any."""
-    if renderer:
-        return (
-            select(Validation.id, Validation.code_sha256, Validation.dialect, Validation.status)
-            .where(Validation.renderer == renderer)
-            .subquery()
-        )
-    newest = (
-        select(func.max(Validation.id).label("id"))
-        .group_by(Validation.code_sha256, Validation.dialect)
-        .subquery()
-    )
-    return (
-        select(Validation.id, Validation.code_sha256, Validation.dialect, Validation.status)
-        .join(newest, newest.c.id == Validation.id)
-        .subquery()
-    )
-
-
-def status_condition(statuses: list[str], renderer: str | None):
-    """A condition on ``program``: its current code's latest validation is in ``statuses``
-    (``unvalidated`` matches programs with none)."""
-    latest = _latest_validation(renderer)
-    match = and_(latest.c.code_sha256 == Program.code_sha256, latest.c.dialect == Program.dialect)
-    named = [st for st in statuses if st != "unvalidated"]
-    conds = []
-    if named:
-        conds.append(exists(select(latest.c.id).where(match, latest.c.status.in_(named))))
-    if "unvalidated" in statuses:
-        conds.append(~exists(select(latest.c.id).where(match)))
-    return or_(*conds)
-
-
-def vetted_condition(vetted: bool):
-    """A condition on ``program``: a stored verdict on its current code says ``vetted``."""
-    cond = exists().where(
-        Vetting.program_id == Program.id,
-        Vetting.code_sha256 == Program.code_sha256,
-        Vetting.vetted.is_(True),
-    )
-    return cond if vetted else ~cond
-
-
 def vetting_inputs(
     catalogue: Catalogue, renderer: str | None, flt: ProgramFilter | None = None
 ) -> Iterator[dict[str, Any]]:
     """Per program: its key, current code, latest validation and profiles, for a vetting policy."""
-    latest = _latest_validation(renderer)
+    latest = latest_validation(renderer)
     with catalogue.session() as s:
         stmt = (
             select(Program.id, Source.name, Program.external_id, Program.code_sha256, Validation)
@@ -310,7 +268,7 @@ def store_verdicts(catalogue: Catalogue, verdicts: Iterable[dict[str, Any]], pol
 def program_verdict(catalogue: Catalogue, key: str) -> dict[str, Any] | None:
     """The stored verdict on one program, or None."""
     with catalogue.session() as s:
-        program = _find_program(s, key)
+        program = find_program(s, key)
         v = s.get(Vetting, program.id)
         if v is None:
             return None
