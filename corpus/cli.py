@@ -10,9 +10,24 @@ from typing import Annotated
 
 import typer
 
+from corpus.cli_options import (
+    Authors,
+    Classes,
+    Code,
+    Dialects,
+    RendererFilter,
+    Search,
+    Sources,
+    Spdx,
+    Statuses,
+    Tags,
+    Vetted,
+    check_choices,
+    program_filter,
+)
 from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_point, new_app, progress, warn
 from corpus.errors import UsageProblem
-from corpus.filters import LICENCE_CLASSES, SORT_NAMES, ProgramFilter
+from corpus.filters import LICENCE_CLASSES, SORT_NAMES
 
 
 def _db():
@@ -60,93 +75,6 @@ JSON_COLUMNS = (
     "frame_ms_median",
 )
 
-Sources = Annotated[
-    list[str], typer.Option("--source", help="Only this source (repeatable): shadertoy, glslsandbox…")
-]
-Dialects = Annotated[list[str], typer.Option("--dialect", help="Only this dialect (repeatable).")]
-Classes = Annotated[
-    list[str],
-    typer.Option("--licence", help=f"Only this licence class (repeatable): {', '.join(LICENCE_CLASSES)}."),
-]
-Spdx = Annotated[list[str], typer.Option("--spdx", help="Only this SPDX expression (repeatable), e.g. MIT.")]
-Tags = Annotated[
-    list[str], typer.Option("--tag", help="Only programs with this tag (repeatable: all must match).")
-]
-Authors = Annotated[list[str], typer.Option("--author", help="Only this author (repeatable).")]
-Search = Annotated[str | None, typer.Option("--search", help="Text in the title or description.")]
-Code = Annotated[
-    str | None, typer.Option("--code", help="Text in the code (trigram index, >= 3 characters).")
-]
-
-
-Statuses = Annotated[
-    list[str],
-    typer.Option(
-        "--status",
-        help="Only programs whose validation ended so (repeatable): ok, compile_error, …, unvalidated.",
-    ),
-]
-Vetted = Annotated[
-    bool | None,
-    typer.Option(
-        "--vetted/--not-vetted", help="Only programs the stored vetting verdict accepts (or rejects)."
-    ),
-]
-RendererFilter = Annotated[
-    str | None,
-    typer.Option("--renderer", help="Statuses from this renderer string (default: the newest validation)."),
-]
-STATUS_NAMES = (
-    "ok",
-    "compile_error",
-    "link_error",
-    "timeout",
-    "crash",
-    "nan",
-    "constant",
-    "blank",
-    "unsupported",
-    "unvalidated",
-)
-
-
-def _filter(
-    sources,
-    dialects,
-    classes,
-    spdx,
-    tags,
-    authors,
-    search,
-    code,
-    include_duplicates,
-    statuses=None,
-    vetted=None,
-    renderer=None,
-) -> ProgramFilter:
-    for st in statuses or []:
-        if st not in STATUS_NAMES:
-            raise UsageProblem(f"unknown status {st!r}", hint=f"use one of: {', '.join(STATUS_NAMES)}")
-    for c in classes or []:
-        if c not in LICENCE_CLASSES:
-            raise UsageProblem(
-                f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
-            )
-    return ProgramFilter(
-        sources=list(sources or []),
-        dialects=list(dialects or []),
-        licence_classes=list(classes or []),
-        spdx=list(spdx or []),
-        tags=list(tags or []),
-        authors=list(authors or []),
-        text=search,
-        code=code,
-        include_duplicates=include_duplicates,
-        statuses=list(statuses or []),
-        vetted=vetted,
-        renderer=renderer,
-    )
-
 
 @app.command("ls")
 def ls_command(
@@ -174,7 +102,7 @@ def ls_command(
     """
     from corpus.queries import count_programs, list_programs
 
-    flt = _filter(
+    flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
     )
     catalogue = _db().open_catalogue(db)
@@ -468,12 +396,8 @@ def snapshot_create(
     """
     from corpus.snapshots import create_snapshot
 
-    for c in allow or []:
-        if c not in LICENCE_CLASSES:
-            raise UsageProblem(
-                f"unknown licence class {c!r}", hint=f"use one of: {', '.join(LICENCE_CLASSES)}"
-            )
-    flt = _filter(
+    allow = check_choices(allow, LICENCE_CLASSES, "licence class")
+    flt = program_filter(
         source,
         dialect,
         licence,
@@ -487,7 +411,7 @@ def snapshot_create(
         vetted,
         renderer,
     )
-    summary = create_snapshot(_db().open_catalogue(db), name, flt, allow=list(allow or []))
+    summary = create_snapshot(_db().open_catalogue(db), name, flt, allow=allow)
     if json_out:
         emit_json(summary.to_json())
     else:

@@ -82,7 +82,9 @@ def apply_filter(stmt: Select, flt: ProgramFilter, dialect: str) -> Select:
         conds.append(code_condition(flt.code, dialect))
     if not flt.include_duplicates:
         conds.append(Program.duplicate_of_id.is_(None))
-    if not flt.include_excluded:
+    if flt.only_excluded:
+        conds.append(excluded_condition())
+    elif not flt.include_excluded:
         conds.append(~excluded_condition())
     if flt.statuses:
         conds.append(status_condition(flt.statuses, flt.renderer))

@@ -12,6 +12,19 @@ from typing import Any
 #: Licence classes, from least to most restrictive in spirit (see :mod:`corpus.licences`).
 LICENCE_CLASSES = ("permissive", "copyleft", "noncommercial", "public-domain", "proprietary", "unknown")
 
+#: Statuses a validation can end in (DESIGN "validation"); filters also take ``unvalidated``.
+VALIDATION_STATUSES = (
+    "ok",
+    "compile_error",
+    "link_error",
+    "timeout",
+    "crash",
+    "nan",
+    "constant",
+    "blank",
+    "unsupported",
+)
+
 #: Orders ``corpus ls --sort`` knows; :data:`corpus.queries.SORTS` maps each to SQL.
 SORT_NAMES = ("key", "created", "-created", "title", "author", "seen")
 
@@ -30,6 +43,8 @@ class ProgramFilter:
     code: str | None = None
     include_duplicates: bool = True
     include_excluded: bool = True
+    #: only programs a takedown covers (``corpus ls --excluded``)
+    only_excluded: bool = False
     #: validation statuses of the current code (``unvalidated`` for none), for ``renderer`` or the newest
     statuses: list[str] = field(default_factory=list)
     #: True: only programs a stored vetting verdict accepted; False: only those it did not
@@ -38,7 +53,9 @@ class ProgramFilter:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            k: v for k, v in asdict(self).items() if v is not None and v != [] and k[:8] != "include_"
+            k: v
+            for k, v in asdict(self).items()
+            if v is not None and v != [] and k[:8] != "include_" and (k != "only_excluded" or v)
         } | {
             "include_duplicates": self.include_duplicates,
             "include_excluded": self.include_excluded,

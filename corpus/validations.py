@@ -17,22 +17,12 @@ from sqlalchemy import and_, delete, exists, func, select
 from corpus.code_search import refresh_code_index
 from corpus.db import Catalogue
 from corpus.filter_sql import apply_filter, latest_validation
-from corpus.filters import ProgramFilter
+from corpus.filters import VALIDATION_STATUSES, ProgramFilter
 from corpus.models import Licence, Profile, Program, ProgramVersion, Source, Validation, Vetting
 from corpus.programs import find_program, version_passes
 
 #: Statuses a validation can end in (DESIGN "validation").
-STATUSES = (
-    "ok",
-    "compile_error",
-    "link_error",
-    "timeout",
-    "crash",
-    "nan",
-    "constant",
-    "blank",
-    "unsupported",
-)
+STATUSES = VALIDATION_STATUSES
 
 PROFILE_FIELDS = (
     "frame_ms_median",

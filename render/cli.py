@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from corpus.cli import (
+from corpus.cli_options import (
     Authors,
     Classes,
     Code,
@@ -20,7 +20,7 @@ from corpus.cli import (
     Statuses,
     Tags,
     Vetted,
-    _filter,
+    program_filter,
 )
 from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, progress, stderr, warn
 
@@ -155,7 +155,7 @@ def validate_command(
     """
     from render.validate import ValidateOptions, validate
 
-    flt = _filter(source, dialect, licence, spdx, tag, author, search, code, True)
+    flt = program_filter(source, dialect, licence, spdx, tag, author, search, code, True)
     options = ValidateOptions(
         workers=workers,
         compile_deadline=deadline,
@@ -258,7 +258,7 @@ def vet_command(
         elif not report["stored_is_current"]:
             typer.echo("stored verdict: made under another policy or for older code (run render vet)")
         return
-    flt = _filter(source, dialect, licence, spdx, tag, author, search, code, True)
+    flt = program_filter(source, dialect, licence, spdx, tag, author, search, code, True)
     summary = vet(catalogue, chosen, renderer, flt)
     if json_out:
         emit_json(summary)
@@ -505,7 +505,7 @@ def sheet_command(
     from corpus.validations import load_program
     from render.pictures import contact_sheet
 
-    flt = _filter(
+    flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
     )
     rows, catalogue = _selected(db, flt, limit)
@@ -571,7 +571,7 @@ def bench_command(
     from render.pictures import bench
     from render.worker import program_from_item
 
-    flt = _filter(
+    flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, True, status or ["ok"], vetted, renderer
     )
     hint = (

@@ -1,0 +1,74 @@
+"""The corpus command line: what a user types and what comes back (exit codes, errors, output)."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+import corpus.cli
+from corpus.cli_options import STATUS_NAMES, program_filter
+from corpus.cliutils import run_app
+from corpus.errors import UsageProblem
+from corpus.records import DIALECTS
+from corpus.sources import SOURCES
+from corpus.store import ProgramStore
+from tests.conftest import GRADIENT, ROOT, make_record
+
+MIT = "// SPDX-License-Identifier: MIT\n"
+
+
+def corpus_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run_app(corpus.cli.app, "corpus", args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def db(catalogue) -> str:
+    records = [
+        make_record("plain", MIT + GRADIENT, title="Plain", author="ann"),
+        make_record("marked", MIT + GRADIENT.replace("sin", "cos"), title="[bold]x[/bold]", author="[red"),
+    ]
+    with catalogue.session() as s:
+        ProgramStore(catalogue).store(records, s.connection())
+    return str(catalogue.url).removeprefix("sqlite:///")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "known"),
+    [
+        ("--source", "shadertoi", SOURCES),
+        ("--dialect", "shaderto", DIALECTS),
+        ("--status", "okay", STATUS_NAMES),
+    ],
+)
+def test_an_unknown_filter_value_is_a_usage_error_listing_the_known_ones(db, capsys, option, value, known):
+    for command in (["ls"], ["snapshot", "create", "s1"]):
+        code, out, err = corpus_cli([*command, "--db", db, option, value], capsys)
+        assert code == 2 and out == ""
+        lines = err.splitlines()
+        assert lines[0] == f"error: unknown {option[2:]} {value!r}"
+        assert lines[1] == f"hint: use one of: {', '.join(known)}"
+
+
+def test_known_filter_values_pass_through_to_the_filter():
+    flt = program_filter(["shadertoy"], ["glslsandbox"], ["permissive"], [], [], [], None, None, True, ["ok"])
+    assert (flt.sources, flt.dialects, flt.licence_classes, flt.statuses) == (
+        ["shadertoy"],
+        ["glslsandbox"],
+        ["permissive"],
+        ["ok"],
+    )
+    with pytest.raises(UsageProblem, match="unknown licence class 'free'"):
+        program_filter([], [], ["free"], [], [], [], None, None, True)
+
+
+def test_no_package_imports_a_private_name_of_corpus():
+    offenders = []
+    for path in [*ROOT.joinpath("render").rglob("*.py"), *ROOT.joinpath("harvest").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("corpus"):
+                offenders += [f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")]
+    assert offenders == []
