@@ -91,12 +91,15 @@ def ls_command(
     vetted: Vetted = None,
     renderer: RendererFilter = None,
     unique: Annotated[bool, typer.Option("--unique", help="Hide duplicates.")] = False,
+    excluded: Annotated[
+        bool, typer.Option("--excluded", help="List only the programs takedowns hide (hidden otherwise).")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many rows; 0 for all.")] = 100,
     sort: Annotated[str, typer.Option("--sort", help=f"Order: {', '.join(SORT_NAMES)}.")] = "key",
     json_out: JsonOption = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
-    """List programs, filtered.
+    """List programs, filtered. Programs a takedown covers are hidden; --excluded lists them.
 
     Example: corpus ls --licence permissive --dialect shadertoy --code "mainImage" --limit 20
     """
@@ -105,6 +108,8 @@ def ls_command(
     flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
     )
+    # a takedown hides a program here as in snapshots; --excluded shows only what takedowns hide
+    flt.include_excluded = flt.only_excluded = excluded
     catalogue = _db().open_catalogue(db)
     rows = list_programs(catalogue, flt, limit=limit or None, sort=sort)
     fmt = "json" if json_out else "csv" if csv_out else "table"
@@ -350,16 +355,68 @@ def exclude_command(
         warn(f"note: no program in the catalogue matches {who} yet; future imports and crawls will skip it")
 
 
-@app.command("exclusions")
-def exclusions_command(db: DbOption = None, json_out: JsonOption = False) -> None:
-    """List takedowns.
+exclusions_app = typer.Typer(
+    name="exclusions",
+    help="List takedowns (corpus exclusions [--json]); undo one with corpus exclusions rm.",
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(exclusions_app, name="exclusions")
+
+
+@exclusions_app.callback(invoke_without_command=True)
+def exclusions_command(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False) -> None:
+    """List takedowns; `corpus exclusions rm` undoes one.
 
     Example: corpus exclusions --json
     """
+    if ctx.invoked_subcommand is None:
+        _list_exclusions(db, json_out)
+
+
+@exclusions_app.command("ls")
+def exclusions_ls(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """List takedowns (the same as `corpus exclusions`).
+
+    Example: corpus exclusions ls --json
+    """
+    _list_exclusions(db, json_out)
+
+
+def _list_exclusions(db: str | None, json_out: bool) -> None:
     from corpus.exclusions import list_exclusions
 
     rows = list_exclusions(_db().open_catalogue(db))
     emit_rows(rows, ("program", "author", "source", "reason", "created_at"), "json" if json_out else "table")
+
+
+@exclusions_app.command("rm")
+def exclusions_rm(
+    program: Annotated[str | None, typer.Argument(help="SOURCE:ID of the excluded program.")] = None,
+    author: Annotated[
+        str | None, typer.Option(help="The excluded author, as given before.")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="With --author: the source it was given with.")] = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Undo a takedown (a typo, or a request withdrawn), named as it was added.
+
+    Programs it kept out of imports and crawls come back with the next import or crawl that
+    meets them; those already in the catalogue are listed and snapshotted again at once.
+
+    Example: corpus exclusions rm shadertoy:ipEx01   (or: corpus exclusions rm --author NAME)
+    """
+    from corpus.exclusions import remove_exclusion
+
+    row = remove_exclusion(_db().open_catalogue(db), program=program, author=author, source=source)
+    if json_out:
+        emit_json(row)
+        return
+    who = program or f"author {author}" + (f" on {source}" if source else "")
+    typer.echo(f"removed the takedown of {who} ({row['reason']})")
 
 
 # -- snapshots ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 
 import pytest
 
@@ -72,3 +73,37 @@ def test_no_package_imports_a_private_name_of_corpus():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("corpus"):
                 offenders += [f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")]
     assert offenders == []
+
+
+def _ls(db: str, capsys, *args: str) -> list[str]:
+    code, out, _ = corpus_cli(["ls", "--db", db, "--json", *args], capsys)
+    assert code == 0
+    return [json.loads(line)["program"] for line in out.splitlines()]
+
+
+def test_ls_hides_takedowns_lists_them_with_excluded_and_rm_undoes_one(db, capsys):
+    assert _ls(db, capsys) == ["shadertoy:marked", "shadertoy:plain"]
+    assert corpus_cli(["exclude", "--author", "ANN", "--reason", "asked", "--db", db], capsys)[0] == 0
+    assert corpus_cli(["exclude", "shadertoy:marked", "--reason", "typo", "--db", db], capsys)[0] == 0
+    assert _ls(db, capsys) == []
+    assert _ls(db, capsys, "--excluded") == ["shadertoy:marked", "shadertoy:plain"]
+    code, out, _ = corpus_cli(["exclusions", "rm", "shadertoy:marked", "--db", db], capsys)
+    assert code == 0 and out.strip() == "removed the takedown of shadertoy:marked (typo)"
+    code, out, _ = corpus_cli(["exclusions", "rm", "--author", "ann", "--db", db, "--json"], capsys)
+    assert code == 0 and json.loads(out)["author"] == "ANN" and json.loads(out)["programs_in_catalogue"] == 1
+    assert _ls(db, capsys) == ["shadertoy:marked", "shadertoy:plain"]
+    assert _ls(db, capsys, "--excluded") == []
+    assert json.loads(corpus_cli(["exclusions", "--db", db, "--json"], capsys)[1] or "null") is None
+
+
+def test_removing_a_takedown_that_does_not_exist_says_how_to_list_them(db, capsys):
+    code, _, err = corpus_cli(["exclusions", "rm", "shadertoy:nope", "--db", db], capsys)
+    assert (code, err.splitlines()) == (
+        5,
+        ["error: no takedown of shadertoy:nope", "hint: list them with: corpus exclusions"],
+    )
+    on_shadertoy = ["--author", "ann", "--source", "shadertoy", "--db", db]
+    corpus_cli(["exclude", *on_shadertoy, "--reason", "asked"], capsys)
+    code, _, err = corpus_cli(["exclusions", "rm", "--author", "ann", "--db", db], capsys)
+    assert code == 5  # the takedown was given on one source: named without it, it is another one
+    assert corpus_cli(["exclusions", "rm", *on_shadertoy], capsys)[0] == 0
