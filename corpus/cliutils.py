@@ -19,6 +19,7 @@ import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from corpus.errors import ImageProgramsError
 
@@ -146,7 +147,8 @@ def emit_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str) 
         else:
             table.add_column(c, overflow="ellipsis", no_wrap=True, max_width=64)
     for r in cells:
-        table.add_row(*r)
+        # Text, not str: a title like "[bold]x[/bold]" is data, never rich markup
+        table.add_row(*(Text(cell) for cell in r))
         n += 1
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
     return n
@@ -175,7 +177,6 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
         TextColumn,
         TimeElapsedColumn,
     )
-    from rich.text import Text
 
     class RateColumn(ProgressColumn):
         def render(self, task) -> Text:

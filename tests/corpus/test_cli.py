@@ -107,3 +107,10 @@ def test_removing_a_takedown_that_does_not_exist_says_how_to_list_them(db, capsy
     code, _, err = corpus_cli(["exclusions", "rm", "--author", "ann", "--db", db], capsys)
     assert code == 5  # the takedown was given on one source: named without it, it is another one
     assert corpus_cli(["exclusions", "rm", *on_shadertoy], capsys)[0] == 0
+
+
+def test_table_cells_show_brackets_as_written_not_as_markup(db, capsys):
+    code, out, _ = corpus_cli(["ls", "--db", db], capsys)
+    assert code == 0
+    marked = next(line for line in out.splitlines() if line.startswith("shadertoy:marked"))
+    assert "[bold]x[/bold]" in marked and "[red" in marked
