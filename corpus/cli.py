@@ -276,7 +276,10 @@ def dedup_command(
     threshold: Annotated[
         float, typer.Option(help="Estimated Jaccard similarity that makes a near duplicate.")
     ] = 0.85,
-    workers: Annotated[int, typer.Option(min=0, help="Processes that hash programs; 0: one per core.")] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes that hash programs. Default: one per core; 0: in this process."),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Find near-duplicate programs (MinHash + LSH over code tokens); exact ones are found on import.
@@ -285,15 +288,15 @@ def dedup_command(
 
     Example: corpus dedup --threshold 0.85
     """
-    from corpus.near_duplicates import mark_near_duplicates
+    from corpus.near_duplicates import mark_near_duplicates, near_duplicate_candidates
 
     if not 0 < threshold <= 1:
         raise UsageProblem("--threshold must be above 0 and at most 1", hint="the default is 0.85")
-    workers = workers or os.cpu_count() or 1
-    with progress("hashing programs") as advance:
-        result = mark_near_duplicates(
-            _db().open_catalogue(db), threshold=threshold, workers=workers, progress=advance
-        )
+    if workers is None:
+        workers = os.cpu_count() or 1
+    catalogue = _db().open_catalogue(db)
+    with progress("hashing programs", total=near_duplicate_candidates(catalogue)) as advance:
+        result = mark_near_duplicates(catalogue, threshold=threshold, workers=workers, progress=advance)
     if json_out:
         emit_json(result)
     else:
@@ -395,9 +398,7 @@ def _list_exclusions(db: str | None, json_out: bool) -> None:
 @exclusions_app.command("rm")
 def exclusions_rm(
     program: Annotated[str | None, typer.Argument(help="SOURCE:ID of the excluded program.")] = None,
-    author: Annotated[
-        str | None, typer.Option(help="The excluded author, as given before.")
-    ] = None,
+    author: Annotated[str | None, typer.Option(help="The excluded author, as given before.")] = None,
     source: Annotated[str | None, typer.Option(help="With --author: the source it was given with.")] = None,
     db: DbOption = None,
     json_out: JsonOption = False,

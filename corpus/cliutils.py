@@ -2,15 +2,18 @@
 
 Every console script runs through :func:`run_app`, which turns expected failures
 (:class:`~corpus.errors.ImageProgramsError`, a wrong option) into one clear line on stderr and
-an exit code, never a traceback. Progress bars appear only on a terminal; piped output stays
-quiet and parseable.
+an exit code, never a traceback. Progress is a bar on a terminal and a plain line every few
+seconds on stderr elsewhere; stdout stays parseable.
 """
 
 import contextlib
 import csv
 import json
+import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
@@ -162,11 +165,83 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+#: Seconds between plain progress lines when stderr is not a terminal (a float; tests set 0).
+PROGRESS_SECONDS_ENV = "IMAGEPROGRAMS_PROGRESS_SECONDS"
+DEFAULT_PROGRESS_SECONDS = 5.0
+
+
+def _clock_time(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class PlainProgress:
+    """Progress for a log or a pipe: one plain line on stderr at most every ``interval`` seconds
+    (description, done/total, rate, elapsed, ETA), and a last line if any was printed, so an
+    hours-long piped job is never silent and a short one stays quiet."""
+
+    def __init__(
+        self,
+        description: str,
+        total: int | None,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.description, self.total, self.interval, self.clock = description, total, interval, clock
+        self.done = 0
+        self.started = self.last = clock()
+        self.printed = False
+        self._lock = threading.Lock()  # workers' callbacks may advance from threads
+
+    def advance(self, n: int = 1) -> None:
+        with self._lock:
+            self.done += n
+            now = self.clock()
+            if now - self.last >= self.interval:
+                self.last, self.printed = now, True
+                warn(self.line(now))
+
+    def finish(self) -> None:
+        if self.printed:
+            warn(self.line(self.clock(), final=True))
+
+    def line(self, now: float, *, final: bool = False) -> str:
+        elapsed = now - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            parts = [f"{self.done:,}/{self.total:,} ({100 * self.done / self.total:.0f}%)"]
+        else:
+            parts = [f"{self.done:,}"]
+        parts += [f"{rate:,.1f}/s", f"elapsed {_clock_time(elapsed)}"]
+        if final:
+            parts.append("done")
+        elif self.total and rate > 0 and self.done < self.total:
+            parts.append(f"ETA {_clock_time((self.total - self.done) / rate)}")
+        return f"{self.description}: {', '.join(parts)}"
+
+
+def progress_interval() -> float:
+    """Seconds between plain progress lines: ``IMAGEPROGRAMS_PROGRESS_SECONDS``, else 5."""
+    try:
+        return max(0.0, float(os.environ.get(PROGRESS_SECONDS_ENV, DEFAULT_PROGRESS_SECONDS)))
+    except ValueError:
+        return DEFAULT_PROGRESS_SECONDS
+
+
 @contextlib.contextmanager
-def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal (stderr), nothing when piped; yields ``advance(n)``."""
+def progress(
+    description: str, total: int | None = None, *, interval: float | None = None
+) -> Iterator[Callable[[int], None]]:
+    """Progress of long work on stderr; yields ``advance(n)``.
+
+    A rich bar on a terminal; elsewhere (a pipe, a log file) a plain line every ``interval``
+    seconds (default :func:`progress_interval`), see :class:`PlainProgress`.
+    """
     if not sys.stderr.isatty():
-        yield lambda n: None
+        plain = PlainProgress(description, total, progress_interval() if interval is None else interval)
+        yield plain.advance
+        plain.finish()
         return
     from rich.progress import (
         BarColumn,

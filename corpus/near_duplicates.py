@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from itertools import groupby
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from corpus.db import Catalogue
 from corpus.dedup import find_near_duplicates
@@ -44,6 +44,16 @@ def _programs_in_order(catalogue: Catalogue) -> Iterator[tuple[int, str]]:
             yield pid, "\n".join(code for _, code in rows)
 
 
+def near_duplicate_candidates(catalogue: Catalogue) -> int:
+    """How many programs ``corpus dedup`` compares: those that are not exact duplicates."""
+    with catalogue.engine.connect() as conn:
+        return conn.execute(
+            select(func.count())
+            .select_from(Program)
+            .where((Program.duplicate_kind.is_(None)) | (Program.duplicate_kind == "near"))
+        ).scalar_one()
+
+
 def mark_near_duplicates(
     catalogue: Catalogue,
     *,
@@ -51,11 +61,23 @@ def mark_near_duplicates(
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, float | int]:
-    """Find near duplicates among non-exact-duplicates and store them; returns counts."""
+    """Find near duplicates among non-exact-duplicates and store them; returns counts.
+
+    ``progress(n)`` is called as each chunk of ``n`` programs has been hashed; ``workers`` as
+    for :func:`corpus.dedup.find_near_duplicates` (1 or less: in this process).
+    """
     if not 0.0 < threshold <= 1.0:
         raise ValueError("threshold must be in (0, 1]")
     items = list(_programs_in_order(catalogue))
-    pairs = find_near_duplicates(items, threshold=threshold, progress=progress, workers=workers)
+    signed = 0
+
+    def signed_so_far(count: int) -> None:  # find_near_duplicates counts from the start
+        nonlocal signed
+        if progress is not None:
+            progress(count - signed)
+        signed = count
+
+    pairs = find_near_duplicates(items, threshold=threshold, progress=signed_so_far, workers=workers)
     with catalogue.session() as s:
         marked = set_near_duplicates(s.connection(), [(p.duplicate, p.original, p.similarity) for p in pairs])
     return {"programs": len(items), "near_duplicates": marked, "threshold": threshold}
