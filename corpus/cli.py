@@ -127,7 +127,8 @@ def show_command(
     code: Annotated[bool, typer.Option("--code", help="Print each pass's code too.")] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Show one program: metadata, licence evidence, passes, versions and duplicates.
+    """Show one program: metadata, licence evidence, passes, versions, duplicates, and its
+    newest validation (with the compile or link log of a failed one).
 
     Example: corpus show shadertoy:ipEx01 --code
     """
@@ -165,6 +166,7 @@ def show_command(
         lines.append(f"  duplicated by {d['program']} ({d['kind']})")
     for prov in info["provenance"]:
         lines.append(f"  seen       {prov['seen_at']} via {prov['via']}: {prov['location']}")
+    lines += _validation_lines(info["validation"])
     for p in info["passes"]:
         inputs = (
             ", ".join(
@@ -178,6 +180,24 @@ def show_command(
     if code:
         for p in info["passes"]:
             typer.echo(f"\n// ---- {p['name']} ----\n{p['code']}")
+
+
+#: Lines of a stored driver log that `corpus show` prints; --json has all of it.
+SHOW_LOG_LINES = 30
+
+
+def _validation_lines(validation: dict | None) -> list[str]:
+    """The newest validation, and the compile or link log of one that failed."""
+    if validation is None:
+        return ["  validated  not yet (render validate)"]
+    v = validation
+    lines = [f"  validated  {v['status']} on {v['renderer']} ({v['validated_at']})"]
+    log = (v["log"] or "").strip().splitlines() if v["status"] != "ok" else []
+    for i, text in enumerate(log[:SHOW_LOG_LINES]):
+        lines.append(f"  {'log' if i == 0 else '':<10} {text}")
+    if len(log) > SHOW_LOG_LINES:
+        lines.append(f"  {'':<10} ({len(log) - SHOW_LOG_LINES} more lines: corpus show --json has them all)")
+    return lines
 
 
 @app.command("licence")

@@ -30,7 +30,7 @@ from corpus.models import (
     Source,
 )
 from corpus.programs import find_program, version_passes
-from corpus.validations import program_status_columns
+from corpus.validations import latest_program_validation, program_status_columns
 
 __all__ = [  # with names of the modules it builds on, which callers import from here
     "SORTS",
@@ -134,7 +134,8 @@ def count_programs(catalogue: Catalogue, flt: ProgramFilter) -> int:
 
 
 def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
-    """Everything about one program: metadata, licence evidence, passes, versions, duplicates."""
+    """Everything about one program: metadata, licence evidence, passes, versions, duplicates,
+    and the newest validation of its code (with the driver's compile or link log)."""
     with catalogue.session() as s:
         program = find_program(s, key)
         source = s.get(Source, program.source_id)
@@ -216,6 +217,7 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
             "duplicates": duplicates,
             "versions": [{"code_sha256": c, "first_seen": _iso(t)} for c, t in versions],
             "provenance": provenance,
+            "validation": latest_program_validation(s, program),
             "passes": version_passes(s, version.id),
         }
 

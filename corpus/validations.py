@@ -272,6 +272,17 @@ def program_verdict(catalogue: Catalogue, key: str) -> dict[str, Any] | None:
         }
 
 
+def latest_program_validation(s, program: Program) -> dict[str, Any] | None:
+    """The newest validation of a program's current code (any renderer), log included, or None."""
+    v = s.execute(
+        select(Validation)
+        .where(Validation.code_sha256 == program.code_sha256, Validation.dialect == program.dialect)
+        .order_by(Validation.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if v is None else _validation_json(v)
+
+
 def program_status_columns(s, program_ids: list[int], renderer: str | None) -> dict[int, dict[str, Any]]:
     """``{program id: {status, vetted, frame_ms_median}}`` for listing rows: the latest validation
     of each program's current code (for ``renderer``, or of any), its 256x256 frame time (else the

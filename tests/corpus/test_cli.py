@@ -114,3 +114,46 @@ def test_table_cells_show_brackets_as_written_not_as_markup(db, capsys):
     assert code == 0
     marked = next(line for line in out.splitlines() if line.startswith("shadertoy:marked"))
     assert "[bold]x[/bold]" in marked and "[red" in marked
+
+
+def _validate(db: str, program: str, status: str, log: str | None) -> None:
+    from corpus.db import open_catalogue
+    from corpus.validations import load_program, record_validations
+
+    catalogue = open_catalogue(db)
+    item = load_program(catalogue, program)
+    record_validations(
+        catalogue,
+        [
+            {"code_sha256": item["code_sha256"], "dialect": item["dialect"], "renderer": "llvmpipe test"}
+            | {"status": status, "log": log}
+        ],
+    )
+
+
+def test_show_gives_the_compile_log_of_a_failed_validation_in_text_and_json(db, capsys):
+    code, out, _ = corpus_cli(["show", "shadertoy:plain", "--db", db], capsys)
+    assert "  validated  not yet (render validate)" in out.splitlines()
+    log = "0:3(5): error: `fragColour' undeclared\n0:3(5): error: type mismatch"
+    _validate(db, "shadertoy:plain", "compile_error", log)
+    code, out, _ = corpus_cli(["show", "shadertoy:plain", "--db", db], capsys)
+    lines = out.splitlines()
+    at = next(
+        i for i, line in enumerate(lines) if line.startswith("  validated  compile_error on llvmpipe test")
+    )
+    assert lines[at + 1 : at + 3] == [
+        "  log        0:3(5): error: `fragColour' undeclared",
+        "             0:3(5): error: type mismatch",
+    ]
+    shown = json.loads(corpus_cli(["show", "shadertoy:plain", "--db", db, "--json"], capsys)[1])
+    assert (shown["validation"]["status"], shown["validation"]["log"]) == ("compile_error", log)
+    _validate(db, "shadertoy:marked", "ok", "a warning nobody needs")
+    code, out, _ = corpus_cli(["show", "shadertoy:marked", "--db", db], capsys)
+    assert "a warning nobody needs" not in out and "  validated  ok on llvmpipe test" in out
+
+
+def test_show_cuts_a_long_log_and_says_where_the_rest_is(db, capsys):
+    _validate(db, "shadertoy:plain", "link_error", "\n".join(f"error {i}" for i in range(45)))
+    out = corpus_cli(["show", "shadertoy:plain", "--db", db], capsys)[1]
+    assert "error 29" in out and "error 30" not in out
+    assert "(15 more lines: corpus show --json has them all)" in out
