@@ -51,6 +51,7 @@ from corpus.snapshot_verify import (
     verification_error,
     verify_snapshot_dir,
 )
+from corpus.validations import nothing_vetted_hint
 
 __all__ = [  # verification lives in corpus.snapshot_verify; its names are importable from here too
     "DEFAULT_CLASSES",
@@ -215,6 +216,10 @@ def create_snapshot(
         )
         stmt = apply_filter(stmt, flt, catalogue.dialect).order_by(Source.name, Program.external_id)
         rows = s.execute(stmt).all()
+        if not rows and flt.vetted and (hint := nothing_vetted_hint(s)):
+            raise SnapshotError(
+                f"no program is vetted, so snapshot {name} would be empty; nothing was created", hint=hint
+            )
         if not rows:
             raise SnapshotError(
                 f"no program matches the filters and licence policy of snapshot {name}; nothing was created",

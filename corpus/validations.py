@@ -8,6 +8,8 @@ distinct code at a time with one representative program for messages.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -324,3 +326,36 @@ def program_status_columns(s, program_ids: list[int], renderer: str | None) -> d
                 "frame_ms_median": medians[vid][1] if vid in medians else None,
             }
     return out
+
+
+_MISSING_PROFILE = re.compile(r"no profile at (\d+)x(\d+)")
+
+
+def nothing_vetted_hint(s) -> str | None:
+    """What to run when no program of the catalogue is vetted (None when some are): validate,
+    vet, or validate again at the size the policy's stored verdicts say is missing."""
+    if s.execute(select(Vetting.program_id).where(Vetting.vetted.is_(True)).limit(1)).first():
+        return None
+    reasons = Counter(
+        (reasons or ["no reason stored"])[0] for reasons in s.execute(select(Vetting.reasons)).scalars()
+    )
+    if not reasons:
+        if s.execute(select(Validation.id).limit(1)).first() is None:
+            return (
+                "no program is validated yet: run render validate (its default sizes include the"
+                " default policy's 256x256), then render vet"
+            )
+        return "no program is vetted yet: run render vet"
+    reason, count = reasons.most_common(1)[0]
+    missing = _MISSING_PROFILE.search(reason)
+    if missing:
+        width, height = missing.groups()
+        size = width if width == height else f"{width}x{height}"
+        return (
+            f"the vetting policy judges {width}x{height} profiles and {count} programs have none:"
+            f" run render validate --again --sizes {size}, then render vet"
+        )
+    return (
+        f"render vet accepted no program; {count} of {reasons.total()} were rejected first for: {reason}"
+        " (render vet --explain SOURCE:ID says why one is out)"
+    )

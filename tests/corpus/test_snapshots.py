@@ -319,3 +319,37 @@ def test_an_export_without_a_snapshot_hash_verifies_with_a_warning(filled):
     (folder / "snapshot.json").write_text(json.dumps(meta))
     report = verify_snapshot_dir(folder)
     assert report["ok"] and report["warnings"][0].startswith("snapshot.json has no snapshot_sha256")
+
+
+def _vetted_snapshot_hint(catalogue) -> str:
+    with pytest.raises(SnapshotError, match="no program is vetted, so snapshot v would be empty") as err:
+        create_snapshot(catalogue, "v", ProgramFilter(include_duplicates=False, vetted=True))
+    return err.value.hint
+
+
+def test_a_vetted_snapshot_with_nothing_vetted_says_what_to_run(filled):
+    from corpus.validations import load_program, record_validations, store_verdicts
+
+    assert _vetted_snapshot_hint(filled).startswith("no program is validated yet: run render validate")
+    item = load_program(filled, "shadertoy:b_mit")
+    record_validations(
+        filled,
+        [{"code_sha256": item["code_sha256"], "dialect": "shadertoy", "renderer": "r", "status": "ok"}],
+    )
+    assert _vetted_snapshot_hint(filled) == "no program is vetted yet: run render vet"
+    with filled.session() as s:
+        ids = dict(s.execute(text("SELECT external_id, id FROM program")).all())
+    missing = "no profile at 256x256: validate with that size"
+    verdicts = [
+        {"program_id": ids[key], "code_sha256": "c", "vetted": False, "reasons": [missing]}
+        for key in ("a_cc0", "b_mit")
+    ]
+    store_verdicts(filled, verdicts, "policy")
+    assert _vetted_snapshot_hint(filled) == (
+        "the vetting policy judges 256x256 profiles and 2 programs have none:"
+        " run render validate --again --sizes 256, then render vet"
+    )
+    store_verdicts(filled, [v | {"reasons": ["constant picture"]} for v in verdicts], "policy")
+    assert _vetted_snapshot_hint(filled).startswith(
+        "render vet accepted no program; 2 of 2 were rejected first for: constant picture"
+    )
