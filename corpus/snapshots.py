@@ -318,6 +318,26 @@ def delete_snapshot(catalogue: Catalogue, name: str) -> None:
         s.execute(delete(Snapshot).where(Snapshot.id == snap.id))
 
 
+def _make_parent(out: Path) -> Path:
+    """The folder ``out`` goes in, created if need be; a clear error where a file is in the way."""
+    parent = out.resolve().parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise SnapshotError(
+                    f"cannot export into {out}: {folder} is a file, not a folder",
+                    hint="export into a folder whose parents are folders (or do not exist yet)",
+                )
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SnapshotError(
+            f"cannot create the folder {parent}: {exc.strerror or exc}", hint="export somewhere you can write"
+        ) from exc
+    return parent
+
+
 def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Path:
     """Write the snapshot folder; refuses a non-empty target so nothing of the user's is overwritten."""
     out = Path(out_dir)
@@ -325,8 +345,7 @@ def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Pat
         raise SnapshotError(f"{out} is a file", hint="export into a new or empty folder")
     if out.exists() and any(out.iterdir()):
         raise SnapshotError(f"{out} is a folder that is not empty", hint="export into a new or empty folder")
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
+    parent = _make_parent(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     try:
         with catalogue.session() as s:

@@ -157,3 +157,16 @@ def test_show_cuts_a_long_log_and_says_where_the_rest_is(db, capsys):
     out = corpus_cli(["show", "shadertoy:plain", "--db", db], capsys)[1]
     assert "error 29" in out and "error 30" not in out
     assert "(15 more lines: corpus show --json has them all)" in out
+
+
+@pytest.mark.parametrize("under", ["afile/x", "afile/deeper/x"])
+def test_exporting_under_a_file_is_one_clear_error(db, capsys, tmp_path, under):
+    (tmp_path / "afile").write_text("mine")
+    assert corpus_cli(["snapshot", "create", "s", "--db", db], capsys)[0] == 0
+    code, out, err = corpus_cli(["snapshot", "export", "s", str(tmp_path / under), "--db", db], capsys)
+    assert (code, out) == (6, "")
+    assert err.splitlines() == [
+        f"error: cannot export into {tmp_path / under}: {tmp_path / 'afile'} is a file, not a folder",
+        "hint: export into a folder whose parents are folders (or do not exist yet)",
+    ]
+    assert (tmp_path / "afile").read_text() == "mine"
