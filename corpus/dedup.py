@@ -34,6 +34,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from corpus.glsl import strip_comments  # re-exported: de-duplication reads code without comments
+
 __all__ = [
     "DuplicatePair",
     "MinHasher",
@@ -46,9 +48,6 @@ __all__ = [
     "tokenize",
 ]
 
-# A quoted string (only ever an ``#include`` path in GLSL) is matched so that a ``//`` inside it
-# is not taken for a comment; whichever of the three starts first wins, as in a real lexer.
-_COMMENT_OR_STRING = re.compile(r'"[^"\n]*"|//[^\n]*|/\*.*?(?:\*/|\Z)', re.DOTALL)
 # One token, with any whitespace and comments before it skipped (possessively, so trailing
 # whitespace costs no backtracking); ``\Z`` lets the skip succeed at the end, adding an empty
 # match that :func:`tokenize` drops. Equivalent to ``findall`` on :func:`strip_comments`'s output,
@@ -85,26 +84,6 @@ _BUCKET_WINDOW = 8
 #: which proposes 93 % of pairs at similarity 0.85 and 98 % at 0.88 (datasketch's equal weights:
 #: 8 x 16, 46 % and 67 %).
 LSH_WEIGHTS = (0.05, 0.95)
-
-
-def _comment_replacement(match: re.Match[str]) -> str:
-    text = match.group()
-    if text[0] == '"':
-        return text
-    # A block comment separates tokens, like a space, in the C preprocessor; a line comment
-    # leaves its newline behind.
-    return " " if text[1] == "*" else ""
-
-
-def strip_comments(code: str) -> str:
-    """Remove ``//`` and ``/* */`` comments; an unterminated ``/*`` runs to the end of the code.
-
-    A block comment becomes one space (``a/**/b`` is two tokens), a line comment disappears up
-    to its newline. Quoted ``#include "..."`` paths are kept as written.
-    """
-    if "/" not in code:
-        return code
-    return _COMMENT_OR_STRING.sub(_comment_replacement, code)
 
 
 # Bytes that count as word characters when deciding whether a space separates two tokens:

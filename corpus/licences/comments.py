@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from corpus.glsl import comment_texts
 from corpus.licences.rules import PROHIBITION_WORDS
 
 # Every rule's pattern can only match text holding one of these (lower-cased) words, so comments
@@ -44,7 +45,6 @@ _PREFILTER_WORDS = (
     *PROHIBITION_WORDS,
 )
 _MIT_WORD = re.compile(r"MIT(?<!\wMIT)(?!\w)")
-COMMENT = re.compile(r"//[^\n]*|/\*.*?(?:\*/|\Z)", re.DOTALL)
 _BLOCK_LINE_PREFIX = re.compile(r"^[ \t]*\*+(?!/)[ \t]?", re.MULTILINE)
 
 
@@ -69,4 +69,4 @@ def clean_comments(comments: list[str]) -> str:
 
 def comment_text(code: str) -> str:
     """The text of every comment in ``code``, markers stripped, one comment after another."""
-    return clean_comments(COMMENT.findall(code))
+    return clean_comments(comment_texts(code))

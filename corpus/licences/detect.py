@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from corpus.licences.comments import COMMENT, clean_comments, may_state_licence
+from corpus.glsl import comment_texts
+from corpus.licences.comments import clean_comments, may_state_licence
 from corpus.licences.scan import Hit, best, normalise_spdx, scan
 from corpus.licences.verdicts import (
     MATCHED_TEXT_MAX,
@@ -28,7 +29,7 @@ def detect_in_code(codes: Iterable[str]) -> list[LicenceVerdict]:
     """
     hits: list[tuple[int, Hit]] = []
     for index, code in enumerate(codes):
-        comments = COMMENT.findall(code) if code else None
+        comments = comment_texts(code) if code else None
         # Comments are about a tenth of real shader code: look for licence words there only.
         if not comments or not may_state_licence("\n".join(comments)):
             continue

@@ -17,6 +17,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from corpus.glsl import strip_comments
 from corpus.records import ProgramRecord
 from harvest.formats.common import image_pass, required_code, tag_list, text_or_none
 
@@ -28,7 +29,7 @@ def sniff_dialect(code: str) -> str:
     """The dialect of one shader file's code (see the module docstring for the rules)."""
     if _ISF_START.match(code):
         return "isf"
-    bare = _strip_comments(code)
+    bare = strip_comments(code)
     if re.search(r"\bmainImage\s*\(", bare) and not re.search(r"\bvoid\s+main\s*\(", bare):
         return "shadertoy"
     if (
@@ -39,29 +40,6 @@ def sniff_dialect(code: str) -> str:
     ):
         return "glslsandbox"
     return "glsl"
-
-
-def _strip_comments(code: str) -> str:
-    """The code without ``//`` and ``/* */`` comments, in linear time whatever the input."""
-    n = len(code)
-    parts, i, block, line = [], 0, -1, -1
-    while i < n:
-        # Search for a marker again only once it is behind us: each character is scanned O(1) times.
-        if block < i:
-            block = code.find("/*", i) % (n + 1)  # not found (-1) becomes n
-        if line < i:
-            line = code.find("//", i) % (n + 1)
-        start = min(block, line)
-        parts.append(code[i:start])
-        if start == n:
-            break
-        if start == block:
-            close = code.find("*/", start + 2)
-            i = close + 2 if close >= 0 else n
-        else:
-            close = code.find("\n", start)
-            i = close if close >= 0 else n
-    return " ".join(parts)
 
 
 def parse_isf_header(code: str) -> tuple[dict[str, Any] | None, str | None]:

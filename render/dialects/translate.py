@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from corpus.glsl import strip_comments
+
 #: Words desktop GLSL 3.30 reserves that GLSL ES 3.00 code (WebGL 2) may use as names.
 RESERVED_FOR_ES3 = ("packed", "row_major")
 #: The same for GLSL ES 1.00 (WebGL 1): version 1.00 reserves far fewer words.
@@ -82,11 +84,7 @@ def is_es1(code: str) -> bool:
     version = _VERSION.search(code)
     if version and re.search(r"\b(300|310|320)\b|\b[1-4][1-6]0\b|\b330\b", version.group(0)):
         return False
-    return bool(_ES1_MARKERS.search(_strip_comments(code)))
-
-
-def _strip_comments(code: str) -> str:
-    return re.sub(r"//[^\n]*|/\*.*?\*/", " ", code, flags=re.S)
+    return bool(_ES1_MARKERS.search(strip_comments(code)))
 
 
 def rename_reserved(code: str, words: tuple[str, ...]) -> str:
@@ -118,11 +116,11 @@ def desktop_body(code: str, *, es1: bool) -> str:
 
 def uses(code: str, name: str) -> bool:
     """Whether ``name`` occurs as a whole word in the code outside comments."""
-    return re.search(rf"\b{re.escape(name)}\b", _strip_comments(code)) is not None
+    return re.search(rf"\b{re.escape(name)}\b", strip_comments(code)) is not None
 
 
 def declares_uniform(code: str, name: str) -> bool:
-    return re.search(rf"\buniform\b[^;]*\b{re.escape(name)}\b", _strip_comments(code)) is not None
+    return re.search(rf"\buniform\b[^;]*\b{re.escape(name)}\b", strip_comments(code)) is not None
 
 
 def has_precision(code: str) -> bool:
@@ -132,7 +130,7 @@ def has_precision(code: str) -> bool:
 def uniform_names(code: str) -> dict[str, str]:
     """``{name: type}`` of the uniforms the code declares (``uniform vec2 a, b;`` counts twice)."""
     found: dict[str, str] = {}
-    stripped = _strip_comments(code)
+    stripped = strip_comments(code)
     for m in re.finditer(r"\buniform\s+(?:(?:lowp|mediump|highp)\s+)?(\w+)\s+([^;]+);", stripped):
         for part in m.group(2).split(","):
             name = re.match(r"\s*(\w+)", part)
