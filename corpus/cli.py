@@ -276,6 +276,7 @@ def stats_command(db: DbOption = None, json_out: JsonOption = False) -> None:
         "by_licence_evidence",
         "top_spdx",
         "duplicates",
+        "by_validation_status",
     ):
         values = "  ".join(f"{k} {v}" for k, v in info[title].items()) or "-"
         typer.echo(f"{title.replace('_', ' '):<22}{values}")

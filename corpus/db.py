@@ -76,12 +76,6 @@ def head_revision() -> str:
     return SCHEMA_HEAD
 
 
-def alembic_head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 class Catalogue:
     """An open catalogue: an engine plus a session factory, checked against the schema head."""
 

@@ -30,7 +30,7 @@ from corpus.models import (
     Source,
 )
 from corpus.programs import find_program, version_passes
-from corpus.validations import latest_program_validation, program_status_columns
+from corpus.validations import latest_program_validation, program_status_columns, validation_counts
 
 __all__ = [  # with names of the modules it builds on, which callers import from here
     "SORTS",
@@ -223,7 +223,9 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
 
 
 def stats(catalogue: Catalogue) -> dict[str, Any]:
-    """Counts a user wants at a glance: per source, dialect, licence class and evidence."""
+    """Counts a user wants at a glance: per source, dialect, licence class and evidence, and per
+    validation status (the newest validation of each program's current code)."""
+    by_status = validation_counts(catalogue)
     with catalogue.session() as s:
 
         def grouped(column, *joins) -> dict[str, int]:
@@ -251,6 +253,7 @@ def stats(catalogue: Catalogue) -> dict[str, Any]:
                     .group_by(Program.duplicate_kind)
                 )
             },
+            "by_validation_status": by_status,
             "exclusions": s.execute(select(func.count()).select_from(Exclusion)).scalar_one(),
             "snapshots": s.execute(select(func.count()).select_from(Snapshot)).scalar_one(),
         }

@@ -103,15 +103,6 @@ class InputRecord:
     def to_json(self) -> dict[str, Any]:
         return {"channel": self.channel, "kind": self.kind, "ref": self.ref, "sampler": dict(self.sampler)}
 
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> InputRecord:
-        return cls(
-            channel=int(obj["channel"]),
-            kind=str(obj["kind"]),
-            ref=obj.get("ref"),
-            sampler=dict(obj.get("sampler") or {}),
-        )
-
 
 def normalise_input(raw: dict[str, Any], default_channel: int = 0) -> InputRecord:
     """Turn one Shadertoy-style input (API, site page or dump) into an :class:`InputRecord`.

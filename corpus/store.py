@@ -1,7 +1,7 @@
 """Writing programs into the catalogue, in batches, one transaction per batch.
 
-:class:`ProgramStore` is the one way records enter the catalogue (importers now, crawlers
-later). A batch is all-or-nothing: a failure (a full disk, a lock, a bug) rolls the whole batch
+:class:`ProgramStore` is the one way records enter the catalogue (importers, crawlers and
+``harvest reparse``). A batch is all-or-nothing: a failure (a full disk, a lock, a bug) rolls the whole batch
 back, so the catalogue is never half-written, and the caller's checkpoint moves only with a
 committed batch. Code goes into content-addressed blobs; a program whose code changed gets a
 new :class:`~corpus.models.ProgramVersion` and keeps the old one for the snapshots that pinned it.

@@ -10,13 +10,12 @@ from sqlalchemy import select, text
 from corpus import db as dbmod
 from corpus.exclusions import add_exclusion
 from corpus.models import Exclusion, Program
-from corpus.queries import ProgramFilter, list_programs, show_program
+from corpus.queries import ProgramFilter, show_program
 from corpus.records import author_key
 from corpus.snapshots import create_snapshot
 from corpus.store import ProgramStore
 from tests.conftest import GRADIENT, make_record
-
-MIT = "// SPDX-License-Identifier: MIT\n"
+from tests.corpus.helpers import MIT, program_keys, store
 
 
 @pytest.mark.parametrize(
@@ -38,14 +37,9 @@ def test_author_key_of_no_author_is_none(blank: str | None) -> None:
     assert author_key(blank) is None
 
 
-def _store(catalogue, records) -> None:
-    with catalogue.session() as s:
-        ProgramStore(catalogue).store(records, s.connection())
-
-
 @pytest.fixture
 def authors(catalogue):
-    _store(
+    store(
         catalogue,
         [
             make_record("by_emile", MIT + GRADIENT, author="Émile"),
@@ -56,20 +50,16 @@ def authors(catalogue):
     return catalogue
 
 
-def _keys(catalogue, flt: ProgramFilter) -> list[str]:
-    return [row["program"] for row in list_programs(catalogue, flt)]
-
-
 def test_author_filter_matches_non_ascii_case_and_folding(authors) -> None:
-    assert _keys(authors, ProgramFilter(authors=["émile"])) == ["shadertoy:by_emile"]
-    assert _keys(authors, ProgramFilter(authors=["straße"])) == ["shadertoy:by_strasse"]
+    assert program_keys(authors, ProgramFilter(authors=["émile"])) == ["shadertoy:by_emile"]
+    assert program_keys(authors, ProgramFilter(authors=["straße"])) == ["shadertoy:by_strasse"]
 
 
 def test_an_author_takedown_hides_every_spelling_from_listings_show_and_snapshots(authors) -> None:
     add_exclusion(authors, author="émile", reason="asked by mail")
     add_exclusion(authors, author="straße", reason="asked by mail")
     hidden = ProgramFilter(include_excluded=False)
-    assert _keys(authors, hidden) == ["shadertoy:by_ann"]
+    assert program_keys(authors, hidden) == ["shadertoy:by_ann"]
     assert show_program(authors, "shadertoy:by_emile")["excluded"] == "asked by mail"
     assert show_program(authors, "shadertoy:by_strasse")["excluded"] == "asked by mail"
     summary = create_snapshot(authors, "s1")
@@ -99,8 +89,8 @@ def test_an_import_skips_every_spelling_of_an_excluded_author(catalogue) -> None
 
 
 def test_a_new_author_spelling_updates_the_stored_key(authors) -> None:
-    _store(authors, [make_record("by_ann", MIT + GRADIENT.replace("sin", "tan"), author="Ånn")])
-    assert _keys(authors, ProgramFilter(authors=["åNN"])) == ["shadertoy:by_ann"]
+    store(authors, [make_record("by_ann", MIT + GRADIENT.replace("sin", "tan"), author="Ånn")])
+    assert program_keys(authors, ProgramFilter(authors=["åNN"])) == ["shadertoy:by_ann"]
 
 
 def test_migration_0005_backfills_author_keys_across_batches(tmp_path) -> None:
@@ -128,6 +118,6 @@ def test_migration_0005_backfills_author_keys_across_batches(tmp_path) -> None:
         assert keys[f"p{len(names) - 1}"] == "filler"  # the last row, in the second batch
         assert conn.execute(select(Exclusion.author_key)).scalar_one() == "émile"
     catalogue = dbmod.open_catalogue(str(tmp_path / "cat.db"))
-    assert "shadertoy:p0" not in _keys(catalogue, ProgramFilter(include_excluded=False))
+    assert "shadertoy:p0" not in program_keys(catalogue, ProgramFilter(include_excluded=False))
     dbmod.downgrade(cat, "0004_frontier_claim_order")
     dbmod.upgrade(cat)

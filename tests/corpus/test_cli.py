@@ -15,8 +15,7 @@ from corpus.records import DIALECTS
 from corpus.sources import SOURCES
 from corpus.store import ProgramStore
 from tests.conftest import GRADIENT, ROOT, make_record
-
-MIT = "// SPDX-License-Identifier: MIT\n"
+from tests.corpus.helpers import MIT, db_path
 
 
 def corpus_cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -34,7 +33,7 @@ def db(catalogue) -> str:
     ]
     with catalogue.session() as s:
         ProgramStore(catalogue).store(records, s.connection())
-    return str(catalogue.url).removeprefix("sqlite:///")
+    return db_path(catalogue)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import corpus.cli
 from corpus.cliutils import PlainProgress, progress, progress_interval, run_app
 from corpus.store import ProgramStore, mark_exact_duplicates
 from tests.conftest import GRADIENT, make_record
+from tests.corpus.helpers import db_path
 
 
 class Clock:
@@ -70,7 +71,7 @@ def test_corpus_dedup_reports_progress_when_piped(catalogue, monkeypatch, capsys
         ProgramStore(catalogue).store(records, s.connection())
         mark_exact_duplicates(s.connection())
     monkeypatch.setenv("IMAGEPROGRAMS_PROGRESS_SECONDS", "0")
-    db = str(catalogue.url).removeprefix("sqlite:///")
+    db = db_path(catalogue)
     assert run_app(corpus.cli.app, "corpus", ["dedup", "--db", db, "--workers", "0", "--json"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert re.fullmatch(r"hashing programs: 5/5 \(100%\), [\d.,]+/s, elapsed 0:00", err[0])

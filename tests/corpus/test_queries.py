@@ -10,8 +10,7 @@ from corpus.errors import NotFoundError, UsageProblem
 from corpus.queries import ProgramFilter, count_programs, list_programs, show_program, stats
 from corpus.store import ProgramStore, mark_exact_duplicates
 from tests.conftest import GRADIENT, make_record
-
-MIT = "// SPDX-License-Identifier: MIT\n"
+from tests.corpus.helpers import MIT, program_keys
 
 
 @pytest.fixture
@@ -40,10 +39,6 @@ def filled(catalogue):
         ProgramStore(catalogue).store(recs, s.connection())
         mark_exact_duplicates(s.connection())
     return catalogue
-
-
-def keys(catalogue, flt=None, **kw):
-    return [r["program"] for r in list_programs(catalogue, flt or ProgramFilter(), **kw)]
 
 
 def test_ls_rows_carry_the_documented_fields(filled):
@@ -86,16 +81,20 @@ def test_ls_rows_carry_the_documented_fields(filled):
     ],
 )
 def test_each_filter_selects_what_it_says(filled, flt, expected):
-    assert keys(filled, flt, limit=None) == expected
+    assert program_keys(filled, flt, limit=None) == expected
     assert count_programs(filled, flt) == len(expected)
 
 
 def test_sort_and_limit(filled):
     flt = ProgramFilter(sources=["shadertoy"])
-    assert keys(filled, flt, sort="created") == ["shadertoy:plasma", "shadertoy:copy", "shadertoy:tunnel1"]
-    assert keys(filled, flt, sort="-created", limit=1) == ["shadertoy:tunnel1"]
+    assert program_keys(filled, flt, sort="created") == [
+        "shadertoy:plasma",
+        "shadertoy:copy",
+        "shadertoy:tunnel1",
+    ]
+    assert program_keys(filled, flt, sort="-created", limit=1) == ["shadertoy:tunnel1"]
     with pytest.raises(UsageProblem, match="unknown sort"):
-        keys(filled, flt, sort="sideways")
+        program_keys(filled, flt, sort="sideways")
 
 
 def test_show_gives_passes_licence_evidence_and_duplicates(filled):
@@ -124,22 +123,23 @@ def test_stats_counts(filled):
     assert info["by_source"] == {"shadertoy": 3, "glslsandbox": 1}
     assert info["duplicates"] == {"exact": 1}
     assert info["by_licence_class"]["noncommercial"] == 2
+    assert info["by_validation_status"] == {"unvalidated": 4}
 
 
 def test_code_search_follows_changed_code_and_works_read_only(filled):
     from corpus.db import open_catalogue
     from corpus.queries import pending_code_index
 
-    assert keys(filled, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]
+    assert program_keys(filled, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]
     assert pending_code_index(filled) == 0
     with filled.session() as s:
         changed = make_record("tunnel1", GRADIENT.replace("sin", "smoothstep(0.,1.,"))
         ProgramStore(filled).store([changed], s.connection())
     assert pending_code_index(filled) == 1
     ro = open_catalogue(f"file:{filled.url.removeprefix('sqlite:///')}?mode=ro")
-    assert keys(ro, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]  # stale but answers
-    assert keys(filled, ProgramFilter(code="fbm(")) == []
-    assert keys(filled, ProgramFilter(code="smoothstep(0.,1.,")) == ["shadertoy:tunnel1"]
+    assert program_keys(ro, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]  # stale but answers
+    assert program_keys(filled, ProgramFilter(code="fbm(")) == []
+    assert program_keys(filled, ProgramFilter(code="smoothstep(0.,1.,")) == ["shadertoy:tunnel1"]
 
 
 def test_the_sort_names_the_cli_offers_are_the_sorts_queries_know():
@@ -199,4 +199,4 @@ def test_underscore_and_percent_are_literal_in_the_code_search_without_an_index(
     # PostgreSQL searches the code with LIKE (SQLite with its trigram index)
     assert _selected(wildcards, ProgramFilter(code="a_b"), "postgresql") == ["under"]
     assert _selected(wildcards, ProgramFilter(code="0%\n"), "postgresql") == ["percent"]
-    assert keys(wildcards, ProgramFilter(code="a_b")) == ["shadertoy:under"]
+    assert program_keys(wildcards, ProgramFilter(code="a_b")) == ["shadertoy:under"]

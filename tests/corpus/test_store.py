@@ -10,15 +10,11 @@ from sqlalchemy import event, select, text
 from corpus.errors import CatalogueError
 from corpus.models import Blob, Licence, Program, ProgramVersion, Provenance, RenderPass
 from corpus.records import sha256_text
-from corpus.store import ProgramStore, mark_exact_duplicates
+from corpus.store import mark_exact_duplicates
 from tests.conftest import GRADIENT, catalogue_rows, make_record
+from tests.corpus.helpers import store
 
 MIT_HEADER = "// Copyright (c) 2024 Someone\n// Licensed under the MIT License.\n"
-
-
-def store(catalogue, records):
-    with catalogue.session() as s:
-        return ProgramStore(catalogue).store(records, s.connection())
 
 
 def test_a_new_program_gets_blobs_passes_inputs_licence_and_provenance(catalogue):
