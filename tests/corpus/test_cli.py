@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import re
 
 import pytest
 
@@ -169,3 +171,23 @@ def test_exporting_under_a_file_is_one_clear_error(db, capsys, tmp_path, under):
         "hint: export into a folder whose parents are folders (or do not exist yet)",
     ]
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("given", "passed"), [([], os.cpu_count() or 1), (["--workers", "0"], 0), (["--workers", "3"], 3)]
+)
+def test_dedup_workers_unset_is_one_per_core_zero_is_in_process(db, capsys, monkeypatch, given, passed):
+    import corpus.near_duplicates
+
+    seen = []
+
+    def fake(catalogue, *, threshold, workers, progress):
+        seen.append(workers)
+        return {"programs": 0, "near_duplicates": 0, "threshold": threshold}
+
+    monkeypatch.setattr(corpus.near_duplicates, "mark_near_duplicates", fake)
+    assert corpus_cli(["dedup", "--db", db, *given], capsys)[0] == 0
+    assert seen == [passed]
+    boxed = corpus_cli(["dedup", "--help"], capsys)[1]
+    help_text = " ".join(re.sub("[│╭╮╰╯─]", " ", boxed).split())
+    assert "Default: one per core; 0: in this process." in help_text
