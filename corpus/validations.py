@@ -172,16 +172,18 @@ def validation_counts(catalogue: Catalogue, renderer: str | None = None) -> dict
     """How many programs (not codes) of the catalogue stand in each status; ``unvalidated`` too."""
     with catalogue.session() as s:
         latest = latest_validation(renderer)
+        # Grouped by the bare status (None: no validation): PostgreSQL refuses a GROUP BY whose
+        # coalesce(status, 'unvalidated') carries other bound parameters than the SELECT's.
         rows = s.execute(
-            select(func.coalesce(latest.c.status, "unvalidated"), func.count())
+            select(latest.c.status, func.count())
             .select_from(Program)
             .outerjoin(
                 latest,
                 and_(latest.c.code_sha256 == Program.code_sha256, latest.c.dialect == Program.dialect),
             )
-            .group_by(func.coalesce(latest.c.status, "unvalidated"))
+            .group_by(latest.c.status)
         ).all()
-    return {status: n for status, n in rows}
+    return {status or "unvalidated": n for status, n in rows}
 
 
 def vetting_inputs(
