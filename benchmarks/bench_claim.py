@@ -20,7 +20,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corpus.db import open_catalogue  # noqa: E402
-from corpus.frontier import Frontier, NewRequest  # noqa: E402
+from harvest.frontier import Frontier, NewRequest  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000, 200_000)
 CLAIMS = 20

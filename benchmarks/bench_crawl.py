@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.api_server import BENCH_KEY, shader  # noqa: E402
 from corpus.db import open_catalogue  # noqa: E402
-from corpus.frontier import Frontier  # noqa: E402
 from harvest.crawling import crawl  # noqa: E402
 from harvest.fetcher import FetchPolicy  # noqa: E402
+from harvest.frontier import Frontier  # noqa: E402
 
 
 def start_server(n: int, log: Path | None = None) -> tuple[subprocess.Popen, str]:

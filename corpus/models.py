@@ -249,7 +249,7 @@ class SnapshotEntry(Base):
 
 
 class CrawlRequest(Base):
-    """One request of the crawl frontier (see :mod:`corpus.frontier`)."""
+    """One request of the crawl frontier (see :mod:`harvest.frontier`)."""
 
     __tablename__ = "crawl_request"
     __table_args__ = (

@@ -215,8 +215,8 @@ def status_command(db: DbOption = None, json_out: JsonOption = False) -> None:
     Example: harvest status --json
     """
     from corpus.db import open_catalogue
-    from corpus.frontier import Frontier
-    from harvest.sources import SOURCES as CRAWL_SOURCES
+    from harvest.frontier import Frontier
+    from harvest.sources import CRAWL_SOURCES
 
     catalogue = open_catalogue(db)
     rows = [{"source": name, **Frontier(catalogue, name).counts()} for name in CRAWL_SOURCES]
@@ -259,7 +259,7 @@ def retry_failed_command(
     Example: harvest retry-failed glslsandbox && harvest crawl glslsandbox
     """
     from corpus.db import open_catalogue
-    from corpus.frontier import Frontier
+    from harvest.frontier import Frontier
 
     n = Frontier(open_catalogue(db), source).retry_failed(include_blocked=blocked)
     typer.echo(f"{n} requests of {source} queued again")
@@ -271,7 +271,7 @@ def sources_command(json_out: JsonOption = False) -> None:
 
     Example: harvest sources --json
     """
-    from harvest.sources import SOURCES as CRAWL_SOURCES
+    from harvest.sources import CRAWL_SOURCES
 
     rows = [
         {

@@ -21,14 +21,14 @@ from sqlalchemy import select
 
 from corpus.db import Catalogue, refresh_statistics
 from corpus.errors import ImageProgramsError, InputFormatError
-from corpus.frontier import Frontier, NewRequest, canonical_url, fingerprint
 from corpus.models import CrawlRequest
-from corpus.raw import iter_raw_documents, store_raw_documents
 from corpus.records import ProgramRecord
 from corpus.store import ProgramStore, mark_exact_duplicates
 from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, Response, SourceBlocked
+from harvest.frontier import Frontier, NewRequest, canonical_url, fingerprint
 from harvest.importers import BadRecord
-from harvest.sources import SOURCES, git
+from harvest.raw import iter_raw_documents, store_raw_documents
+from harvest.sources import CRAWL_SOURCES, git
 
 
 @dataclass
@@ -120,11 +120,11 @@ def crawl(
 
 def _source_and_base(source_name: str, base_url: str | None):
     """The crawl source named ``source_name`` and the base URL to use with it."""
-    if source_name not in SOURCES:
+    if source_name not in CRAWL_SOURCES:
         raise ImageProgramsError(
-            f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(SOURCES)}"
+            f"unknown crawl source {source_name!r}", hint=f"use one of: {', '.join(CRAWL_SOURCES)}"
         )
-    source = SOURCES[source_name]
+    source = CRAWL_SOURCES[source_name]
     base = base_url or source.default_base_url
     if not base:
         raise ImageProgramsError(
@@ -346,7 +346,7 @@ class ReparseReport:
 def reparse(catalogue: Catalogue, source_name: str, *, base_url: str | None = None) -> ReparseReport:
     """Rebuild programs from the raw documents a source returned, with no network (after a
     parser fix). Follow-up requests a page would yield are not queued: that is a crawl's job."""
-    if isinstance(SOURCES.get(source_name), git.GitRepositories):
+    if isinstance(CRAWL_SOURCES.get(source_name), git.GitRepositories):
         raise ImageProgramsError(
             "git crawls keep a checkout, not raw documents: there is nothing to reparse",
             hint="run harvest crawl git --base-url URL again; it reads every file anew",

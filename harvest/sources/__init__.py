@@ -7,8 +7,8 @@ from harvest.sources.glslsandbox import GlslSandbox
 from harvest.sources.shadertoy_api import ShadertoyApi
 from harvest.sources.shadertoy_site import ShadertoySite
 
-SOURCES: dict[str, CrawlSource] = {
+CRAWL_SOURCES: dict[str, CrawlSource] = {
     s.name: s for s in (GlslSandbox(), ShadertoyApi(), ShadertoySite(), GitRepositories())
 }
 
-__all__ = ["SOURCES", "CrawlSource", "Parsed"]
+__all__ = ["CRAWL_SOURCES", "CrawlSource", "Parsed"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from corpus.frontier import NewRequest
 from corpus.records import ProgramRecord
+from harvest.frontier import NewRequest
 
 
 @dataclass

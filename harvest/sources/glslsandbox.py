@@ -11,8 +11,8 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from corpus.errors import InputFormatError
-from corpus.frontier import NewRequest
 from harvest.formats.glslsandbox import glslsandbox_item_record
+from harvest.frontier import NewRequest
 from harvest.sources.base import Parsed
 
 _EFFECT_LINK = re.compile(r"""href=["']/e#(\d+\.\d+)["']""")

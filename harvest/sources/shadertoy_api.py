@@ -16,8 +16,8 @@ import json
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from corpus.errors import InputFormatError, UsageProblem
-from corpus.frontier import NewRequest
 from harvest.formats.shadertoy import shadertoy_record
+from harvest.frontier import NewRequest
 from harvest.sources.base import Parsed
 
 PAGE = 100

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from bs4 import BeautifulSoup, SoupStrainer
 
 from corpus.errors import InputFormatError
-from corpus.frontier import NewRequest
 from harvest.formats.shadertoy import shadertoy_record
+from harvest.frontier import NewRequest
 from harvest.sources.base import Parsed
 
 RESULTS_PAGE = 12  # what the site itself shows per browse page

@@ -1,6 +1,6 @@
 """An index that hands out due requests in claim order, so a claim reads only what it takes.
 
-Claiming takes the highest-priority due requests of a source (``corpus.frontier.Frontier.claim``).
+Claiming takes the highest-priority due requests of a source (``harvest.frontier.Frontier.claim``).
 With only (source, state, next_attempt_at), SQLite found every due request and sorted them all:
 97 ms a claim of 64 with 200,000 pending, 5 ms with 1,000. This index is in claim order and
 carries next_attempt_at, so the planner walks it and stops after 64 rows (0.1 ms at 200,000).

@@ -19,11 +19,11 @@ from email.utils import format_datetime
 
 import pytest
 
-from corpus.frontier import Frontier
 from corpus.queries import show_program
-from corpus.raw import iter_raw_documents
 from harvest.crawling import crawl
 from harvest.fetcher import FetchPolicy
+from harvest.frontier import Frontier
+from harvest.raw import iter_raw_documents
 from tests.conftest import catalogue_rows
 from tests.harvest.fixture_server import Answer, FixtureServer, Hit
 from tests.harvest.test_crawl_shadertoy_api import KEY, shader

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from corpus.errors import InputFormatError
-from corpus.frontier import Frontier
 from corpus.models import CrawlRequest, Program
 from corpus.queries import show_program
-from corpus.raw import iter_raw_documents
 from harvest.crawling import crawl, reparse
+from harvest.frontier import Frontier
+from harvest.raw import iter_raw_documents
 from harvest.sources.shadertoy_site import RESULTS_PAGE, USER_PAGE, ShadertoySite
 from tests.conftest import SHARED_SAMPLES, needs_samples
 from tests.harvest.fixture_server import Answer, FixtureServer, Hit

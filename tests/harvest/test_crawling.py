@@ -8,11 +8,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from corpus.frontier import Frontier
 from corpus.models import Program, RawDocument
-from corpus.raw import iter_raw_documents
 from harvest.crawling import crawl
 from harvest.fetcher import FetchPolicy
+from harvest.frontier import Frontier
+from harvest.raw import iter_raw_documents
 from tests.harvest.fixture_server import Answer, FixtureServer
 
 HTML = {"Content-Type": "text/html"}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from corpus.frontier import Frontier, NewRequest, canonical_url, fingerprint
+from harvest.frontier import Frontier, NewRequest, canonical_url, fingerprint
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,8 @@ request twice is a no-op and nothing done is fetched again. Its life:
 A crawl killed while requests are in flight leaves them ``in_flight``; :meth:`Frontier.recover`
 puts them back to ``pending`` when the next crawl starts. Claiming is one ``UPDATE … WHERE id IN
 (SELECT … LIMIT n) RETURNING``, atomic on SQLite and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-several workers can share one frontier. All the SQL of the harvester lives here, in corpus.
+several workers can share one frontier. The frontier's SQL lives here; its table, like every
+table, is declared in :mod:`corpus.models`.
 """
 
 from __future__ import annotations
