@@ -9,6 +9,7 @@ then is the request marked done. So a crawl killed at any moment resumes with
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -133,6 +134,23 @@ def _source_and_base(source_name: str, base_url: str | None):
     return source, base.rstrip("/")
 
 
+#: The value of a ``key=`` URL parameter: keys go out form-encoded (letters, digits, ``_.-~``,
+#: ``+`` and ``%XX``), so the first other character ends it.
+_KEY_PARAMETER = re.compile(r"(?<=[?&]key=)[A-Za-z0-9_.~+%-]+")
+#: A key shorter than this is masked only as a URL parameter: as a bare word it could be any word.
+_MIN_MASKED_KEY = 4
+
+
+def without_key(text: str, key: str | None) -> str:
+    """``text`` (an error to store or show) with the API key masked as ``***``: the value of every
+    ``key=`` URL parameter, and the key itself where it stands as a whole word (a site that echoes
+    it in an error body). Nothing else is touched, so a short key does not garble the message."""
+    text = _KEY_PARAMETER.sub("***", text)
+    if key and len(key) >= _MIN_MASKED_KEY:
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(key)}(?![A-Za-z0-9])", "***", text)
+    return text
+
+
 def _with_key(url: str, key: str | None) -> str:
     if not key:
         return url
@@ -155,7 +173,7 @@ async def _crawl(
     listing = _Listing(options.get("since"))
 
     def redact(text: str) -> str:
-        return text.replace(key, "***") if key else text
+        return without_key(text, key)
 
     async def fetch(request):
         return await fetcher.fetch(
@@ -209,7 +227,7 @@ async def _crawl(
             try:
                 parsed = source.parse(request.kind, request.url, response.content, base)
             except InputFormatError as exc:
-                message = f"parse error: {exc.message} (raw document {doc_id} kept for reparse)"
+                message = redact(f"parse error: {exc.message} (raw document {doc_id} kept for reparse)")
                 frontier.fail(request.id, message, conn=conn)
                 report.parse_errors += 1
                 continue

@@ -110,3 +110,56 @@ def test_a_query_pages_until_a_short_page(tmp_path, api):
         policy=FetchPolicy(delay=0.0, concurrency=4),
     )
     assert report.added == page + 1
+
+
+def test_key_redaction_masks_the_key_parameter_not_the_letters_of_a_short_key():
+    from harvest.crawling import without_key
+
+    message = "http://h/api/v1/shaders/x?key=e: HTTP 503 after 5 attempts (see the server's notes)"
+    assert without_key(message, "e") == message.replace("key=e:", "key=***:")
+    assert without_key("GET /a?b=1&key=s3cret%2Bk&c=2 failed", "s3cret+k") == "GET /a?b=1&key=***&c=2 failed"
+
+
+def failed_errors(db) -> dict[str, str]:
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT url, last_error FROM crawl_request WHERE state = 'failed'").fetchall()
+    con.close()
+    return {url.rsplit("/", 1)[-1]: error for url, error in rows}
+
+
+def test_a_one_letter_key_leaves_stored_errors_readable(tmp_path):
+    from corpus.db import open_catalogue
+
+    with FixtureServer() as s:
+        s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
+        s.route("/api/v1/shaders?key=e", Answer(200, json.dumps({"Results": ["gone01", "busy01"]}).encode()))
+        s.route("/api/v1/shaders/gone01?key=e", Answer(200, b'{"Error": "Shader not found"}'))
+        s.route("/api/v1/shaders/busy01?key=e", Answer(503, b"unavailable"))
+        db = tmp_path / "c.db"
+        policy = FetchPolicy(delay=0.0, backoff_base=0.01, max_attempts=2)
+        crawl(open_catalogue(str(db), create=True), "shadertoy-api", base_url=s.base, key="e", policy=policy)
+    errors = failed_errors(db)
+    assert "the API answered with an error: Shader not found" in errors["gone01"]
+    assert errors["busy01"].endswith("/api/v1/shaders/busy01?key=***: HTTP 503 after 2 attempts")
+
+
+def test_a_key_echoed_in_an_error_body_is_masked_and_the_rest_kept(tmp_path):
+    from corpus.db import open_catalogue
+
+    with FixtureServer() as s:
+        s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
+        s.route(f"/api/v1/shaders?key={KEY}", Answer(200, json.dumps({"Results": ["apiA01"]}).encode()))
+        body = json.dumps({"Error": f"Invalid key {KEY}, get one at /myapps"}).encode()
+        s.route(f"/api/v1/shaders/apiA01?key={KEY}", Answer(200, body))
+        db = tmp_path / "c.db"
+        crawl(
+            open_catalogue(str(db), create=True),
+            "shadertoy-api",
+            base_url=s.base,
+            key=KEY,
+            policy=FetchPolicy(delay=0.0),
+        )
+    assert (
+        "the API answered with an error: Invalid key ***, get one at /myapps" in failed_errors(db)["apiA01"]
+    )
+    assert KEY.encode() not in db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
