@@ -29,7 +29,7 @@ from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, Response, SourceB
 from harvest.frontier import Frontier, NewRequest, canonical_url, fingerprint
 from harvest.importers import BadRecord
 from harvest.raw import iter_raw_documents, store_raw_documents
-from harvest.sources import CRAWL_SOURCES, git
+from harvest.sources import CRAWL_SOURCES, ErrorAnswer, git
 
 
 @dataclass
@@ -192,6 +192,21 @@ async def _crawl(
         report.unchanged += result.unchanged
         report.excluded += result.excluded
 
+    def parse_error(request: CrawlRequest, exc: InputFormatError, doc_id: int, conn) -> str:
+        """A response that arrived whole but does not parse: JSON cut short or an HTML error page
+        from a flaky server is fetched again with backoff until the attempts run out (a changed
+        layout then ends as a parse error); a site's clear no (:class:`ErrorAnswer`) is final.
+        Every response is kept as a raw document. Returns the request's new state."""
+        tries = f" after {request.attempts} attempts" if request.attempts > 1 else ""
+        message = redact(f"parse error: {exc.message}{tries} (raw document {doc_id} kept for reparse)")
+        if isinstance(exc, ErrorAnswer) or request.attempts >= policy.max_attempts:
+            frontier.fail(request.id, message, conn=conn)
+            return "failed"
+        delay = policy.backoff(request.attempts)
+        return frontier.retry_later(
+            request.id, message, delay_s=delay, max_attempts=policy.max_attempts, conn=conn
+        )
+
     def settle(batch: list[CrawlRequest], outcomes: list, conn) -> None:
         """Write what a claimed batch came to, inside its one transaction: raw documents, programs,
         follow-up requests and frontier states each with one statement per table where possible
@@ -227,9 +242,8 @@ async def _crawl(
             try:
                 parsed = source.parse(request.kind, request.url, response.content, base)
             except InputFormatError as exc:
-                message = redact(f"parse error: {exc.message} (raw document {doc_id} kept for reparse)")
-                frontier.fail(request.id, message, conn=conn)
-                report.parse_errors += 1
+                if parse_error(request, exc, doc_id, conn) == "failed":
+                    report.parse_errors += 1
                 continue
             for record in parsed.records:
                 record.raw_document_id = doc_id
@@ -275,7 +289,12 @@ async def _crawl(
                     ahead += frontier.claim(size * 4 - len(ahead))
                 batch, ahead = ahead[:size], ahead[size:]
                 if not batch:
-                    break
+                    # nothing due: done, unless responses that did not parse wait for a retry
+                    wait = frontier.seconds_until_due()
+                    if wait is None:
+                        break
+                    await asyncio.sleep(max(wait, 0.01))
+                    continue
                 outcomes = await asyncio.gather(*(fetch(r) for r in batch), return_exceptions=True)
                 # One transaction per batch: its raw documents, programs and frontier updates commit
                 # together, so a kill loses at most the batch, whose requests are then retried.

@@ -93,6 +93,11 @@ class FetchPolicy:
             contact = f"; +{self.contact}" if self.contact else ""
             self.user_agent = f"imageprograms/{package_version()} (research corpus builder{contact})"
 
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential, capped,
+        with jitter so that clients that failed together do not come back together."""
+        return min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
 
 @dataclass
 class Response:
@@ -272,8 +277,7 @@ class Fetcher:
                 slot.factor = min(slot.factor * 2, 32.0)
             if attempt == self.policy.max_attempts:
                 break
-            backoff = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1))
-            backoff *= random.uniform(0.5, 1.0)
+            backoff = self.policy.backoff(attempt)
             await asyncio.sleep(min(max(wait, backoff), self.policy.retry_after_cap))
         raise FetchFailed(f"{url}: {error} after {self.policy.max_attempts} attempts", status=status)
 

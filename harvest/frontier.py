@@ -229,18 +229,19 @@ class Frontier:
         max_attempts: int,
         status: int | None = None,
         now: datetime | None = None,
+        conn: Connection | None = None,
     ) -> str:
         """Schedule another attempt after ``delay_s``, or fail the request when attempts run out.
 
         Returns the new state (``pending`` or ``failed``).
         """
         now = now or datetime.now(UTC)
-        with self.catalogue.session() as s:
-            attempts = s.execute(
+        with self._connection(conn) as c:
+            attempts = c.execute(
                 select(CrawlRequest.attempts).where(CrawlRequest.id == request_id)
             ).scalar_one()
             state = "pending" if attempts < max_attempts else "failed"
-            s.execute(
+            c.execute(
                 update(CrawlRequest)
                 .where(CrawlRequest.id == request_id)
                 .values(
@@ -252,6 +253,21 @@ class Frontier:
                 )
             )
         return state
+
+    def seconds_until_due(self, *, now: datetime | None = None) -> float | None:
+        """How long until the next pending request is due (0 when one is), or ``None`` when
+        nothing is pending: a crawl whose only work is waiting retries sleeps this long."""
+        now = now or datetime.now(UTC)
+        with self.catalogue.session() as s:
+            due = s.execute(
+                select(func.min(CrawlRequest.next_attempt_at)).where(
+                    CrawlRequest.source == self.source, CrawlRequest.state == "pending"
+                )
+            ).scalar_one()
+        if due is None:
+            return None
+        due = due if due.tzinfo else due.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+        return max(0.0, (due - now).total_seconds())
 
     def fail(
         self, request_id: int, error: str, *, status: int | None = None, conn: Connection | None = None

@@ -5,8 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from corpus.errors import InputFormatError
 from corpus.records import ProgramRecord
 from harvest.frontier import NewRequest
+
+
+class ErrorAnswer(InputFormatError):
+    """A well-formed answer in which the site says no (the API's ``{"Error": "Shader not found"}``).
+
+    Any other :class:`InputFormatError` from :meth:`CrawlSource.parse` (JSON cut short, an HTML
+    error page served with 200, a layout the parser does not know) is fetched again with backoff
+    until the attempts run out, since a flaky server may answer properly next time; this one is
+    recorded as a parse error at once, since asking again gets the same answer.
+    """
 
 
 @dataclass

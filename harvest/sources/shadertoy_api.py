@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from corpus.errors import InputFormatError, UsageProblem
 from harvest.formats.shadertoy import shadertoy_record
 from harvest.frontier import NewRequest
-from harvest.sources.base import Parsed
+from harvest.sources.base import ErrorAnswer, Parsed
 
 PAGE = 100
 
@@ -55,7 +55,7 @@ class ShadertoyApi:
         if not isinstance(obj, dict):
             raise InputFormatError(f"{url} returned JSON that is not an object")
         if "Error" in obj:
-            raise InputFormatError(f"{url}: the API answered with an error: {obj['Error']}")
+            raise ErrorAnswer(f"{url}: the API answered with an error: {obj['Error']}")
         if kind == "list":
             ids = [i for i in obj.get("Results") or [] if isinstance(i, str) and i.isalnum()]
             requests = [NewRequest(f"{base_url}/api/v1/shaders/{i}", kind="shader") for i in ids]

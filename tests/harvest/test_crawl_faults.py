@@ -186,6 +186,31 @@ def test_every_fault_ends_with_each_reachable_program_stored_once_and_nothing_lo
     assert api.hits_for(api_path("secret")) == []
     assert not [url for *_, url, _ in log if "elsewhere" in url]  # the redirect was not followed
     assert len(api.hits_for(api_path("huge01"))) == 1  # too large is final: no retry
+    for sid in PARSE_ERRORS:  # a response that does not parse is asked for again, up to the limit
+        assert len(api.hits_for(api_path(sid))) == policy().max_attempts, sid
+        assert f"after {policy().max_attempts} attempts" in error_of[sid]
+
+
+def test_responses_cut_short_or_served_as_an_html_error_page_are_fetched_again(catalogue, api):
+    ids = [*GOOD, "short1", "short2", "errpg1"]
+    number = numbered(ids)
+    listing(api, ids)
+    for sid in ("short1", "short2"):  # whole answers (Content-Length matches) of cut-short JSON
+        whole = shader(sid, number[sid])
+        api.route(api_path(sid), Answer(200, whole[:60]), Answer(200, whole[:-2]), Answer(200, whole))
+    maintenance = Answer(200, b"<!DOCTYPE html><html><body>Down for maintenance</body></html>", HTML)
+    api.route(api_path("errpg1"), maintenance, Answer(200, shader("errpg1", number["errpg1"])))
+
+    report, log = run(catalogue, api)
+
+    assert (report.added, report.parse_errors, report.failed) == (len(ids), 0, 0)
+    assert stored_once(catalogue.engine.url.database) == {sid: 1 for sid in ids}
+    for sid in ("short1", "short2", "errpg1"):
+        (image,) = show_program(catalogue, f"shadertoy:{sid}")["passes"]
+        assert image["code"] == code_of(sid, number[sid]), sid
+    assert [len(api.hits_for(api_path(s))) for s in ("short1", "short2", "errpg1")] == [3, 3, 2]
+    assert Frontier(catalogue, "shadertoy-api").counts()["done"] == len(ids) + 1  # and the list
+    assert_polite(log)
 
 
 def test_a_challenge_mid_crawl_stops_the_source_at_once_and_keeps_what_was_stored(catalogue, api):

@@ -72,6 +72,7 @@ def test_all_ids_then_each_shader_with_api_errors_recorded_and_the_key_never_sto
     error = con.execute("SELECT last_error FROM crawl_request WHERE state = 'failed'").fetchone()[0]
     assert "Shader not found" in error
     con.close()
+    assert len(api.hits_for(f"/api/v1/shaders/gone01?key={KEY}")) == 1  # a clear no is not asked again
     for f in (db, db.with_name(db.name + "-wal")):  # the key is in neither the file nor its WAL
         assert not f.exists() or KEY.encode() not in f.read_bytes()
     assert b"apiA01" in db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
