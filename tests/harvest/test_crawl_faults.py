@@ -26,11 +26,10 @@ from harvest.frontier import Frontier
 from harvest.raw import iter_raw_documents
 from tests.conftest import catalogue_rows
 from tests.harvest.fixture_server import Answer, FixtureServer, Hit
-from tests.harvest.test_crawl_shadertoy_api import KEY, shader
+from tests.harvest.helpers import HTML, KEY, shader
 
 DELAY, JITTER, CONCURRENCY = 0.02, 0.3, 2  # errors widen the delay (adaptive throttle) up to 32x
 CAP = 64 * 1024
-HTML = {"Content-Type": "text/html"}
 
 
 def api_path(sid: str) -> str:

@@ -17,7 +17,7 @@ from harvest.display import HostRates, render
 from harvest.fetcher import FetchPolicy
 from harvest.sources import shadertoy_api
 from tests.harvest.fixture_server import Answer, FixtureServer
-from tests.harvest.test_crawl_shadertoy_api import KEY, shader
+from tests.harvest.helpers import KEY, shader
 
 DAY = 86400
 SINCE = datetime(2024, 1, 1, tzinfo=UTC).timestamp()

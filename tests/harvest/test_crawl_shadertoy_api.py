@@ -11,30 +11,7 @@ from corpus.errors import ImageProgramsError
 from harvest.crawling import crawl
 from harvest.fetcher import FetchPolicy
 from tests.harvest.fixture_server import Answer, FixtureServer
-
-KEY = "s3cretKey"
-
-
-def shader(sid: str, n: int, date: int = 1700000000) -> bytes:
-    code = f"void mainImage(out vec4 c, in vec2 p){{ c = vec4(p / iResolution.xy, 0.{n}, 1.0); }}"
-    return json.dumps(
-        {
-            "Shader": {
-                "ver": "0.1",
-                "info": {"id": sid, "name": f"api shader {n}", "username": "apiuser", "date": str(date)},
-                "renderpass": [
-                    {
-                        "inputs": [],
-                        "outputs": [{"id": 37, "channel": 0}],
-                        "code": code,
-                        "name": "Image",
-                        "description": "",
-                        "type": "image",
-                    }
-                ],
-            }
-        }
-    ).encode()
+from tests.harvest.helpers import KEY, shader
 
 
 @pytest.fixture

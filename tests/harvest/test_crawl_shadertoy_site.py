@@ -19,7 +19,8 @@ from harvest.raw import iter_raw_documents
 from harvest.sources.shadertoy_site import RESULTS_PAGE, USER_PAGE, ShadertoySite
 from tests.conftest import SHARED_SAMPLES, needs_samples
 from tests.harvest.fixture_server import Answer, FixtureServer, Hit
-from tests.harvest.test_crawling import fast, stored
+from tests.harvest.helpers import KEY, fast, stored
+from tests.harvest.helpers import shader as api_shader
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 # What the site's own script says about gShaderIDs before any page data: a use, not an assignment.
@@ -214,9 +215,6 @@ def test_since_stops_a_newest_listing_at_a_page_of_older_shaders(catalogue, site
 
 def test_reparse_reads_pages_and_batch_answers_and_leaves_the_api_sources_documents_alone(catalogue, site):
     from sqlalchemy import delete
-
-    from tests.harvest.test_crawl_shadertoy_api import KEY
-    from tests.harvest.test_crawl_shadertoy_api import shader as api_shader
 
     site.route(
         "/api/v1/shaders?key=" + KEY, Answer(200, json.dumps({"Shaders": 1, "Results": ["apiZ01"]}).encode())

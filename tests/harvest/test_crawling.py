@@ -10,22 +10,10 @@ from sqlalchemy import select
 
 from corpus.models import Program, RawDocument
 from harvest.crawling import crawl
-from harvest.fetcher import FetchPolicy
 from harvest.frontier import Frontier
 from harvest.raw import iter_raw_documents
 from tests.harvest.fixture_server import Answer, FixtureServer
-
-HTML = {"Content-Type": "text/html"}
-
-
-def gallery(ids) -> bytes:
-    links = "".join(f'<a href="/e#{i}"><img src="/thumbs/{i}.png"></a>' for i in ids)
-    return f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
-
-
-def item(n: int) -> bytes:
-    code = f"uniform float time; void main(){{ gl_FragColor = vec4(sin(time*{n}.0), 0.5, 0.2, 1.0); }}"
-    return json.dumps({"code": code, "user": f"user{n}", "parent": None}).encode()
+from tests.harvest.helpers import HTML, crawl_process, fast, gallery, item, stored
 
 
 @pytest.fixture
@@ -42,15 +30,6 @@ def sandbox():
             s.route(f"/item/{n}.0", Answer(200, item(n)))
         s.route("/item/4.0", Answer(503), Answer(200, item(4)))
         yield s
-
-
-def fast() -> FetchPolicy:
-    return FetchPolicy(delay=0.0, backoff_base=0.05, timeout=2.0)
-
-
-def stored(catalogue) -> list[str]:
-    with catalogue.session() as s:
-        return sorted(s.execute(select(Program.external_id)).scalars())
 
 
 def test_a_crawl_stores_every_reachable_program_once_and_keeps_raw_documents(catalogue, sandbox):
@@ -208,7 +187,6 @@ def test_a_sigkilled_crawl_resumes_without_fetching_anything_done_again(tmp_path
     import signal
     import sqlite3
     import subprocess
-    import sys
 
     from tests.conftest import ROOT, wait_for_count
 
@@ -221,21 +199,7 @@ def test_a_sigkilled_crawl_resumes_without_fetching_anything_done_again(tmp_path
                 s.route(f"/item/{n}.0", Answer(200, item(n), delay=0.03))
         s.route("/?page=3", Answer(200, gallery([]), HTML))
         db = tmp_path / "c.db"
-        cmd = [
-            sys.executable,
-            "-m",
-            "harvest.cli",
-            "crawl",
-            "glslsandbox",
-            "--base-url",
-            s.base,
-            "--delay",
-            "0",
-            "--db",
-            str(db),
-            "--json",
-        ]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cmd, proc = crawl_process("glslsandbox", s.base, db, "--delay", "0")
         wait_for_count(db, "SELECT count(*) FROM crawl_request WHERE state = 'done'", 15)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
