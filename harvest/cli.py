@@ -236,7 +236,7 @@ def reparse_command(
     Example: harvest reparse glslsandbox
     """
     from corpus.db import open_catalogue
-    from harvest.crawling import reparse
+    from harvest.reparse import reparse
 
     report = reparse(open_catalogue(db), source)
     if json_out:

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from corpus.cliutils import stderr
-from harvest.crawling import CrawlProgress
+from harvest.crawl_report import CrawlProgress
 
 RATE_WINDOW_S = 10.0
 

@@ -220,7 +220,7 @@ def test_credentials_never_reach_provenance():
 def test_limit_stops_a_repository_crawl_and_reparse_says_there_is_nothing_to_reparse(
     tmp_path, catalogue, repo
 ):
-    from harvest.crawling import reparse
+    from harvest.reparse import reparse
 
     _, url = repo
     report = crawl(catalogue, "git", base_url=url, limit=1, options={"cache_dir": tmp_path / "cache"})

@@ -91,7 +91,7 @@ def test_a_query_pages_until_a_short_page(tmp_path, api):
 
 
 def test_key_redaction_masks_the_key_parameter_not_the_letters_of_a_short_key():
-    from harvest.crawling import without_key
+    from harvest.crawl_http import without_key
 
     message = "http://h/api/v1/shaders/x?key=e: HTTP 503 after 5 attempts (see the server's notes)"
     assert without_key(message, "e") == message.replace("key=e:", "key=***:")

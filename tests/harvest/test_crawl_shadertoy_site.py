@@ -13,9 +13,10 @@ from sqlalchemy import select
 from corpus.errors import InputFormatError
 from corpus.models import CrawlRequest, Program
 from corpus.queries import show_program
-from harvest.crawling import crawl, reparse
+from harvest.crawling import crawl
 from harvest.frontier import Frontier
 from harvest.raw import iter_raw_documents
+from harvest.reparse import reparse
 from harvest.sources.shadertoy_site import RESULTS_PAGE, USER_PAGE, ShadertoySite
 from tests.conftest import SHARED_SAMPLES, needs_samples
 from tests.harvest.fixture_server import Answer, FixtureServer, Hit
