@@ -189,6 +189,25 @@ def crawl_command(
         warn(f"error: {report.blocked}")
         warn("hint: use a dump (harvest import), the site's API with a key, or try much later")
         raise typer.Exit(8)
+    _tell_failures(source, report)
+
+
+def _tell_failures(source: str, report) -> None:
+    """Failed requests are said with how to see and retry them; a crawl in which every request
+    failed is an error (exit 7, a fetch that failed for good), not a quiet summary."""
+    from harvest.fetcher import FetchFailed
+
+    failed = report.failed + report.parse_errors
+    if not failed:
+        return
+    see = "harvest status --failed lists them with their errors"
+    retry = f"harvest retry-failed {source} queues them again, then run this crawl again"
+    if report.all_failed:
+        warn(f"error: every request of this crawl failed ({failed}); the last: {report.last_failure}")
+        warn(f"hint: check the address (--base-url) and the network; {see}; {retry}")
+        raise typer.Exit(FetchFailed.exit_code)
+    warn(f"{failed} requests failed ({see})")
+    warn(f"hint: {retry}")
 
 
 def _epoch(date: str | None) -> float | None:
@@ -209,20 +228,35 @@ def _epoch(date: str | None) -> float | None:
 
 
 @app.command("status")
-def status_command(db: DbOption = None, json_out: JsonOption = False) -> None:
-    """Show each crawl source's frontier: done, pending, in flight, failed, blocked.
+def status_command(
+    failed: Annotated[
+        bool, typer.Option("--failed", help="List the failed requests with their last error instead.")
+    ] = False,
+    source: Annotated[str | None, typer.Option(help="Only this crawl source.")] = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Show each crawl source's frontier: done, pending, in flight, failed, blocked; or, with
+    --failed, each failed request with its last error (what harvest retry-failed queues again).
 
-    Example: harvest status --json
+    Example: harvest status --failed --source glslsandbox
     """
     from corpus.db import open_catalogue
     from harvest.frontier import Frontier
-    from harvest.sources import CRAWL_SOURCES
+    from harvest.sources import CRAWL_SOURCES, crawl_source
 
+    names = list(CRAWL_SOURCES) if source is None else [crawl_source(source).name]
     catalogue = open_catalogue(db)
-    rows = [{"source": name, **Frontier(catalogue, name).counts()} for name in CRAWL_SOURCES]
-    emit_rows(
-        rows, ("source", "done", "pending", "in_flight", "failed", "blocked"), "json" if json_out else "table"
-    )
+    fmt = "json" if json_out else "table"
+    if not failed:
+        rows = [{"source": name, **Frontier(catalogue, name).counts()} for name in names]
+        emit_rows(rows, ("source", "done", "pending", "in_flight", "failed", "blocked"), fmt)
+        return
+    rows = [row for name in names for row in Frontier(catalogue, name).failures()]
+    if not rows and not json_out:
+        typer.echo("no failed requests")
+        return
+    emit_rows(rows, ("source", "url", "attempts", "status", "error"), fmt)
 
 
 @app.command("reparse")
@@ -260,8 +294,9 @@ def retry_failed_command(
     """
     from corpus.db import open_catalogue
     from harvest.frontier import Frontier
+    from harvest.sources import crawl_source
 
-    n = Frontier(open_catalogue(db), source).retry_failed(include_blocked=blocked)
+    n = Frontier(open_catalogue(db), crawl_source(source).name).retry_failed(include_blocked=blocked)
     typer.echo(f"{n} requests of {source} queued again")
 
 

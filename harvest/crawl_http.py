@@ -228,6 +228,7 @@ class HttpCrawl:
                 error = without_key(outcome.message, self.key)
                 frontier.fail(request.id, error, status=outcome.status, conn=conn)
                 report.failed += 1
+                report.last_failure = error
             elif isinstance(outcome, BaseException):
                 raise outcome
             elif outcome.not_modified:
@@ -236,6 +237,7 @@ class HttpCrawl:
             elif outcome.status >= 400:
                 frontier.fail(request.id, f"HTTP {outcome.status}", status=outcome.status, conn=conn)
                 report.failed += 1
+                report.last_failure = f"{request.url}: HTTP {outcome.status}"
             else:
                 fetched.append((request, outcome))
         doc_ids = store_raw_documents(
@@ -291,6 +293,7 @@ class HttpCrawl:
         attempts = self.policy.max_attempts
         if isinstance(exc, ErrorAnswer) or request.attempts >= attempts:
             self.frontier.fail(request.id, message, conn=conn)
+            self.report.last_failure = message
             return "failed"
         delay = self.policy.backoff(request.attempts)
         return self.frontier.retry_later(request.id, message, delay_s=delay, max_attempts=attempts, conn=conn)

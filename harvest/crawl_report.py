@@ -22,6 +22,13 @@ class CrawlReport:
     blocked: str | None = None
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # "where: why" of what a source left out
+    last_failure: str | None = None  # the error of the last request that failed for good
+
+    @property
+    def all_failed(self) -> bool:
+        """Requests were made and not one of them succeeded (the site is down, or not the one
+        meant): a crawl that must not look like a success."""
+        return self.requests_done == 0 and self.failed + self.parse_errors > 0
 
     def count(self, result: BatchResult) -> None:
         """Add what one stored batch came to."""

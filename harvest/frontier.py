@@ -326,6 +326,36 @@ class Frontier:
             ).first()
         return (row[0], row[1]) if row else (None, None)
 
+    def failures(self, limit: int | None = None) -> list[dict]:
+        """The failed requests, latest first: what ``harvest status --failed`` lists and
+        ``harvest retry-failed`` would queue again."""
+        with self.catalogue.session() as s:
+            rows = s.execute(
+                select(
+                    CrawlRequest.method,
+                    CrawlRequest.url,
+                    CrawlRequest.attempts,
+                    CrawlRequest.last_status,
+                    CrawlRequest.last_error,
+                    CrawlRequest.updated_at,
+                )
+                .where(CrawlRequest.source == self.source, CrawlRequest.state == "failed")
+                .order_by(CrawlRequest.updated_at.desc(), CrawlRequest.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "source": self.source,
+                "method": method,
+                "url": url,
+                "attempts": attempts,
+                "status": status,
+                "error": error,
+                "failed_at": when,
+            }
+            for method, url, attempts, status, error, when in rows
+        ]
+
     def counts(self) -> dict[str, int]:
         with self.catalogue.session() as s:
             found = dict(

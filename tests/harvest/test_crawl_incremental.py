@@ -31,7 +31,7 @@ def query_path(start: int, sort: str = "newest") -> str:
 @pytest.fixture
 def newest_first(monkeypatch):
     """A query sorted by newest: four pages of four shaders, two days apart, the first page and a
-    half after SINCE, the rest before it."""
+    half after SINCE, the rest before it; then an empty page."""
     monkeypatch.setattr(shadertoy_api, "PAGE", PAGE)
     with FixtureServer() as s:
         s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
@@ -44,6 +44,7 @@ def newest_first(monkeypatch):
             for i, sid in enumerate(ids):
                 dates[sid] = int(SINCE + (6 - 2 * (page * PAGE + i)) * DAY)
                 s.route(f"/api/v1/shaders/{sid}?key={KEY}", Answer(200, shader(sid, i, dates[sid])))
+        s.route(query_path(4 * PAGE), Answer(200, json.dumps({"Shaders": 16, "Results": []}).encode()))
         s.dates = dates
         yield s
 
