@@ -49,8 +49,11 @@ def import_command(
     Example: harvest import examples/shadertoys.jsonl examples/shaders21k examples/repo
     """
     from corpus.db import open_catalogue
+    from harvest.importers import check_format
     from harvest.importing import import_path
 
+    if fmt is not None:
+        check_format(fmt)
     catalogue = open_catalogue(db, create=True)
     empty: list[str] = []
     for path in paths:

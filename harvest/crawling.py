@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from corpus.db import Catalogue
-from corpus.errors import ImageProgramsError
+from corpus.errors import UsageProblem
 from harvest.crawl_git import crawl_repository
 from harvest.crawl_http import HttpCrawl
 from harvest.crawl_report import CrawlProgress, CrawlReport
@@ -39,9 +39,9 @@ def crawl(
     if isinstance(source, git.GitRepositories):
         return crawl_repository(catalogue, source_name, base, limit, options or {})
     if source.needs_key and not key:
-        raise ImageProgramsError(
+        raise UsageProblem(
             f"{source_name} needs an API key",
-            hint="pass --key KEY or set SHADERTOY_API_KEY (or import a dump instead)",
+            hint="pass --key KEY or set SHADERTOY_API_KEY (or import a dump instead: harvest import)",
         )
     policy = policy or FetchPolicy()
     run = HttpCrawl(

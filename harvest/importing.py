@@ -22,7 +22,7 @@ from corpus.errors import InputFormatError
 from corpus.models import ImportRun
 from corpus.records import ProgramRecord
 from corpus.store import BatchResult, ProgramStore, mark_exact_duplicates, utcnow
-from harvest.importers import FORMATS, BadRecord, detect_format, read_records
+from harvest.importers import BadRecord, check_format, detect_format, read_records
 
 #: How many bad records a report keeps in full; the count covers all of them.
 MAX_REPORTED_BAD = 200
@@ -96,9 +96,7 @@ def import_path(
     p = Path(path)
     if not p.exists():
         raise InputFormatError(f"{p} does not exist", hint="check the path")
-    if fmt is not None and fmt not in FORMATS:
-        raise InputFormatError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    fmt = fmt or detect_format(p)
+    fmt = check_format(fmt) if fmt is not None else detect_format(p)
     started = time.perf_counter()
     size, mtime = _identity(p)
     key = str(p.resolve())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import ijson
 
-from corpus.errors import InputFormatError
+from corpus.errors import InputFormatError, UsageProblem
 from harvest.importers.jsonstream import first_byte
 
 FORMATS = ("shaders21k", "shadertoys-jsonl", "shadertoy-json", "glslsandbox-dump", "gl-transitions", "dir")
@@ -19,6 +19,16 @@ _SNIFF_LINES = 20
 
 def format_hint() -> str:
     return f"pass --format with one of {', '.join(FORMATS)}"
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` when it is an import format; else a usage error (exit 2) that lists them."""
+    if fmt not in FORMATS:
+        raise UsageProblem(
+            f"unknown import format {fmt!r}",
+            hint=f"use one of: {', '.join(FORMATS)} (harvest formats describes them), or leave --format out",
+        )
+    return fmt
 
 
 def detect_format(path: Path) -> str:

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from corpus.errors import ImageProgramsError
+from corpus.errors import UsageProblem
 from harvest.crawling import crawl
 from harvest.fetcher import FetchPolicy
 from tests.harvest.fixture_server import Answer, FixtureServer
@@ -57,7 +57,7 @@ def test_all_ids_then_each_shader_with_api_errors_recorded_and_the_key_never_sto
 
 
 def test_the_api_source_needs_a_key(catalogue):
-    with pytest.raises(ImageProgramsError, match="needs an API key") as err:
+    with pytest.raises(UsageProblem, match="needs an API key") as err:
         crawl(catalogue, "shadertoy-api", base_url="http://127.0.0.1:9")
     assert "SHADERTOY_API_KEY" in err.value.hint
 
@@ -141,3 +141,15 @@ def test_a_key_echoed_in_an_error_body_is_masked_and_the_rest_kept(tmp_path):
         "the API answered with an error: Invalid key ***, get one at /myapps" in failed_errors(db)["apiA01"]
     )
     assert KEY.encode() not in db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
+
+
+def test_a_missing_key_is_a_usage_error_with_a_hint(tmp_path, capsys, monkeypatch):
+    from corpus.cliutils import run_app
+    from harvest.cli import app
+
+    monkeypatch.delenv("SHADERTOY_API_KEY", raising=False)
+    args = ["crawl", "shadertoy-api", "--base-url", "http://127.0.0.1:9", "--db", str(tmp_path / "c.db")]
+    assert run_app(app, "harvest", args) == 2
+    err = capsys.readouterr().err
+    assert "error: shadertoy-api needs an API key" in err
+    assert "hint: pass --key KEY or set SHADERTOY_API_KEY" in err

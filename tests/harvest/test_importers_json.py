@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.errors import InputFormatError
+from corpus.errors import InputFormatError, UsageProblem
 from corpus.records import ProgramRecord
 from harvest.importers import MAX_CODE_BYTES, BadRecord, read_records
 
@@ -194,7 +194,7 @@ def test_missing_path_and_unknown_format_raise_at_the_call(tmp_path):
     with pytest.raises(InputFormatError, match="does not exist"):
         read_records(tmp_path / "nope.jsonl")
     path = write_lines(tmp_path / "a.jsonl", [shader("aaa111")])
-    with pytest.raises(InputFormatError, match="unknown import format"):
+    with pytest.raises(UsageProblem, match="unknown import format 'csv'"):
         read_records(path, "csv")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from corpus.cliutils import run_app
 from corpus.db import open_catalogue
-from corpus.errors import CatalogueError, InputFormatError
+from corpus.errors import CatalogueError, InputFormatError, UsageProblem
 from corpus.models import ImportRun, Program
 from harvest.cli import app as harvest_app
 from harvest.importing import import_path
@@ -249,7 +249,7 @@ def test_an_unknown_format_or_missing_path_says_what_to_do(catalogue, tmp_path):
     with pytest.raises(InputFormatError) as err:
         import_path(catalogue, odd)
     assert "--format" in (err.value.hint or "")
-    with pytest.raises(InputFormatError, match="unknown format"):
+    with pytest.raises(UsageProblem, match="unknown import format 'csv'"):
         import_path(catalogue, odd, "csv")
 
 
@@ -308,3 +308,13 @@ def test_a_folder_of_shader_json_files_is_read_as_shadertoy_json(catalogue, tmp_
         (folder / f"s{i}.json").write_text(json.dumps(doc))
     report = import_path(catalogue, folder)
     assert (report.format, report.added) == ("shadertoy-json", 3)
+
+
+def test_an_unknown_format_is_a_usage_error_that_lists_the_formats(tmp_path, capsys):
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(0)])
+    args = ["import", str(dump), "--format", "bogus", "--db", str(tmp_path / "c.db")]
+    assert run_app(harvest_app, "harvest", args) == 2
+    err = capsys.readouterr().err
+    assert "error: unknown import format 'bogus'" in err
+    assert "hint: use one of: shaders21k, shadertoys-jsonl, shadertoy-json" in err
+    assert not (tmp_path / "c.db").exists()  # refused before anything was made
