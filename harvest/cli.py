@@ -1,4 +1,5 @@
-"""``harvest``: bring programs into the catalogue from local dumps (and, later, from the web)."""
+"""``harvest``: bring programs into the catalogue from local dumps and folders, and by polite crawls
+of sites and git repositories."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ FORMAT_DESCRIPTIONS = {
     "dir": "a folder or git checkout of .frag .fs .fsh .glsl .shader files; its LICENSE applies",
 }
 
-app = new_app("harvest", "Grow the shader catalogue from dumps, folders and (soon) polite crawls.")
+app = new_app(
+    "harvest",
+    "Grow the shader catalogue from dumps and folders (import) and by polite crawls of sites and git"
+    " repositories (crawl).",
+)
 
 
 @app.command("import")

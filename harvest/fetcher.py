@@ -1,4 +1,4 @@
-"""The one polite fetcher every crawl source goes through (issue 3 groundwork).
+"""The one polite fetcher every crawl source goes through.
 
 All politeness lives here, as in Scrapy's downloader, so sources stay declarative:
 
