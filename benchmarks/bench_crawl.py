@@ -44,7 +44,7 @@ def start_server(n: int, log: Path | None = None) -> tuple[subprocess.Popen, str
 def time_frontier() -> dict[str, float]:
     """Wrap the frontier's methods to add up the time the crawl spends in them."""
     timings = {"frontier": 0.0}
-    for name in ("add", "claim", "done", "done_many", "fail", "recover", "release", "counts", "block"):
+    for name in ("add", "claim", "done_many", "fail", "retry_later", "recover", "release", "counts", "block"):
         original = getattr(Frontier, name)
 
         def timed(self, *a, _original=original, **k):

@@ -178,25 +178,6 @@ class Frontier:
                 .values(updated_at=now or datetime.now(UTC), **values)
             )
 
-    def done(
-        self,
-        request_id: int,
-        status: int | None,
-        *,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        conn: Connection | None = None,
-    ) -> None:
-        self._set(
-            request_id,
-            conn=conn,
-            state="done",
-            last_status=status,
-            last_error=None,
-            etag=etag,
-            last_modified=last_modified,
-        )
-
     def done_many(self, settled: list[dict], *, conn: Connection, now: datetime | None = None) -> None:
         """Mark a batch's requests done in one statement: each dict holds ``id``, ``status``,
         ``etag`` and ``last_modified`` (the validators for the next, conditional, fetch)."""
@@ -313,18 +294,6 @@ class Frontier:
                 .where(CrawlRequest.source == self.source, CrawlRequest.state.in_(states))
                 .values(**values)
             ).rowcount
-
-    def validators(
-        self, url: str, method: str = "GET", body: str | None = None
-    ) -> tuple[str | None, str | None]:
-        """ETag and Last-Modified from the last time this request was fetched (conditional GET)."""
-        with self.catalogue.session() as s:
-            row = s.execute(
-                select(CrawlRequest.etag, CrawlRequest.last_modified).where(
-                    CrawlRequest.fingerprint == fingerprint(method, url, body)
-                )
-            ).first()
-        return (row[0], row[1]) if row else (None, None)
 
     def failures(self, limit: int | None = None) -> list[dict]:
         """The failed requests, latest first: what ``harvest status --failed`` lists and

@@ -65,13 +65,24 @@ def test_a_killed_crawl_resumes_with_its_in_flight_requests_and_nothing_done_aga
     f = Frontier(catalogue, "glslsandbox")
     f.add([NewRequest(f"https://x.org/{i}") for i in range(4)], now=T0)
     a, b, c = f.claim(3, now=T0)
-    f.done(a.id, 200, etag='"v1"', last_modified="Wed, 01 Jan 2026 00:00:00 GMT")
+    with catalogue.session() as s:
+        validators = {
+            "id": a.id,
+            "status": 200,
+            "etag": '"v1"',
+            "last_modified": "Wed, 01 Jan 2026 00:00:00 GMT",
+        }
+        f.done_many([validators], conn=s.connection())
     # the process dies here with b and c in flight
     resumed = Frontier(catalogue, "glslsandbox")
     assert resumed.recover() == 2
     urls = [r.url for r in resumed.claim(10)]
     assert urls == ["https://x.org/1", "https://x.org/2", "https://x.org/3"]
-    assert resumed.validators("https://x.org/0") == ('"v1"', "Wed, 01 Jan 2026 00:00:00 GMT")
+    with catalogue.session() as s:
+        kept = s.execute(
+            text("SELECT etag, last_modified FROM crawl_request WHERE id = :id"), {"id": a.id}
+        ).one()
+    assert tuple(kept) == ('"v1"', "Wed, 01 Jan 2026 00:00:00 GMT")  # for the next, conditional, GET
 
 
 def test_a_block_parks_the_whole_source(catalogue):
