@@ -27,6 +27,7 @@ from corpus.records import ProgramRecord
 from corpus.store import ProgramStore
 from harvest.crawl_report import CrawlProgress, CrawlReport, finish
 from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, Response, SourceBlocked
+from harvest.formats import clean_metadata, record_problem
 from harvest.frontier import Frontier, NewRequest
 from harvest.raw import store_raw_documents
 from harvest.sources import CrawlSource, ErrorAnswer, Parsed
@@ -256,6 +257,7 @@ class HttpCrawl:
                 if self._parse_error(request, exc, doc_id, conn) == "failed":
                     report.parse_errors += 1
                 continue
+            parsed.records = self._storable(parsed.records, request.url)
             for record in parsed.records:
                 record.raw_document_id = doc_id
             if parsed.paging:
@@ -281,6 +283,18 @@ class HttpCrawl:
                 # old ones onto later pages
                 frontier.add(self.listing.next_pages(parsed.paging), conn=conn, refresh=True)
         frontier.done_many(done, conn=conn)
+
+    def _storable(self, records: list[ProgramRecord], url: str) -> list[ProgramRecord]:
+        """The records fit to store, their descriptive text made storable; the others are listed
+        in the report (a lone surrogate in a title must not stop a crawl at every resume)."""
+        kept = []
+        for record in records:
+            problem = record_problem(clean_metadata(record))
+            if problem is None:
+                kept.append(record)
+            else:
+                self.report.skipped.append(f"{record.key} ({url}): {problem}")
+        return kept
 
     def _parse_error(self, request: CrawlRequest, exc: InputFormatError, doc_id: int, conn) -> str:
         """A response that arrived whole but does not parse: JSON cut short or an HTML error page

@@ -6,7 +6,7 @@ for a document that cannot be a program; :func:`record_problem` says whether a p
 is fit to store (code present and at most :data:`MAX_CODE_BYTES`).
 """
 
-from harvest.formats.common import MAX_CODE_BYTES, parse_datetime, record_problem
+from harvest.formats.common import MAX_CODE_BYTES, clean_metadata, parse_datetime, record_problem
 from harvest.formats.glslfile import glsl_file_record, sniff_dialect
 from harvest.formats.glslsandbox import glslsandbox_item_record, glslsandbox_records, normalise_parent
 from harvest.formats.gltransitions import gltransition_record
@@ -15,6 +15,7 @@ from harvest.formats.twigl import parse_twigl_mode, twigl_record
 
 __all__ = [
     "MAX_CODE_BYTES",
+    "clean_metadata",
     "glsl_file_record",
     "glslsandbox_item_record",
     "glslsandbox_records",

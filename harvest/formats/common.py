@@ -7,6 +7,7 @@ program needs to exist (an id, some code): the latter raise :class:`InputFormatE
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -17,6 +18,7 @@ from corpus.records import PassRecord, ProgramRecord
 #: The largest code field (UTF-8 bytes) a record may carry; bigger ones are reported, not stored.
 MAX_CODE_BYTES = 4 * 1024 * 1024
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Epoch numbers above this are milliseconds (1e11 seconds is the year 5138).
 _MS_THRESHOLD = 1e11
 
@@ -103,8 +105,53 @@ def image_pass(code: str) -> list[PassRecord]:
     return [PassRecord(name="Image", type="image", code=code)]
 
 
+def clean_text(value: str) -> str:
+    """Text a catalogue can hold: a lone UTF-16 surrogate (JSON's ``"\\ud800"``, which no UTF-8
+    encoder accepts) becomes U+FFFD and NUL characters (which PostgreSQL refuses) are dropped."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+def clean_metadata(record: ProgramRecord) -> ProgramRecord:
+    """``record`` with its descriptive text made storable (see :func:`clean_text`), in place.
+
+    A dump's odd characters in a title, a tag or an input's sampler must not end an import (they
+    did, as an encoding error deep in the database driver). Code is never changed here: that it
+    is stored byte for byte is what its hash promises (:func:`record_problem` refuses it instead).
+    """
+    for name in ("title", "author", "description", "licence_field", "url", "parent"):
+        value = getattr(record, name)
+        if isinstance(value, str):
+            setattr(record, name, clean_text(value))
+    record.tags = [clean_text(tag) for tag in record.tags]
+    record.extra = _clean_json(record.extra)
+    for p in record.passes:
+        p.inputs = [
+            replace(
+                i, ref=clean_text(i.ref) if isinstance(i.ref, str) else i.ref, sampler=_clean_json(i.sampler)
+            )
+            for i in p.inputs
+        ]
+    return record
+
+
 def record_problem(record: ProgramRecord) -> str | None:
-    """Why a parsed record must not be stored (empty or oversized code), or ``None`` when fine.
+    """Why a parsed record must not be stored (empty, oversized or untextual code), or ``None``.
 
     Importers and crawlers call this on every record they produce.
     """
@@ -112,8 +159,12 @@ def record_problem(record: ProgramRecord) -> str | None:
     if image is None or not image.code.strip():
         return "empty code"
     for p in record.passes:
-        # A character takes 1 to 4 bytes: only encode when the length alone cannot decide.
-        size = len(p.code) if len(p.code) * 4 <= MAX_CODE_BYTES else len(p.code.encode("utf-8", "replace"))
+        try:
+            size = len(p.code.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            return f"code of {p.name} is not text (a lone UTF-16 surrogate at character {exc.start})"
         if size > MAX_CODE_BYTES:
             return f"code field too large ({size} bytes in {p.name}, limit {MAX_CODE_BYTES // 2**20} MiB)"
+        if "\x00" in p.code:
+            return f"code of {p.name} holds a NUL character (at character {p.code.index(chr(0))})"
     return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from corpus.errors import InputFormatError
 from corpus.records import ProgramRecord
-from harvest.formats.common import MAX_CODE_BYTES, record_problem
+from harvest.formats.common import MAX_CODE_BYTES, clean_metadata, record_problem
 
 #: The largest single document (a JSON line, a zip member, a Shaders21k file) read into memory.
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
@@ -49,7 +49,7 @@ def checked(
         return
     records = result if isinstance(result, list) else [result]
     for record in records:
-        problem = record_problem(record)
+        problem = record_problem(clean_metadata(record))
         if problem is None:
             yield record
         elif len(records) == 1:

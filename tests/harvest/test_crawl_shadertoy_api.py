@@ -153,3 +153,26 @@ def test_a_missing_key_is_a_usage_error_with_a_hint(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "error: shadertoy-api needs an API key" in err
     assert "hint: pass --key KEY or set SHADERTOY_API_KEY" in err
+
+
+def test_odd_text_in_a_crawled_shader_is_stored_readably_and_unstorable_code_is_listed(tmp_path):
+    from corpus.db import open_catalogue
+    from corpus.queries import show_program
+
+    odd_title = json.loads(shader("oddT01", 1))
+    odd_title["Shader"]["info"]["name"] = "half \ud83d of an emoji\x00"
+    nul_code = json.loads(shader("nulC01", 2))
+    nul_code["Shader"]["renderpass"][0]["code"] += "\x00"
+    with FixtureServer() as s:
+        s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
+        s.route(
+            f"/api/v1/shaders?key={KEY}", Answer(200, json.dumps({"Results": ["oddT01", "nulC01"]}).encode())
+        )
+        s.route(f"/api/v1/shaders/oddT01?key={KEY}", Answer(200, json.dumps(odd_title).encode()))
+        s.route(f"/api/v1/shaders/nulC01?key={KEY}", Answer(200, json.dumps(nul_code).encode()))
+        catalogue = open_catalogue(str(tmp_path / "c.db"), create=True)
+        report = crawl(catalogue, "shadertoy-api", base_url=s.base, key=KEY, policy=FetchPolicy(delay=0.0))
+    assert report.added == 1
+    assert show_program(catalogue, "shadertoy:oddT01")["title"] == "half \ufffd of an emoji"
+    (skipped,) = report.skipped
+    assert skipped.startswith("shadertoy:nulC01 (") and "holds a NUL character" in skipped
