@@ -20,13 +20,15 @@ from pathlib import Path
 from corpus.errors import InputFormatError
 from corpus.records import ProgramRecord
 from harvest.importers.base import MAX_CODE_BYTES, MAX_DOCUMENT_BYTES, BadRecord
+from harvest.importers.compressed import BytesRead, compression_of
 from harvest.importers.detect import (
     FORMATS,
     SHADER_SUFFIXES,
     check_format,
     detect_format,
+    dump_files_in,
     format_hint,
-    json_documents_in,
+    is_dump_file,
 )
 from harvest.importers.directory import git_remote_repo, normalise_remote_url, read_directory
 from harvest.importers.dumps import read_json_dump
@@ -38,19 +40,28 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "SHADER_SUFFIXES",
     "BadRecord",
+    "BytesRead",
     "check_format",
+    "compression_of",
     "detect_format",
+    "dump_files_in",
+    "dump_size",
     "git_remote_repo",
+    "is_dump_file",
     "normalise_remote_url",
     "read_records",
 ]
 
 
-def read_records(path: Path, fmt: str | None = None) -> Iterator[ProgramRecord | BadRecord]:
+def read_records(
+    path: Path, fmt: str | None = None, *, label: str | None = None, bytes_read: BytesRead | None = None
+) -> Iterator[ProgramRecord | BadRecord]:
     """Stream the programs in ``path`` (format ``fmt``, detected when ``None``).
 
     The path, the format and a zip's directory are checked now, so that those errors raise at the
-    call rather than at the first ``next()``.
+    call rather than at the first ``next()``. ``label`` stands for the path in each record's
+    origin (a git crawl names the repository and commit, not its cache folder); ``bytes_read``
+    follows how far JSON dumps have been read (see :func:`dump_size` for the total).
     """
     path = Path(path)
     if not path.exists():
@@ -61,10 +72,26 @@ def read_records(path: Path, fmt: str | None = None) -> Iterator[ProgramRecord |
     if fmt == "dir":
         return read_directory(path)
     if path.is_dir():
-        documents = json_documents_in(path)
+        documents = dump_files_in(path)
         if not documents:
             raise InputFormatError(
-                f"{path} is a folder with no .json or .jsonl files for format {fmt}", hint=format_hint()
+                f"{path} is a folder with no JSON dumps (.json, .jsonl, also compressed) for format {fmt}",
+                hint=format_hint(),
             )
-        return (item for doc in documents for item in read_json_dump(doc, fmt))
-    return read_json_dump(path, fmt)
+        labels = [f"{label}!{d.relative_to(path).as_posix()}" if label else str(d) for d in documents]
+        return (
+            item
+            for doc, doc_label in zip(documents, labels, strict=True)
+            for item in read_json_dump(doc, fmt, label=doc_label, bytes_read=bytes_read)
+        )
+    return read_json_dump(path, fmt, label=label, bytes_read=bytes_read)
+
+
+def dump_size(path: Path, fmt: str) -> int | None:
+    """The bytes on disk that :func:`read_records` reads as JSON dumps (a progress bar's total:
+    compressed bytes for compressed files), or ``None`` for formats read file by file."""
+    path = Path(path)
+    if fmt in ("shaders21k", "dir"):
+        return None
+    documents = dump_files_in(path) if path.is_dir() else [path]
+    return sum(d.stat().st_size for d in documents)

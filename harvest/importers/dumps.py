@@ -14,6 +14,7 @@ from harvest.formats import (
     shadertoys_flat_record,
 )
 from harvest.importers.base import BadRecord, checked
+from harvest.importers.compressed import BytesRead
 from harvest.importers.jsonstream import iter_json_documents
 
 Parser = Callable[..., ProgramRecord | list[ProgramRecord]]
@@ -26,11 +27,13 @@ PARSERS: dict[str, Parser] = {
 }
 
 
-def read_json_dump(path: Path, fmt: str) -> Iterator[ProgramRecord | BadRecord]:
-    """Every program in a JSON dump of format ``fmt`` (JSON lines, an array, or documents)."""
+def read_json_dump(
+    path: Path, fmt: str, *, label: str | None = None, bytes_read: BytesRead | None = None
+) -> Iterator[ProgramRecord | BadRecord]:
+    """Every program in a JSON dump of format ``fmt`` (JSON lines, an array, or documents),
+    plain or compressed; ``label`` names the file in locations (default: its path)."""
     parse = PARSERS[fmt]
-    label = str(path)
-    for item in iter_json_documents(path, label):
+    for item in iter_json_documents(path, label or str(path), bytes_read):
         if isinstance(item, BadRecord):
             yield item
             continue

@@ -1,11 +1,13 @@
-"""What several crawl test modules share: the fixture documents they serve, the fetch policy for
-loopback, a look at what was stored, and a crawl run as a separate process (to be killed)."""
+"""What several harvest test modules share: the fixture documents crawls are served, the fetch
+policy for loopback, a look at what was stored, a crawl run as a separate process (to be killed),
+and an import reader that dies mid-way."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import select
@@ -70,3 +72,16 @@ def crawl_process(source: str, base_url: str, db: Path, *options: str) -> tuple[
     cmd = [sys.executable, "-m", "harvest.cli", "crawl", source, "--base-url", base_url, "--db", str(db)]
     cmd += [*options, "--json"]
     return cmd, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def dies_after(n: int, read_records: Callable[..., Iterator]) -> Callable[..., Iterator]:
+    """``read_records`` that raises KeyboardInterrupt at its ``n``-th item: an import killed
+    mid-way (monkeypatch ``harvest.importing.read_records`` with it)."""
+
+    def read(path, fmt, **options):
+        for i, item in enumerate(read_records(path, fmt, **options)):
+            if i == n:
+                raise KeyboardInterrupt
+            yield item
+
+    return read

@@ -21,6 +21,7 @@ from corpus.models import ImportRun, Program
 from harvest.cli import app as harvest_app
 from harvest.importing import import_path
 from tests.conftest import ROOT, catalogue_rows, wait_for_count
+from tests.harvest.helpers import dies_after
 
 
 def shader(i: int) -> str:
@@ -109,14 +110,7 @@ def test_an_interrupted_import_resumes_after_the_last_committed_batch(catalogue,
     import harvest.importing as importing
 
     real = importing.read_records
-
-    def dies_after_23(path, fmt):
-        for n, item in enumerate(real(path, fmt)):
-            if n == 23:
-                raise KeyboardInterrupt
-            yield item
-
-    monkeypatch.setattr(importing, "read_records", dies_after_23)
+    monkeypatch.setattr(importing, "read_records", dies_after(23, real))
     with pytest.raises(KeyboardInterrupt):
         import_path(catalogue, dump, batch_size=10)
     assert len(program_ids(catalogue)) == 20
