@@ -55,14 +55,16 @@ def import_command(
     """
     from corpus.db import open_catalogue
     from harvest.importers import check_format
-    from harvest.importing import import_path
+    from harvest.importing import import_path, progress_total
 
     if fmt is not None:
         check_format(fmt)
     catalogue = open_catalogue(db, create=True)
     empty: list[str] = []
     for path in paths:
-        with progress(f"importing {path.name}") as advance:
+        total = progress_total(path, fmt)
+        unit = " (bytes)" if total is not None else ""
+        with progress(f"importing {path.name}{unit}", total=total) as advance:
             report = import_path(
                 catalogue, path, fmt, strict=strict, again=again, batch_size=batch_size, progress=advance
             )

@@ -18,11 +18,11 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from corpus.db import Catalogue, refresh_statistics
-from corpus.errors import InputFormatError
+from corpus.errors import ImageProgramsError, InputFormatError
 from corpus.models import ImportRun
 from corpus.records import ProgramRecord
 from corpus.store import BatchResult, ProgramStore, mark_exact_duplicates, utcnow
-from harvest.importers import BadRecord, check_format, detect_format, read_records
+from harvest.importers import BadRecord, BytesRead, check_format, detect_format, dump_size, read_records
 
 #: How many bad records a report keeps in full; the count covers all of them.
 MAX_REPORTED_BAD = 200
@@ -92,7 +92,11 @@ def import_path(
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import one file or folder; see the module docstring for the guarantees."""
+    """Import one file or folder; see the module docstring for the guarantees.
+
+    ``progress`` is called after each batch with how far the import moved: in bytes of the
+    dump files as stored when :func:`progress_total` gives a total, else in records.
+    """
     p = Path(path)
     if not p.exists():
         raise InputFormatError(f"{p} does not exist", hint="check the path")
@@ -141,9 +145,12 @@ def import_path(
     batch: list[ProgramRecord] = []
     bad_in_batch = 0
     done = start
+    bytes_read = BytesRead()
+    by_bytes = dump_size(p, fmt) is not None
+    reported = 0
 
     def commit(done: int) -> None:
-        nonlocal batch, bad_in_batch
+        nonlocal batch, bad_in_batch, reported
         with catalogue.session() as s:
             conn = s.connection()
             result: BatchResult = store.store(batch, conn) if batch else BatchResult()
@@ -164,10 +171,13 @@ def import_path(
         report.unchanged += result.unchanged
         report.excluded += result.excluded
         if progress is not None:
-            progress(len(batch) + bad_in_batch)
+            moved = bytes_read.count - reported if by_bytes else len(batch) + bad_in_batch
+            reported += moved
+            progress(moved)
         batch, bad_in_batch = [], 0
 
-    for position, item in _skip(read_records(p.resolve(), fmt), start):
+    records = read_records(p.resolve(), fmt, bytes_read=bytes_read)
+    for position, item in _skip(records, start):
         done = position + 1
         if isinstance(item, BadRecord):
             report.bad_count += 1
@@ -192,6 +202,17 @@ def import_path(
     refresh_statistics(catalogue)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def progress_total(path: str | Path, fmt: str | None = None) -> int | None:
+    """What :func:`import_path` reports progress against: the bytes of its JSON dumps as stored
+    (compressed bytes for a compressed dump), or ``None`` where it counts records with no known
+    total (shader folders, Shaders21k trees) or the path cannot be read (the import says why)."""
+    try:
+        p = Path(path)
+        return dump_size(p, check_format(fmt) if fmt is not None else detect_format(p))
+    except (ImageProgramsError, OSError):
+        return None
 
 
 def _skip(

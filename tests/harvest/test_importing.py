@@ -312,3 +312,39 @@ def test_an_unknown_format_is_a_usage_error_that_lists_the_formats(tmp_path, cap
     assert "error: unknown import format 'bogus'" in err
     assert "hint: use one of: shaders21k, shadertoys-jsonl, shadertoy-json" in err
     assert not (tmp_path / "c.db").exists()  # refused before anything was made
+
+
+def test_an_import_reports_progress_in_bytes_of_the_file_as_stored(catalogue, tmp_path, monkeypatch, capsys):
+    import gzip
+
+    import corpus.cliutils
+    from harvest.importing import progress_total
+
+    dump = tmp_path / "d.jsonl.gz"
+    dump.write_bytes(gzip.compress(b"".join(json.dumps(flat(i)).encode() + b"\n" for i in range(500))))
+    moves: list[int] = []
+    import_path(catalogue, dump, batch_size=100, progress=moves.append)
+    assert len(moves) >= 5 and sum(moves) == dump.stat().st_size == progress_total(dump)
+
+    folder = tmp_path / "shaders"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"s{i}.frag").write_text(shader(i))
+    moves = []
+    import_path(catalogue, folder, progress=moves.append)
+    assert progress_total(folder) is None and sum(moves) == 3  # no known total: records
+
+    import harvest.cli
+
+    seen = []
+    assert harvest.cli.progress is corpus.cliutils.progress  # the shared progress line, not one of its own
+
+    def spy(description, total=None):
+        seen.append((description, total))
+        return corpus.cliutils.progress(description, total)
+
+    monkeypatch.setattr(harvest.cli, "progress", spy)
+    again = tmp_path / "e.jsonl.gz"
+    again.write_bytes(dump.read_bytes())
+    assert run_app(harvest_app, "harvest", ["import", str(again), "--db", str(tmp_path / "c.db")]) == 0
+    assert seen == [("importing e.jsonl.gz (bytes)", again.stat().st_size)]
