@@ -91,11 +91,17 @@ def import_path(
     again: bool = False,
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    label: str | None = None,
+    via: str = "import",
+    finish: bool = True,
 ) -> ImportReport:
     """Import one file or folder; see the module docstring for the guarantees.
 
     ``progress`` is called after each batch with how far the import moved: in bytes of the
     dump files as stored when :func:`progress_total` gives a total, else in records.
+    ``label`` stands for the path in the records' origins and ``via`` names the way in (a git
+    crawl names its repository and ``crawl:git``); ``finish=False`` leaves marking duplicates and
+    refreshing statistics to a caller that imports many files.
     """
     p = Path(path)
     if not p.exists():
@@ -141,7 +147,7 @@ def import_path(
             run_id, start = run.id, run.items_done
     report.resumed_from = start
 
-    store = ProgramStore(catalogue, via="import")
+    store = ProgramStore(catalogue, via=via)
     batch: list[ProgramRecord] = []
     bad_in_batch = 0
     done = start
@@ -176,7 +182,7 @@ def import_path(
             progress(moved)
         batch, bad_in_batch = [], 0
 
-    records = read_records(p.resolve(), fmt, bytes_read=bytes_read)
+    records = read_records(p.resolve(), fmt, label=label, bytes_read=bytes_read)
     for position, item in _skip(records, start):
         done = position + 1
         if isinstance(item, BadRecord):
@@ -197,9 +203,11 @@ def import_path(
     commit(done)
 
     with catalogue.session() as s:
-        report.duplicates_marked = mark_exact_duplicates(s.connection())
+        if finish:
+            report.duplicates_marked = mark_exact_duplicates(s.connection())
         s.execute(update(ImportRun).where(ImportRun.id == run_id).values(complete=True, finished_at=utcnow()))
-    refresh_statistics(catalogue)
+    if finish:
+        refresh_statistics(catalogue)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -228,3 +228,58 @@ def test_limit_stops_a_repository_crawl_and_reparse_says_there_is_nothing_to_rep
     with pytest.raises(ImageProgramsError, match="nothing to reparse") as err:
         reparse(catalogue, "git")
     assert "harvest crawl git" in err.value.hint
+
+
+def flat_record(n: int) -> dict:
+    """A flattened Shadertoy record, as the public shadertoys dataset keeps them a line each."""
+    code = f"void mainImage(out vec4 c, in vec2 p){{ c = vec4(p / iResolution.xy, 0.{n}, 1.0); }}\n"
+    return {
+        "id": f"ds{n:04d}",
+        "name": f"dump {n}",
+        "author": "someone",
+        "image_code": code,
+        "license": "MIT",
+    }
+
+
+def write_dump(path: Path, numbers, compress=None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(flat_record(n)) + "\n" for n in numbers).encode()
+    path.write_bytes(compress(data) if compress else data)
+
+
+def test_a_repository_of_dumps_is_imported_and_a_recrawl_picks_up_the_dump_added_since(tmp_path, catalogue):
+    import gzip
+
+    work = tmp_path / "dataset"
+    write_dump(work / "data" / "annotated" / "20k_2014-03.jsonl", range(0, 4))
+    (work / "data" / "annotated" / "schema.json").write_text('{"fields": ["id", "name"]}')  # not a dump
+    (work / "shaders" / "waves.frag").parent.mkdir()
+    (work / "shaders" / "waves.frag").write_text(WAVES)
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "a first month")
+    bare = tmp_path / "served" / "dataset.git"
+    bare.parent.mkdir()
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(bare))
+    git(work, "remote", "add", "origin", str(bare))
+    url, options = f"file://{bare}", {"cache_dir": tmp_path / "cache"}
+
+    first = crawl(catalogue, "git", base_url=url, options=options)
+    assert (first.added, first.parse_errors) == (5, 0)  # four dump records and the shader file
+    assert any("schema.json: not a dump" in s for s in first.skipped)
+    commit = git(work, "rev-parse", "HEAD")
+    record = show_program(catalogue, "shadertoy:ds0002")
+    assert record["passes"][0]["code"] == flat_record(2)["image_code"]
+    assert record["provenance"][0]["via"] == "crawl:git"
+    assert record["provenance"][0]["location"] == f"{url}@{commit}!data/annotated/20k_2014-03.jsonl:3"
+
+    write_dump(work / "data" / "annotated" / "api" / "api_2020-01.jsonl.gz", range(4, 7), gzip.compress)
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "the API months, compressed")
+    git(work, "push", "--quiet", "origin", "main")
+
+    second = crawl(catalogue, "git", base_url=url, options=options)
+    assert (second.added, second.updated) == (3, 0)
+    assert second.unchanged == 1  # the shader file, read again; the first dump is not read again
+    assert sorted(i for i in programs(catalogue) if i.startswith("ds")) == [f"ds{n:04d}" for n in range(7)]
