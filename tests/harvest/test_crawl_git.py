@@ -82,14 +82,20 @@ def repo(tmp_path: Path) -> tuple[Path, str]:
         f.truncate(100 * 1024 * 1024)
     (work / "escape.frag").symlink_to(outside / "secret.frag")
     (work / "sub" / "LICENSE").symlink_to(outside / "LICENSE")  # a licence from outside: never read
+    return work, published(work, "shaders", "first shaders")
+
+
+def published(work: Path, name: str, message: str) -> str:
+    """Commit everything in ``work`` as a new repository that pushes to a bare one beside it
+    (``served/NAME.git``); returns the bare repository's file:// URL."""
     git(work, "init", "--quiet", "--initial-branch=main")
     git(work, "add", "-A")
-    git(work, "commit", "--quiet", "-m", "first shaders")
-    bare = tmp_path / "served" / "shaders.git"
-    bare.parent.mkdir()
-    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(bare))
+    git(work, "commit", "--quiet", "-m", message)
+    bare = work.parent / "served" / f"{name}.git"
+    bare.parent.mkdir(exist_ok=True)
+    git(work.parent, "clone", "--quiet", "--bare", str(work), str(bare))
     git(work, "remote", "add", "origin", str(bare))
-    return work, f"file://{bare}"
+    return f"file://{bare}"
 
 
 def programs(catalogue) -> dict[str, Program]:
@@ -256,14 +262,7 @@ def test_a_repository_of_dumps_is_imported_and_a_recrawl_picks_up_the_dump_added
     (work / "data" / "annotated" / "schema.json").write_text('{"fields": ["id", "name"]}')  # not a dump
     (work / "shaders" / "waves.frag").parent.mkdir()
     (work / "shaders" / "waves.frag").write_text(WAVES)
-    git(work, "init", "--quiet", "--initial-branch=main")
-    git(work, "add", "-A")
-    git(work, "commit", "--quiet", "-m", "a first month")
-    bare = tmp_path / "served" / "dataset.git"
-    bare.parent.mkdir()
-    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(bare))
-    git(work, "remote", "add", "origin", str(bare))
-    url, options = f"file://{bare}", {"cache_dir": tmp_path / "cache"}
+    url, options = published(work, "dataset", "a first month"), {"cache_dir": tmp_path / "cache"}
 
     first = crawl(catalogue, "git", base_url=url, options=options)
     assert (first.added, first.parse_errors) == (5, 0)  # four dump records and the shader file
