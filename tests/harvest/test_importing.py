@@ -121,8 +121,14 @@ def test_an_interrupted_import_resumes_after_the_last_committed_batch(catalogue,
     assert program_ids(catalogue) == [f"t{i:06d}" for i in range(50)]
 
 
-def test_a_sigkilled_import_process_resumes_without_loss_or_repeats(tmp_path):
+@pytest.mark.parametrize("name", ["big.jsonl", "big.jsonl.gz"])
+def test_a_sigkilled_import_process_resumes_without_loss_or_repeats(tmp_path, name):
+    import gzip
+
     dump = write_jsonl(tmp_path / "big.jsonl", [flat(i) for i in range(6000)])
+    if name.endswith(".gz"):  # the checkpoint holds through decompression
+        dump = dump.rename(tmp_path / name)
+        dump.write_bytes(gzip.compress(dump.read_bytes()))
     db = tmp_path / "cat.db"
     cmd = [sys.executable, "-m", "harvest.cli", "import", str(dump), "--db", str(db), "--batch-size", "100"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
