@@ -1,10 +1,12 @@
 """``harvest import``: stream a local dump into the catalogue, in committed batches, resumably.
 
 Each file gets an :class:`~corpus.models.ImportRun` keyed by its path, size and mtime. Every
-batch commits its programs together with the run's checkpoint (``items_done``), so a crash, a
+batch commits its programs together with the run's checkpoint (``items_done``, a count of
+records read, so it holds for a compressed dump read through its decompressor), so a crash, a
 kill or a full disk loses at most the batch in flight and the same command resumes after the
-last committed batch. A file already imported completely is skipped unless ``again`` is set;
-importing it again changes nothing (the store is idempotent).
+last committed batch (re-reading, not storing, the records before it). A file already
+imported completely is skipped unless ``again`` is set; importing it again changes nothing (the
+store is idempotent).
 """
 
 from __future__ import annotations
