@@ -8,7 +8,7 @@ import torch
 
 from corpus.cliutils import run_app
 from pretrain.cli import app
-from tests.pretrain.test_probe import needs_fashion_mnist, write_image_folder
+from tests.pretrain.helpers import needs_fashion_mnist, write_image_folder
 
 
 def pretrain(args, capsys):

@@ -15,6 +15,7 @@ from corpus.errors import SnapshotError, UsageProblem
 from pretrain import data
 from pretrain.data import ShaderStream, StreamConfig, _Ring, batch_nbytes, make_loader
 from pretrain.snapshot import open_snapshot
+from tests.pretrain.helpers import SHADERS
 
 SMALL = StreamConfig(size=32, batch_size=6, seed=3)
 
@@ -182,6 +183,6 @@ def test_an_empty_snapshot_is_refused(snapshot_dir, tmp_path):
 def test_a_snapshot_by_name_is_exported_once_into_the_cache(snapshot_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("IMAGEPROGRAMS_CACHE", str(tmp_path / "cache"))
     snap = open_snapshot("s", db=str(snapshot_dir.parent / "c.db"))
-    assert snap.root.parent == tmp_path / "cache" / "snapshots" and len(snap) == 4
+    assert snap.root.parent == tmp_path / "cache" / "snapshots" and len(snap) == len(SHADERS)
     with pytest.raises(SnapshotError, match="neither a snapshot folder"):
         open_snapshot("nope", db=str(snapshot_dir.parent / "c.db"))

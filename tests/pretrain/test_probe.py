@@ -5,36 +5,17 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from corpus.errors import InputFormatError, NotFoundError, UsageProblem
 from pretrain.checkpoint import save_checkpoint
-from pretrain.evaldata import FASHION_MNIST_DIR, load_fashion_mnist, load_image_folder
+from pretrain.evaldata import load_fashion_mnist, load_image_folder
 from pretrain.methods import build_method
 from pretrain.models import build_backbone
 from pretrain.probe import probe, probe_checkpoint, select_indices
+from tests.pretrain.helpers import needs_fashion_mnist, write_image_folder
 from tests.pretrain.synthetic import one_thread
-
-needs_fashion_mnist = pytest.mark.skipif(
-    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason="dataset-fashion-mnist is not installed",
-)
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
-
-
-def write_image_folder(root: Path, per_class: int = 10, size: tuple[int, int] = (20, 24)) -> Path:
-    """Three classes of noisy flat colours; each class's last image has another size and shape."""
-    rng = np.random.default_rng(0)
-    for name, colour in COLOURS.items():
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            shape = (31, 17) if i == per_class - 1 else size
-            pixels = np.clip(np.array(colour) + rng.normal(0, 20, (*shape, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{i:03d}.png")
-    return root
 
 
 def new_encoder(arch: str = "alexnet_small", seed: int = 0) -> tuple[torch.nn.Module, int]:

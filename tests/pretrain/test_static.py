@@ -13,6 +13,7 @@ from PIL import Image
 from corpus.errors import UsageProblem
 from pretrain.preview import LABEL_WIDTH, preview
 from pretrain.static import DatasetJob, build_dataset
+from tests.pretrain.helpers import SHADERS
 
 
 def test_imagefolder_has_a_folder_per_program_and_resumes(snapshot_with_broken, tmp_path):
@@ -21,13 +22,13 @@ def test_imagefolder_has_a_folder_per_program_and_resumes(snapshot_with_broken, 
     summary = build_dataset(job, workers=2)
     labels = json.loads((out / "labels.json").read_text())
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
-    assert len(labels) == 5 and len(folders) == 4  # the broken program has no folder
-    assert summary["images"] == 12 and list(summary["failed"]) == ["shadertoy:tBroken"]
+    assert len(labels) == len(SHADERS) + 1 and len(folders) == len(SHADERS)  # the broken one has none
+    assert summary["images"] == 3 * len(SHADERS) and list(summary["failed"]) == ["shadertoy:tBroken"]
     image = Image.open(out / folders[0] / "00000.png")
     assert image.size == (24, 24)
     assert (out / "ATTRIBUTION.md").exists()
     again = build_dataset(DatasetJob(str(snapshot_with_broken), str(out), per_program=3, size=24), workers=1)
-    assert again["skipped_units"] == 4 and again["images"] == 0
+    assert again["skipped_units"] == len(SHADERS) and again["images"] == 0
     # other options into the same folder would keep these images under a description of others
     for change in ({"size": 32}, {"per_program": 4}, {"fmt": "webdataset"}):
         job = DatasetJob(str(snapshot_with_broken), str(out), **({"per_program": 3, "size": 24} | change))
@@ -42,14 +43,14 @@ def test_webdataset_shards_are_the_same_whatever_the_worker_count(snapshot_dir, 
         out = tmp_path / f"w{workers}"
         job = DatasetJob(str(snapshot_dir), str(out), per_program=5, size=16, fmt="webdataset", shard_size=8)
         summary = build_dataset(job, workers=workers)
-        assert summary["images"] == 20 and summary["units"] == 3
+        assert summary["images"] == 5 * len(SHADERS) and summary["units"] == -(-5 * len(SHADERS) // 8)
         return {p.name: p.read_bytes() for p in sorted(out.glob("shard-*.tar"))}
 
     one, two = shards(1), shards(2)
-    assert one == two and len(one) == 3
+    assert one == two and len(one) == -(-5 * len(SHADERS) // 8)
     with tarfile.open(tmp_path / "w1" / "shard-000000.tar") as tar:
         names = tar.getnames()
-        assert len(names) == 24 and {n.rsplit(".", 1)[1] for n in names} == {"png", "cls", "json"}
+        assert len(names) == 3 * 8 and {n.rsplit(".", 1)[1] for n in names} == {"png", "cls", "json"}
         meta = json.loads(tar.extractfile(next(n for n in names if n.endswith(".json"))).read())
         assert meta["program"].startswith("shadertoy:") and 0.1 <= meta["time"] <= 10.0
 

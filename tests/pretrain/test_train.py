@@ -14,7 +14,7 @@ from corpus.errors import ImageProgramsError, UsageProblem
 from pretrain.checkpoint import load_checkpoint
 from pretrain.train import TrainConfig, lr_at, run_config, train
 from tests.conftest import ROOT
-from tests.pretrain.conftest import SHADERS, make_snapshot
+from tests.pretrain.helpers import SHADERS, make_snapshot
 
 
 def config(snapshot_dir, out, **kw) -> TrainConfig:
