@@ -28,6 +28,7 @@ from torch import nn
 
 from corpus.errors import InputFormatError, NotFoundError, UsageProblem
 from pretrain.models import ARCHS, build_backbone, full_resnet_state_dict
+from pretrain.outputs import make_folder
 
 FORMAT = "imageprograms-pretrain-1"
 EXPORT_FORMATS = ("auto", "torchvision", "plain")
@@ -75,7 +76,7 @@ def save_checkpoint(
 
 def _atomic_save(obj: object, target: Path) -> Path:
     """``torch.save`` to a temporary file beside ``target``, flushed to disk, then renamed over it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -172,6 +173,11 @@ def export_encoder(
     if format not in EXPORT_FORMATS:
         raise UsageProblem(
             f"unknown export format {format!r}", hint=f"choose one of: {', '.join(EXPORT_FORMATS)}"
+        )
+    if Path(out_path).is_dir():
+        raise UsageProblem(
+            f"--out {out_path} is a folder",
+            hint=f"name the file to write, e.g. {Path(out_path) / 'encoder.pt'}",
         )
     backbone, dim, config = load_encoder(ckpt_path)
     arch = config.get("arch", getattr(backbone, "arch", None))

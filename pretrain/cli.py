@@ -73,6 +73,10 @@ def train_command(
     mixup_alpha: Annotated[
         float | None, typer.Option(help=f"Dirichlet concentration for MixUp (default {_D.mixup_alpha}).")
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help=f"Torch device: auto (a GPU if any), cpu, cuda or cuda:N (default {_D.device})."),
+    ] = None,
     programs: Annotated[
         int | None, typer.Option(help="Sample only N programs of the snapshot (a seeded choice); 0: all.")
     ] = None,
@@ -104,6 +108,7 @@ def train_command(
         config,
         # a resumed run starts from its own settings: only the options given here change them
         base=run_config(out) if resume and out else None,
+        base_source=str(Path(out or "") / "config.json"),
         snapshot=snapshot,
         method=method,
         arch=arch,
@@ -116,6 +121,7 @@ def train_command(
         checkpoint_every=checkpoint_every,
         mixup_k=mixup_k,
         mixup_alpha=mixup_alpha,
+        device=device,
         programs=programs,
         seed=seed,
         out=out,

@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from corpus.errors import UsageProblem
 
@@ -60,25 +60,28 @@ class TrainConfig:
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, *, base: dict[str, Any] | None = None, **overrides: Any
+        cls,
+        path: str | Path | None = None,
+        *,
+        base: dict[str, Any] | None = None,
+        base_source: str = "the run's config.json",
+        **overrides: Any,
     ) -> TrainConfig:
-        """Defaults, then ``base`` (a resumed run's own config), then a TOML file, then explicit
-        overrides (CLI options that were given)."""
-        values: dict[str, Any] = dict(base or {})
+        """Defaults, then ``base`` (a resumed run's own config, read from ``base_source``), then a
+        TOML file, then explicit overrides (CLI options that were given).
+
+        Every key is checked against the fields' types where it comes in, so a wrong one is an
+        error that names the key, the type it needs and the file it is in (exit 2).
+        """
+        layers: list[tuple[str, dict[str, Any]]] = []
+        if base:
+            layers.append((base_source, base))
         if path is not None:
-            try:
-                values.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
-            except FileNotFoundError as exc:
-                raise UsageProblem(f"no config file {path}") from exc
-            except tomllib.TOMLDecodeError as exc:
-                raise UsageProblem(f"{path} is not valid TOML: {exc}") from exc
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise UsageProblem(
-                f"unknown config key(s): {', '.join(unknown)}", hint=f"known: {', '.join(known)}"
-            )
+            layers.append((str(path), _read_toml(Path(path))))
+        layers.append(("the options given", {k: v for k, v in overrides.items() if v is not None}))
+        values: dict[str, Any] = {}
+        for source, layer in layers:
+            values.update(_typed(cls, layer, source))
         config = cls(**values)
         config.check()
         return config
@@ -94,6 +97,10 @@ class TrainConfig:
             raise UsageProblem("no snapshot given", hint="pass --snapshot NAME_OR_DIR")
         if self.size < 16 or self.steps < 1 or self.batch_size < 2:
             raise UsageProblem("size must be >= 16, steps >= 1 and batch_size >= 2")
+        if self.log_every < 1 or self.checkpoint_every < 1 or self.programs < 0:
+            raise UsageProblem("log_every and checkpoint_every must be >= 1, and programs >= 0")
+        if self.mixup_alpha <= 0:
+            raise UsageProblem(f"mixup_alpha must be > 0, not {self.mixup_alpha}", hint="the paper uses 1.0")
         if self.optimizer not in ("sgd", "adamw"):
             raise UsageProblem(f"unknown optimizer {self.optimizer!r}", hint="use sgd or adamw")
         most = max_workers()
@@ -106,6 +113,51 @@ class TrainConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UsageProblem(f"no config file {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"{path} cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageProblem(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _typed(cls: type, values: dict[str, Any], source: str) -> dict[str, Any]:
+    """``values`` checked against the dataclass's field types (ints pass where a number is
+    wanted, and become floats); an unknown key or a wrong type names ``source``."""
+    types = get_type_hints(cls)
+    unknown = sorted(set(values) - set(types))
+    if unknown:
+        raise UsageProblem(
+            f"{source}: unknown config key(s): {', '.join(unknown)}",
+            hint=f"known keys: {', '.join(types)}",
+        )
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        wanted = types[key]
+        if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        # bool is a subclass of int in Python, never in a config: `steps = true` is a mistake
+        if type(value) is not wanted:
+            raise UsageProblem(
+                f"{source}: {key} must be {_TYPE_NAMES[wanted]}, not {json.dumps(value, default=str)}",
+                hint=f"for example: {key} = {_example(cls, key)}",
+            )
+        checked[key] = value
+    return checked
+
+
+def _example(cls: type, key: str) -> str:
+    """The field's default as TOML writes it, for the hint."""
+    default = next(f.default for f in fields(cls) if f.name == key)
+    return json.dumps(default)
 
 
 #: What may change when a run is resumed: where and how fast it runs, how long, what it logs.

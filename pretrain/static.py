@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from corpus.errors import UsageProblem
+from pretrain.outputs import check_folder, make_folder
 
 FORMATS = ("imagefolder", "webdataset")
 SHARD_SIZE = 1000
@@ -207,9 +208,10 @@ def build_dataset(
     snapshot = open_snapshot(job.snapshot_dir)
     job.snapshot_dir = str(snapshot.root)
     out = Path(job.out)
+    check_folder(out)
     wanted = _defining(job, snapshot.manifest_sha256)
     _check_same_dataset(out, wanted)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     # written first, so an interrupted run is resumed only with the options it was started with
     (out / "dataset.json").write_text(json.dumps({"snapshot": snapshot.name, **wanted}, indent=1) + "\n")
     _labels_file(snapshot, out)

@@ -23,6 +23,7 @@ import torch
 
 from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
 from pretrain.config import METHODS, RESUMABLE_CHANGES, TrainConfig, run_config  # noqa: F401 - re-exported
+from pretrain.outputs import check_folder, make_folder
 
 
 def _check_resumed_config(saved: dict[str, Any], config: TrainConfig, step: int, out: Path) -> None:
@@ -81,11 +82,33 @@ def _distributed() -> tuple[int, int]:
 
 
 def _device(config: TrainConfig, rank: int) -> torch.device:
+    """The torch device the config asks for, checked here before anything is written: a device
+    this torch cannot use is an error that says what it can use."""
     if config.device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", rank % torch.cuda.device_count())
         return torch.device("cpu")
-    return torch.device(config.device)
+    try:
+        device = torch.device(config.device)
+    except RuntimeError as exc:
+        raise UsageProblem(f"unknown device {config.device!r}", hint="use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "a CUDA build that finds no GPU"
+            raise UsageProblem(
+                f"device {config.device!r} asked for, but this torch ({torch.__version__}) is {build}",
+                hint="train with --device cpu (or auto), or install a CUDA build of torch on a machine "
+                "with a GPU",
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageProblem(
+                f"device {config.device!r} asked for, but this machine has "
+                f"{torch.cuda.device_count()} GPU(s)",
+                hint=f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}, or cuda",
+            )
+    elif device.type != "cpu":
+        raise UsageProblem(f"device {config.device!r} is not supported", hint="use auto, cpu or cuda")
+    return device
 
 
 def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -170,9 +193,9 @@ def train(
     device = _device(config, rank)
     out = Path(config.out)
     ckpt_path = out / "ckpt.pt"
-    snapshot = open_snapshot(config.snapshot, db=config.db or None)  # before any folder is made
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+    # every check comes before the run folder is made: a run that cannot start leaves nothing
+    check_folder(out)
+    snapshot = open_snapshot(config.snapshot, db=config.db or None)
 
     torch.manual_seed(config.seed)
     backbone, dim = build_backbone(config.arch)
@@ -209,6 +232,7 @@ def train(
         )
     resumed_from = step
     if rank == 0:
+        make_folder(out)
         (out / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
 
     model: torch.nn.Module = method

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from corpus.cliutils import run_app
@@ -110,3 +111,57 @@ def test_probe_random_init_on_fashion_mnist(capsys):
     assert code == 0
     result = json.loads(stdout)
     assert result["n_train"] == 300 and result["n_test"] == 200 and 0.2 < result["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "wanted"),
+    [
+        ('steps = "many"', "steps", "an integer"),
+        ('lr = "x"', "lr", "a number"),
+        ("size = 32.5", "size", "an integer"),
+        ('amp = "yes"', "amp", "true or false"),
+        ("steps = true", "steps", "an integer"),
+        ("learning_rate = 0.1", "learning_rate", "unknown config key"),
+    ],
+)
+def test_a_config_of_the_wrong_type_is_one_error_naming_key_type_and_file(
+    snapshot_dir, tmp_path, capsys, line, key, wanted
+):
+    path = tmp_path / "bad.toml"
+    steps = "" if key == "steps" else "steps = 1\nbatch_size = 2\nworkers = 0\n"  # quick if it runs
+    path.write_text(f'snapshot = "{snapshot_dir}"\n{steps}{line}\n')
+    code, _, err = pretrain(["train", "--config", str(path), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2, err
+    first = err.splitlines()[0]
+    assert first.startswith("error: ") and str(path) in first and key in first and wanted in first
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
+
+
+def test_a_cuda_device_on_a_cpu_only_torch_is_refused_and_leaves_no_run_folder(
+    snapshot_dir, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    toml = tmp_path / "gpu.toml"
+    toml.write_text('device = "cuda"\n')
+    for how in (["--device", "cuda"], ["--config", str(toml)], ["--device", "tpu"]):
+        out = tmp_path / "r"
+        code, _, err = pretrain(
+            ["train", "--snapshot", str(snapshot_dir), "--steps", "1", "--out", str(out), *how], capsys
+        )
+        assert code == 2, err
+        assert err.startswith("error: ") and "device" in err.splitlines()[0] and "hint: " in err
+        assert "Traceback" not in err
+        assert not out.exists()
+
+
+def test_an_out_folder_under_a_file_is_a_usage_error(snapshot_dir, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, _, err = pretrain(
+        ["train", "--snapshot", str(snapshot_dir), "--steps", "1", "--out", str(tmp_path / "afile" / "r")],
+        capsys,
+    )
+    assert code == 2 and "afile is a file" in err and "Traceback" not in err
+    code, _, err = pretrain(
+        ["dataset", str(snapshot_dir), "--out", str(tmp_path / "afile" / "d"), "--per-program", "1"], capsys
+    )
+    assert code == 2 and "afile is a file" in err

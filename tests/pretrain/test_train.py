@@ -159,3 +159,11 @@ def test_ddp_with_two_cpu_processes_on_gloo(snapshot_dir, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["images_seen"] == 3 * 4 * 2
     assert load_checkpoint(out / "ckpt.pt")["extra"]["world_size"] == 2
+
+
+@pytest.mark.parametrize(
+    "bad", [{"checkpoint_every": 0}, {"log_every": 0}, {"mixup_alpha": 0.0}, {"programs": -1}]
+)
+def test_settings_that_would_crash_the_loop_are_refused_up_front(bad):
+    with pytest.raises(UsageProblem, match=next(iter(bad))):
+        TrainConfig.load(None, snapshot="x", **bad)
