@@ -96,12 +96,14 @@ def train_command(
 
     Each loader worker owns a headless GL context and renders random (program, time) samples;
     the label is the program's index in the snapshot. A checkpoint (ckpt.pt) is written every
-    checkpoint_every steps and at the end; --resume continues bit for bit from the run's own
-    config.json (options given with it may change only --steps, --workers and where it runs).
+    checkpoint_every steps, at the end, and on Ctrl-C (then exit 130); --resume continues bit for
+    bit from the run's own config.json (options given with it may change only --steps, --workers
+    and where it runs).
     Run on several processes or machines with torchrun (DistributedDataParallel).
 
     Example: pretrain train --snapshot demo/snapshot --method supcon --size 64 --steps 2000 --out runs/a
     """
+    from pretrain.stopping import TrainingInterrupted
     from pretrain.train import TrainConfig, run_config, train
 
     cfg = TrainConfig.load(
@@ -136,11 +138,18 @@ def train_command(
         elif not json_out:  # no terminal (a job's log): a line per logged step instead of a bar
             typer.echo(f"step {row['step']}/{total}  {line}", err=True)
 
+    stopped = None
     try:
         summary = train(cfg, resume=resume, progress=progress)
+    except TrainingInterrupted as exc:  # Ctrl-C: a checkpoint was saved first
+        stopped = exc
     finally:
         if bar is not None:
             bar.stop()
+    if stopped is not None:
+        warn(stopped.message)
+        warn(stopped.hint)
+        raise typer.Exit(stopped.exit_code)
     if json_out:
         emit_json(summary)
         return

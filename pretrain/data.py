@@ -22,10 +22,14 @@ compiling on this driver, or draws nothing) is skipped, counted, and replaced by
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import signal
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -453,9 +457,28 @@ class ShaderLoader:
             persistent_workers=False,
             multiprocessing_context="spawn",
         )
-        for item in loader:
+        with _sigint_ignored():
+            batches = iter(loader)  # starts the workers
+        for item in batches:
             worker, n = item.pop(RING_KEY)
             yield {**ring.take(worker, n, config), **item}
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C while workers start, so that they are born ignoring it (an ignored signal
+    stays ignored across exec, and Python then installs no KeyboardInterrupt handler): a Ctrl-C
+    at the terminal reaches the whole process group, and the training process, not each worker,
+    decides how to stop (:func:`pretrain.train.train` checkpoints first). Workers end with their
+    iterator, or when they see the training process gone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def make_loader(stream: ShaderStream, workers: int = 0, prefetch: int = 2) -> ShaderLoader:

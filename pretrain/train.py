@@ -24,6 +24,7 @@ import torch
 from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
 from pretrain.config import METHODS, RESUMABLE_CHANGES, TrainConfig, run_config  # noqa: F401 - re-exported
 from pretrain.outputs import check_folder, make_folder
+from pretrain.stopping import StopRequest, TrainingInterrupted
 
 
 def _check_resumed_config(saved: dict[str, Any], config: TrainConfig, step: int, out: Path) -> None:
@@ -262,72 +263,90 @@ def train(
     augment = Augment(config.size, config.augment or ("light" if config.method == "supervised" else "simclr"))
     views = 1 if config.method == "supervised" else 2
     log = MetricsLog(out, step) if rank == 0 else None
+    saved_step = step if resume else None
+
+    def checkpoint() -> None:
+        nonlocal saved_step
+        save_checkpoint(
+            ckpt_path,
+            config=config.to_json(),
+            step=step,
+            method=method,
+            optimizer=optimizer,
+            scaler=scaler,
+            manifest_sha256=snapshot.manifest_sha256,
+            extra={"snapshot": snapshot.name, "world_size": world},
+        )
+        saved_step = step
+
     started = time.perf_counter()
     first_batch_s = None
     seen, skipped, window_start, window_images = 0, 0, time.perf_counter(), 0
     last_loss = float("nan")
     model.train()
-    for batch in make_loader(stream, config.workers):
-        if first_batch_s is None:
-            first_batch_s = time.perf_counter() - started
-        lr = lr_at(config, step, world)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x = batch["images"].to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        g = _step_generator(config.seed, step, rank)
-        inputs = {
-            "views": [normalize(augment(x, g)) for _ in range(views)],
-            "labels": batch["labels"].to(device),
-        }
-        if "mix_labels" in batch:
-            inputs["mix_labels"] = batch["mix_labels"].to(device)
-            inputs["mix_weights"] = batch["mix_weights"].to(device)
-        with torch.autocast(device.type, enabled=use_amp):
-            loss, metrics = model(inputs)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        if not torch.isfinite(loss):
-            raise ImageProgramsError(
-                f"the loss became {loss.item()} at step {step}",
-                hint="lower --lr, or check the snapshot's images",
-            )
-        step += 1
-        seen += len(x) * world
-        window_images += len(x) * world
-        skipped += int(batch["skipped"])
-        last_loss = float(loss.detach())
-        if rank == 0 and (step % config.log_every == 0 or step in (config.steps, stop_at)):
-            now = time.perf_counter()
-            row = {
-                "step": step,
-                "loss": round(last_loss, 5),
-                "lr": round(lr, 6),
-                "images_per_s": round(window_images / max(now - window_start, 1e-9), 2),
-                "skipped": skipped,
-                "seconds": round(now - started, 2),
-                **{k: round(float(v), 5) for k, v in metrics.items()},
+    # Ctrl-C stops between steps, with a checkpoint (pretrain.stopping); under torchrun the ranks
+    # would stop at different steps, so there it interrupts as before
+    with StopRequest().listening(enabled=world == 1) as stop:
+        for batch in make_loader(stream, config.workers):
+            if stop.requested:  # while this batch was being made
+                break
+            if first_batch_s is None:
+                first_batch_s = time.perf_counter() - started
+            lr = lr_at(config, step, world)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = batch["images"].to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+            g = _step_generator(config.seed, step, rank)
+            inputs = {
+                "views": [normalize(augment(x, g)) for _ in range(views)],
+                "labels": batch["labels"].to(device),
             }
-            log.write(row)
-            window_start, window_images = now, 0
-            if progress is not None:
-                progress(row, config.steps)
-        if rank == 0 and (step % config.checkpoint_every == 0 or step in (config.steps, stop_at)):
-            save_checkpoint(
-                ckpt_path,
-                config=config.to_json(),
-                step=step,
-                method=method,
-                optimizer=optimizer,
-                scaler=scaler,
-                manifest_sha256=snapshot.manifest_sha256,
-                extra={"snapshot": snapshot.name, "world_size": world},
-            )
+            if "mix_labels" in batch:
+                inputs["mix_labels"] = batch["mix_labels"].to(device)
+                inputs["mix_weights"] = batch["mix_weights"].to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss, metrics = model(inputs)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            if not torch.isfinite(loss):
+                raise ImageProgramsError(
+                    f"the loss became {loss.item()} at step {step}",
+                    hint="lower --lr, or check the snapshot's images",
+                )
+            step += 1
+            seen += len(x) * world
+            window_images += len(x) * world
+            skipped += int(batch["skipped"])
+            last_loss = float(loss.detach())
+            if rank == 0 and (step % config.log_every == 0 or step in (config.steps, stop_at)):
+                now = time.perf_counter()
+                row = {
+                    "step": step,
+                    "loss": round(last_loss, 5),
+                    "lr": round(lr, 6),
+                    "images_per_s": round(window_images / max(now - window_start, 1e-9), 2),
+                    "skipped": skipped,
+                    "seconds": round(now - started, 2),
+                    **{k: round(float(v), 5) for k, v in metrics.items()},
+                }
+                log.write(row)
+                window_start, window_images = now, 0
+                if progress is not None:
+                    progress(row, config.steps)
+            if rank == 0 and (step % config.checkpoint_every == 0 or step in (config.steps, stop_at)):
+                checkpoint()
+            if stop.requested:
+                break
+    if stop.requested and step < min(config.steps, stop_at or config.steps):
+        if rank == 0 and saved_step != step:
+            checkpoint()
+        raise TrainingInterrupted(out, step, config.steps)
     seconds = time.perf_counter() - started
     summary = {
         "out": str(out),
