@@ -10,7 +10,8 @@ Layout (a dict): ``format`` (:data:`FORMAT`), ``config``, ``arch``, ``step``, ``
 encoder, MoCo queue), ``optimizer``, ``scaler``, ``manifest_sha256``, ``rng``, ``extra``.
 
 Files are written atomically (a temporary file in the same folder, flushed, then ``os.replace``),
-so a run killed while saving leaves the previous checkpoint intact. They are read with
+so a run killed while saving leaves the previous checkpoint intact, and with the mode the umask
+gives (0644 under the usual 022), as any other file the run writes. They are read with
 ``torch.load(weights_only=True)``: a checkpoint from elsewhere cannot run code when loaded, which is
 why ``rng`` and ``extra`` must hold tensors and plain Python values only (no numpy objects).
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from torch import nn
 
 from corpus.errors import InputFormatError, NotFoundError, UsageProblem
 from pretrain.models import ARCHS, build_backbone, full_resnet_state_dict
-from pretrain.outputs import make_folder
+from pretrain.outputs import atomic_write
 
 FORMAT = "imageprograms-pretrain-1"
 EXPORT_FORMATS = ("auto", "torchvision", "plain")
@@ -75,19 +75,8 @@ def save_checkpoint(
 
 
 def _atomic_save(obj: object, target: Path) -> Path:
-    """``torch.save`` to a temporary file beside ``target``, flushed to disk, then renamed over it."""
-    make_folder(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """``torch.save`` to ``target`` atomically, with the mode the umask gives (:mod:`pretrain.outputs`)."""
+    return atomic_write(target, lambda fh: torch.save(obj, fh))
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,15 @@ def test_export_of_alexnet_small_writes_its_plain_state_dict_with_a_note(tmp_pat
     with pytest.raises(UsageProblem, match="torchvision has no alexnet_small"):
         export_encoder(tmp_path / "c.pt", tmp_path / "b.pt", format="torchvision")
     assert not (tmp_path / "b.pt").exists()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_checkpoints_and_exports_get_the_mode_the_umask_gives(tmp_path: Path, umask: int, mode: int) -> None:
+    before = os.umask(umask)
+    try:
+        save(tmp_path / "c.pt")
+        export_encoder(tmp_path / "c.pt", tmp_path / "e.pt")
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((tmp_path / "c.pt").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "e.pt").stat().st_mode) == mode
