@@ -151,14 +151,14 @@ def encoder_from_checkpoint(
 def export_encoder(
     ckpt_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *, format: str = "auto"
 ) -> dict[str, Any]:
-    """Write the encoder of a checkpoint for use outside this project; return what was written.
+    """Write the encoder of a checkpoint for use outside this project; return what was written
+    (:func:`write_encoder` of the checkpoint at ``ckpt_path``)."""
+    check_export(out_path, format)
+    return write_encoder(load_checkpoint(ckpt_path), out_path, format=format, source=str(ckpt_path))
 
-    ``format``: ``torchvision`` writes a state dict that ``torchvision.models.resnet18()`` /
-    ``resnet50()`` load strictly (the encoder plus a fresh 1000-class ``fc``, which pretraining never
-    learns); ``plain`` writes the encoder's own state dict (``build_backbone(arch)`` loads it);
-    ``auto`` is torchvision for ResNets and plain for ``alexnet_small``, which torchvision has no
-    architecture for (the returned ``note`` says so).
-    """
+
+def check_export(out_path: str | os.PathLike[str], format: str) -> None:
+    """Refuse an unknown format, or an --out that is a folder, before any checkpoint is read."""
     if format not in EXPORT_FORMATS:
         raise UsageProblem(
             f"unknown export format {format!r}", hint=f"choose one of: {', '.join(EXPORT_FORMATS)}"
@@ -168,7 +168,25 @@ def export_encoder(
             f"--out {out_path} is a folder",
             hint=f"name the file to write, e.g. {Path(out_path) / 'encoder.pt'}",
         )
-    backbone, dim, config = load_encoder(ckpt_path)
+
+
+def write_encoder(
+    ckpt: dict[str, Any],
+    out_path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    source: str = "the checkpoint",
+) -> dict[str, Any]:
+    """Write the encoder of a checkpoint read with :func:`load_checkpoint`; return what was written.
+
+    ``format``: ``torchvision`` writes a state dict that ``torchvision.models.resnet18()`` /
+    ``resnet50()`` load strictly (the encoder plus a fresh 1000-class ``fc``, which pretraining never
+    learns); ``plain`` writes the encoder's own state dict (``build_backbone(arch)`` loads it);
+    ``auto`` is torchvision for ResNets and plain for ``alexnet_small``, which torchvision has no
+    architecture for (the returned ``note`` says so).
+    """
+    check_export(out_path, format)
+    backbone, dim, config = encoder_from_checkpoint(ckpt, source=source)
     arch = config.get("arch", getattr(backbone, "arch", None))
     is_resnet = arch in ("resnet18", "resnet50")
     note = None

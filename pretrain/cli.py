@@ -241,23 +241,40 @@ def probe_command(
 @app.command("export")
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="A ckpt.pt from pretrain train.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the encoder's state_dict (.pt).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="The weights file (.pt) to write; MODEL_CARD.md and ATTRIBUTION.md go beside it."
+        ),
+    ],
     fmt: Annotated[
         str, typer.Option("--format", help="auto, torchvision (ResNets: fc freshly initialised) or plain.")
     ] = "auto",
+    snapshot: Annotated[
+        str | None,
+        typer.Option(
+            "--snapshot",
+            help="The snapshot it was trained on (folder or name), for the model card "
+            "(default: the one the checkpoint names).",
+        ),
+    ] = None,
+    db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Write the encoder for use elsewhere: torchvision's resnet keys for ResNets.
+    """Write the encoder for use elsewhere (torchvision's resnet keys for ResNets), with a model
+    card (snapshot name and manifest hash, licence counts, training config) and the snapshot's
+    ATTRIBUTION.md beside it. Export each model into a folder of its own.
 
-    Example: pretrain export runs/a/ckpt.pt --out resnet18-shaders.pt
+    Example: pretrain export runs/a/ckpt.pt --out models/resnet18-shaders/resnet18.pt
     """
-    from pretrain.checkpoint import export_encoder
+    from pretrain.export import export_model
 
-    written = export_encoder(checkpoint, out, format=fmt)
+    written = export_model(checkpoint, out, format=fmt, snapshot=snapshot, db=db)
     if json_out:
         emit_json(written)
         return
     typer.echo(f"wrote {written['path']} ({written['format']} {written['arch']}, {written['keys']} tensors)")
+    typer.echo(f"wrote {written['card']} and {written['attribution']}: keep them with the weights")
     if written.get("note"):
         typer.echo(written["note"])
 

@@ -1,11 +1,14 @@
 """``pretrain dataset``: a static rendered dataset, for training elsewhere (as the paper also did).
 
 Two layouts: an ImageFolder tree (one folder per program, ``labels.json`` naming each folder's
-program and licence) or WebDataset tar shards (``shard-000000.tar`` with ``KEY.png``, ``KEY.cls``
-and ``KEY.json``). Each image is a pure function of (seed, program, image number), so the output
-is the same whatever the number of processes. Work is split into units (a program's folder, or
-a shard), each written under a temporary name and renamed when complete: an interrupted run
-resumes by skipping finished units, and never leaves a half-written one behind.
+program and licence, and ``metadata.jsonl``, one line per image with ``file_name`` and ``label``,
+which Hugging Face's ``load_dataset("imagefolder", data_dir=...)`` reads: with a metadata file it
+takes labels from there, not from folder names) or WebDataset tar shards (``shard-000000.tar`` with
+``KEY.png``, ``KEY.cls`` and ``KEY.json``). Each image is a pure function of (seed, program,
+image number), so the output is the same whatever the number of processes. Work is split into
+units (a program's folder, or a shard), each written under a temporary name and renamed when
+complete: an interrupted run resumes by skipping finished units, and never leaves a half-written
+one behind.
 """
 
 from __future__ import annotations
@@ -162,6 +165,26 @@ def _labels_file(snapshot, out: Path) -> None:
             shutil.copyfile(source, out / name)
 
 
+def _metadata_file(job: DatasetJob, snapshot, out: Path) -> None:
+    """metadata.jsonl for the program folders that were rendered (a failed program has none)."""
+    tmp = out / ".metadata.jsonl.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        for entry in snapshot.entries:
+            folder = folder_name(entry["index"])
+            if not (out / folder).is_dir():
+                continue
+            for k in range(job.per_program):
+                row = {
+                    "file_name": f"{folder}/{k:05d}.png",
+                    "label": entry["index"],
+                    "program": entry["program"],
+                    "licence_spdx": entry["licence_spdx"],
+                    "time": round(_time(job, entry["index"], k), 6),
+                }
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, out / "metadata.jsonl")
+
+
 #: What a dataset folder's images depend on; the rest (where the snapshot lies, the GL device)
 #: may differ between a run and its resumption.
 _DEFINING = ("fmt", "per_program", "size", "seed", "time_min", "time_max", "shard_size")
@@ -249,6 +272,8 @@ def build_dataset(
             if progress is not None:
                 progress(result)
     summary["units"] = len(futures)
+    if job.fmt == "imagefolder":
+        _metadata_file(job, snapshot, out)
     (out / "dataset.json").write_text(
         json.dumps(
             {

@@ -1,8 +1,10 @@
 """What several pretrain test modules share: the test shaders, a snapshot maker, an image folder
-writer and skip markers. Test modules import from here, never from each other."""
+writer, skip markers and torchvision's import. Test modules import from here, never from each other."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +71,40 @@ def write_image_folder(root: Path, per_class: int = 10, size: tuple[int, int] = 
             pixels = np.clip(np.array(colour) + rng.normal(0, 20, (*shape, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(root / name / f"{i:03d}.png")
     return root
+
+
+def import_torchvision():
+    """torchvision, or a skip that says why.
+
+    The torchvision release for torch 2.13.0 is 0.28.0 (the ``dev`` extra pins it), and PyPI has it
+    only as a CUDA build: beside the CPU torch its C++ operators do not load, and its import then
+    fails registering fake kernels for two of them (``operator torchvision::nms does not exist``).
+    What these tests use, the ResNet definitions, needs none of its operators: so when they
+    cannot load, the two operators' schemas are declared first and the import goes through.
+    """
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or spec.origin is None:
+        pytest.skip("torchvision is not installed (pip install -e '.[dev]')")
+    if "torchvision" not in sys.modules:
+        _declare_torchvision_ops(Path(spec.origin).parent)
+    import torchvision
+
+    return torchvision
+
+
+_TORCHVISION_OPS: list = []  # a torch.library.Library must stay alive for its definitions to stay
+
+
+def _declare_torchvision_ops(package: Path) -> None:
+    import torch
+
+    for library in package.glob("_C*.so"):
+        try:
+            torch.ops.load_library(str(library))
+            return
+        except (OSError, RuntimeError):
+            pass
+    lib = torch.library.Library("torchvision", "DEF")
+    for op in ("nms", "qnms"):
+        lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _TORCHVISION_OPS.append(lib)

@@ -60,6 +60,7 @@ def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
     assert written["format"] == "torchvision"
     state = torch.load(tmp_path / "r18.pt", weights_only=True)
     assert state["fc.weight"].shape == (1000, 512) and "layer4.1.bn2.running_var" in state
+    assert (tmp_path / "MODEL_CARD.md").is_file() and (tmp_path / "ATTRIBUTION.md").is_file()
     # the baseline of a checkpoint: its arch at its training size, never silently another encoder
     colours = write_image_folder(tmp_path / "colours", per_class=5)
     code, stdout, err = pretrain(
