@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, stderr, warn
+from corpus.errors import NotFoundError
 from pretrain.config import TrainConfig as _D  # defaults for --help (no torch import)
 
 app = new_app(
@@ -55,12 +56,18 @@ def train_command(
         int | None, typer.Option(help=f"Images per step and process (default {_D.batch_size}).")
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate (0: a default for the optimizer).")
+        float | None,
+        typer.Option(
+            help="Peak learning rate, > 0 "
+            "(default: 0.1 x batch size / 256 x processes for sgd, 1e-3 for adamw)."
+        ),
     ] = None,
     optimizer: Annotated[str | None, typer.Option(help=f"sgd or adamw (default {_D.optimizer}).")] = None,
     workers: Annotated[
         int | None,
-        typer.Option(help=f"Loader processes, each with its own GL context (default {_D.workers})."),
+        typer.Option(
+            help=f"Loader processes, each with its own GL context (default {_D.workers}; 0: in this process)."
+        ),
     ] = None,
     checkpoint_every: Annotated[
         int | None,
@@ -106,11 +113,20 @@ def train_command(
     from pretrain.stopping import TrainingInterrupted
     from pretrain.train import TrainConfig, run_config, train
 
+    base = None
+    if resume:  # a resumed run starts from its own settings: only the options given here change them
+        folder = Path(out or _D.out)
+        base = run_config(folder)
+        if base is None:
+            raise NotFoundError(
+                f"nothing to resume: {folder} holds no run (no config.json)"
+                + ("" if out else "; no --out was given, and that is the default run folder"),
+                hint="pass --out with the folder of the run to continue, or drop --resume to start one",
+            )
     cfg = TrainConfig.load(
         config,
-        # a resumed run starts from its own settings: only the options given here change them
-        base=run_config(out) if resume and out else None,
-        base_source=str(Path(out or "") / "config.json"),
+        base=base,
+        base_source=str(Path(out or _D.out) / "config.json"),
         snapshot=snapshot,
         method=method,
         arch=arch,
@@ -288,7 +304,13 @@ def dataset_command(
     fmt: Annotated[
         str, typer.Option("--format", help="imagefolder or webdataset (tar shards).")
     ] = "imagefolder",
-    workers: Annotated[int, typer.Option(min=0, help="Render processes; 0: one per core.")] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Render processes, each with a GL context (default: one per core; 0: in this process).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the rendering times.")] = 0,
     db: DbOption = None,
     json_out: JsonOption = False,

@@ -36,7 +36,8 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 64  # per process
     optimizer: str = "sgd"  # sgd (momentum 0.9) or adamw
-    lr: float = 0.0  # 0: 0.1 for SGD, 1e-3 for AdamW, scaled by batch_size / 256 * world size for SGD
+    # given: > 0; left at 0: 0.1 x batch_size / 256 x world size for SGD, 1e-3 for AdamW
+    lr: float = 0.0
     weight_decay: float = 1e-4
     warmup_steps: int = -1  # -1: 5 % of the steps
     seed: int = 0
@@ -74,14 +75,20 @@ class TrainConfig:
         error that names the key, the type it needs and the file it is in (exit 2).
         """
         layers: list[tuple[str, dict[str, Any]]] = []
-        if base:
-            layers.append((base_source, base))
         if path is not None:
             layers.append((str(path), _read_toml(Path(path))))
         layers.append(("the options given", {k: v for k, v in overrides.items() if v is not None}))
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = _typed(cls, base, base_source) if base else {}
         for source, layer in layers:
-            values.update(_typed(cls, layer, source))
+            given = _typed(cls, layer, source)
+            # 0 stands for "the optimizer's default" only where nothing was given (a run's config)
+            if "lr" in given and given["lr"] <= 0:
+                raise UsageProblem(
+                    f"{source}: lr must be > 0, not {given['lr']}",
+                    hint="leave it out for the optimizer's default: "
+                    "0.1 x batch_size / 256 for SGD, 1e-3 for AdamW",
+                )
+            values.update(given)
         config = cls(**values)
         config.check()
         return config
@@ -99,6 +106,8 @@ class TrainConfig:
             raise UsageProblem("size must be >= 16, steps >= 1 and batch_size >= 2")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.programs < 0:
             raise UsageProblem("log_every and checkpoint_every must be >= 1, and programs >= 0")
+        if self.lr < 0:
+            raise UsageProblem(f"lr must be > 0, not {self.lr}")
         if self.mixup_alpha <= 0:
             raise UsageProblem(f"mixup_alpha must be > 0, not {self.mixup_alpha}", hint="the paper uses 1.0")
         if self.optimizer not in ("sgd", "adamw"):

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -52,16 +52,42 @@ _worker: dict[str, Any] = {}
 
 
 def _init(job: DatasetJob, processes: int) -> None:
-    from pretrain.data import StreamConfig, _Renderer
-    from pretrain.snapshot import open_snapshot
+    """A worker process's start: its share of the cores, then its renderer."""
     from render.context import share_cores
 
     # the workers render at once: llvmpipe's threads share the cores
     share_cores(processes, (job.size, job.size))
+    _open(job)
+
+
+def _open(job: DatasetJob) -> None:
+    from pretrain.data import StreamConfig, _Renderer
+    from pretrain.snapshot import open_snapshot
 
     snapshot = open_snapshot(job.snapshot_dir, verify=False)  # verified once, in the parent
     config = StreamConfig(size=job.size, cache_programs=8, device=job.gl_device)
     _worker.update(job=job, snapshot=snapshot, renderer=_Renderer(snapshot, config))
+
+
+def _in_process(job: DatasetJob, units: list[tuple[Callable, tuple]]) -> Iterator[dict[str, Any]]:
+    """``--workers 0``: the units rendered one after another in this process."""
+    _open(job)
+    try:
+        for fn, args in units:
+            yield fn(*args)
+    finally:
+        _worker.pop("renderer").close()
+        _worker.clear()
+
+
+def _in_pool(job: DatasetJob, units: list[tuple[Callable, tuple]], workers: int) -> Iterator[dict[str, Any]]:
+    """The units rendered by ``workers`` spawned processes, results in unit order."""
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init, initargs=(job, workers)
+    ) as pool:
+        futures = [pool.submit(fn, *args) for fn, args in units]
+        for future in futures:
+            yield future.result()
 
 
 def _time(job: DatasetJob, program: int, k: int) -> float:
@@ -214,9 +240,13 @@ def _check_same_dataset(out: Path, wanted: dict[str, Any]) -> None:
 
 
 def build_dataset(
-    job: DatasetJob, *, workers: int = 0, progress: Callable[[dict[str, Any]], None] | None = None
+    job: DatasetJob,
+    *,
+    workers: int | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Render the dataset; returns counts. ``workers`` processes (0: one per core)."""
+    """Render the dataset; returns counts. ``workers``: None, one process per core; 0, in this
+    process; N, N processes (each with its own GL context)."""
     from pretrain.snapshot import open_snapshot
 
     if job.fmt not in FORMATS:
@@ -224,9 +254,11 @@ def build_dataset(
     from pretrain.config import max_workers
 
     most = max_workers()
+    if workers is None:
+        workers = len(os.sched_getaffinity(0))
     if job.per_program < 1 or job.size < 8 or not 0 <= workers <= most:
         raise UsageProblem(
-            f"--per-program must be >= 1, --size >= 8 and --workers between 0 (one per core) and {most}"
+            f"--per-program must be >= 1, --size >= 8 and --workers between 0 (in this process) and {most}"
         )
     snapshot = open_snapshot(job.snapshot_dir)
     job.snapshot_dir = str(snapshot.root)
@@ -238,7 +270,6 @@ def build_dataset(
     # written first, so an interrupted run is resumed only with the options it was started with
     (out / "dataset.json").write_text(json.dumps({"snapshot": snapshot.name, **wanted}, indent=1) + "\n")
     _labels_file(snapshot, out)
-    workers = workers or len(os.sched_getaffinity(0))
     n = len(snapshot)
     summary: dict[str, Any] = {
         "format": job.fmt,
@@ -247,31 +278,26 @@ def build_dataset(
         "skipped_units": 0,
         "failed": {},
     }
-    with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_init, initargs=(job, workers)
-    ) as pool:
-        if job.fmt == "imagefolder":
-            futures = [pool.submit(_program_unit, i) for i in range(n)]
-        else:
-            samples = [(i, k) for i in range(n) for k in range(job.per_program)]
-            order = np.random.default_rng(job.seed).permutation(len(samples))
-            shards = [
-                [samples[j] for j in order[s : s + job.shard_size]]
-                for s in range(0, len(samples), job.shard_size)
-            ]
-            futures = [pool.submit(_shard_unit, s, shard) for s, shard in enumerate(shards)]
-        for future in futures:
-            result = future.result()
-            if result.get("done") == "already":
-                summary["skipped_units"] += 1
-            summary["images"] += result.get("images", 0)
-            if result.get("failed"):
-                summary["failed"][snapshot.entries[result["unit"]]["program"]] = result["failed"]
-            for program in result.get("failed_programs", []):
-                summary["failed"][snapshot.entries[program]["program"]] = "did not render"
-            if progress is not None:
-                progress(result)
-    summary["units"] = len(futures)
+    if job.fmt == "imagefolder":
+        units: list[tuple[Callable, tuple]] = [(_program_unit, (i,)) for i in range(n)]
+    else:
+        samples = [(i, k) for i in range(n) for k in range(job.per_program)]
+        order = np.random.default_rng(job.seed).permutation(len(samples))
+        starts = range(0, len(samples), job.shard_size)
+        shards = [[samples[j] for j in order[s : s + job.shard_size]] for s in starts]
+        units = [(_shard_unit, (s, shard)) for s, shard in enumerate(shards)]
+    results = _in_process(job, units) if workers == 0 else _in_pool(job, units, min(workers, len(units)))
+    for result in results:
+        if result.get("done") == "already":
+            summary["skipped_units"] += 1
+        summary["images"] += result.get("images", 0)
+        if result.get("failed"):
+            summary["failed"][snapshot.entries[result["unit"]]["program"]] = result["failed"]
+        for program in result.get("failed_programs", []):
+            summary["failed"][snapshot.entries[program]["program"]] = "did not render"
+        if progress is not None:
+            progress(result)
+    summary["units"] = len(units)
     if job.fmt == "imagefolder":
         _metadata_file(job, snapshot, out)
     (out / "dataset.json").write_text(

@@ -166,3 +166,22 @@ def test_an_out_folder_under_a_file_is_a_usage_error(snapshot_dir, tmp_path, cap
         ["dataset", str(snapshot_dir), "--out", str(tmp_path / "afile" / "d"), "--per-program", "1"], capsys
     )
     assert code == 2 and "afile is a file" in err
+
+
+def test_lr_must_be_positive_wherever_it_is_given(snapshot_dir, tmp_path, capsys):
+    toml = tmp_path / "zero.toml"
+    toml.write_text(f'snapshot = "{snapshot_dir}"\nlr = 0\nsteps = 1\nbatch_size = 2\nworkers = 0\n')
+    for how in (["--config", str(toml)], ["--snapshot", str(snapshot_dir), "--lr", "-0.1"]):
+        code, _, err = pretrain(["train", *how, "--out", str(tmp_path / "r")], capsys)
+        assert code == 2 and "lr must be > 0" in err and "hint: leave it out" in err, err
+        assert not (tmp_path / "r").exists()
+    assert str(toml) in pretrain(["train", "--config", str(toml)], capsys)[2]
+
+
+def test_resume_without_a_run_folder_says_so(tmp_path, capsys, monkeypatch):
+    code, _, err = pretrain(["train", "--resume", "--out", str(tmp_path / "nowhere")], capsys)
+    assert code == 5 and f"nothing to resume: {tmp_path / 'nowhere'} holds no run" in err
+    assert "hint: pass --out with the folder of the run" in err
+    monkeypatch.chdir(tmp_path)
+    code, _, err = pretrain(["train", "--resume"], capsys)
+    assert code == 5 and "no --out was given" in err

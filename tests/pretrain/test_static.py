@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from corpus.errors import UsageProblem
+from pretrain import static
 from pretrain.preview import LABEL_WIDTH, preview
 from pretrain.static import DatasetJob, build_dataset
 from tests.pretrain.helpers import SHADERS
@@ -46,9 +47,9 @@ def test_webdataset_shards_are_the_same_whatever_the_worker_count(snapshot_dir, 
         assert summary["images"] == 5 * len(SHADERS) and summary["units"] == -(-5 * len(SHADERS) // 8)
         return {p.name: p.read_bytes() for p in sorted(out.glob("shard-*.tar"))}
 
-    one, two = shards(1), shards(2)
+    one, two = shards(0), shards(2)
     assert one == two and len(one) == -(-5 * len(SHADERS) // 8)
-    with tarfile.open(tmp_path / "w1" / "shard-000000.tar") as tar:
+    with tarfile.open(tmp_path / "w0" / "shard-000000.tar") as tar:
         names = tar.getnames()
         assert len(names) == 3 * 8 and {n.rsplit(".", 1)[1] for n in names} == {"png", "cls", "json"}
         meta = json.loads(tar.extractfile(next(n for n in names if n.endswith(".json"))).read())
@@ -71,3 +72,20 @@ def test_a_worker_count_out_of_range_is_refused_before_any_process_starts(snapsh
     for workers in (-1, 4 * len(os.sched_getaffinity(0)) + 1):
         with pytest.raises(UsageProblem, match="--workers between 0"):
             build_dataset(job, workers=workers)
+
+
+def test_workers_unset_is_one_per_core_and_zero_renders_in_this_process(snapshot_dir, tmp_path, monkeypatch):
+    pools = []
+    real = static._in_pool
+
+    def in_pool(job, units, workers):
+        pools.append(workers)
+        return real(job, units, workers)
+
+    monkeypatch.setattr(static, "_in_pool", in_pool)
+    job = DatasetJob(str(snapshot_dir), str(tmp_path / "zero"), per_program=1, size=16)
+    assert build_dataset(job, workers=0)["images"] == len(SHADERS) and pools == []
+    assert (tmp_path / "zero" / "metadata.jsonl").read_text().count("\n") == len(SHADERS)
+    job = DatasetJob(str(snapshot_dir), str(tmp_path / "unset"), per_program=1, size=16)
+    assert build_dataset(job)["images"] == len(SHADERS)
+    assert pools == [min(len(os.sched_getaffinity(0)), len(SHADERS))]
