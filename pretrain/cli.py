@@ -222,9 +222,11 @@ def probe_command(
 
     Example: pretrain probe runs/a/ckpt.pt --dataset fashion-mnist --json
     """
+    from corpus import cliutils
     from pretrain.probe import probe_checkpoint
 
-    kwargs = {}
+    # progress through corpus's one helper: a bar on a terminal, a line every few seconds when piped
+    kwargs: dict = {"progress": cliutils.progress}
     if max_train is not None:
         kwargs["max_train"] = max_train or None
     if max_test is not None:

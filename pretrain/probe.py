@@ -20,9 +20,11 @@ The baseline the paper compares against is the same architecture at random initi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -45,6 +47,15 @@ __all__ = [
     "probe_checkpoint",
     "select_indices",
 ]
+
+#: ``progress(description, total)``: a context manager yielding ``advance(n)``.
+Progress = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
+
+
+@contextlib.contextmanager
+def _no_progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    yield lambda n: None
+
 
 DEFAULT_MAX_TRAIN = 10_000
 DEFAULT_MAX_TEST = 2_000
@@ -88,8 +99,10 @@ def extract_features(
     *,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
+    advance: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Encoder features ``(n, D)`` of the chosen samples, converted to images one batch at a time."""
+    """Encoder features ``(n, D)`` of the chosen samples, converted to images one batch at a time;
+    ``advance(n)`` is called after each batch of ``n``."""
     was_training = encoder.training
     encoder.eval()
     out = []
@@ -98,6 +111,8 @@ def extract_features(
         for start in range(0, len(idx), batch_size):
             x = normalize(split.images(idx[start : start + batch_size], size)).to(device)
             out.append(encoder(x).float().cpu())
+            if advance is not None:
+                advance(x.shape[0])
     finally:
         encoder.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 0)
@@ -142,7 +157,11 @@ def _accuracy(layer: nn.Linear, features: torch.Tensor, labels: torch.Tensor) ->
 
 
 def _choose_weight_decay(
-    features: torch.Tensor, labels: torch.Tensor, num_classes: int, max_iter: int
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    max_iter: int,
+    advance: Callable[[int], None],
 ) -> float:
     """The decay from :data:`WEIGHT_DECAYS` with the best accuracy on a fixed 20 % hold-out."""
     gen = torch.Generator().manual_seed(0)
@@ -156,6 +175,7 @@ def _choose_weight_decay(
     for wd in reversed(WEIGHT_DECAYS):
         layer = fit_linear(features[~held], labels[~held], num_classes, weight_decay=wd, max_iter=max_iter)
         acc = _accuracy(layer, features[held], labels[held])
+        advance(1)
         if acc > best_acc:
             best, best_acc = wd, acc
     return best
@@ -175,6 +195,7 @@ def probe(
     weight_decay: float | None = None,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Linear-probe ``encoder`` (features of size ``dim``) on ``dataset``; return the scores.
 
@@ -183,6 +204,10 @@ def probe(
     splits (``None``: all; ignored for training when ``few_shot`` is set). Returns a dict with
     ``accuracy`` (top-1 on the test split, 0-1), ``train_accuracy``, ``n_train``, ``n_test``,
     ``num_classes``, ``weight_decay``, timings in seconds, and the options used.
+
+    ``progress`` reports the two long phases, feature extraction (in images) and fitting (in
+    fits): ``progress(description, total)`` is a context manager yielding ``advance(n)``, as
+    :func:`corpus.cliutils.progress` is (a bar on a terminal, log lines when piped).
     """
     if size < 8:
         raise UsageProblem(
@@ -194,9 +219,12 @@ def probe(
     train_idx = select_indices(data.train.labels, few_shot=few_shot, max_n=max_train, seed=seed)
     test_idx = select_indices(data.test.labels, max_n=max_test, seed=0)
 
+    report = progress or _no_progress
     t0 = time.perf_counter()
-    train_x = extract_features(encoder, data.train, train_idx, size, batch_size=batch_size, device=dev)
-    test_x = extract_features(encoder, data.test, test_idx, size, batch_size=batch_size, device=dev)
+    with report("probe: features", len(train_idx) + len(test_idx)) as advance:
+        options = {"batch_size": batch_size, "device": dev, "advance": advance}
+        train_x = extract_features(encoder, data.train, train_idx, size, **options)
+        test_x = extract_features(encoder, data.test, test_idx, size, **options)
     seconds_features = time.perf_counter() - t0
     if train_x.shape[1] != dim:
         raise UsageProblem(
@@ -210,15 +238,16 @@ def probe(
     train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
 
     t0 = time.perf_counter()
+    select = False
     if weight_decay is None:
         per_class = torch.bincount(train_y, minlength=data.num_classes)
-        enough = int(per_class[per_class > 0].min()) >= _MIN_PER_CLASS_TO_SELECT
-        weight_decay = (
-            _choose_weight_decay(train_x, train_y, data.num_classes, epochs)
-            if enough
-            else FEW_SHOT_WEIGHT_DECAY
-        )
-    layer = fit_linear(train_x, train_y, data.num_classes, weight_decay=weight_decay, max_iter=epochs)
+        select = int(per_class[per_class > 0].min()) >= _MIN_PER_CLASS_TO_SELECT
+        weight_decay = FEW_SHOT_WEIGHT_DECAY
+    with report("probe: fitting", 1 + (len(WEIGHT_DECAYS) if select else 0)) as advance:
+        if select:
+            weight_decay = _choose_weight_decay(train_x, train_y, data.num_classes, epochs, advance)
+        layer = fit_linear(train_x, train_y, data.num_classes, weight_decay=weight_decay, max_iter=epochs)
+        advance(1)
     seconds_fit = time.perf_counter() - t0
     return {
         "dataset": data.name,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 import torch
 
+from corpus import cliutils
 from corpus.cliutils import run_app
 from pretrain.cli import app
 from tests.pretrain.helpers import needs_fashion_mnist, write_image_folder
@@ -185,3 +187,19 @@ def test_resume_without_a_run_folder_says_so(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = pretrain(["train", "--resume"], capsys)
     assert code == 5 and "no --out was given" in err
+
+
+def test_probe_reports_its_long_phases_through_the_shared_progress_helper(tmp_path, capsys, monkeypatch):
+    phases = []
+
+    @contextlib.contextmanager
+    def recording(description, total=None):
+        phases.append((description, total))
+        yield lambda n: None
+
+    monkeypatch.setattr(cliutils, "progress", recording)
+    colours = write_image_folder(tmp_path / "colours", per_class=5)
+    args = ["probe", "--random-init", "--arch", "alexnet_small", "--size", "16", "--dataset", str(colours)]
+    code, _, err = pretrain(args, capsys)
+    assert code == 0, err
+    assert [d for d, _ in phases] == ["probe: features", "probe: fitting"] and phases[0][1] == 15

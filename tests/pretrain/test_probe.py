@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from pretrain.checkpoint import save_checkpoint
 from pretrain.evaldata import load_fashion_mnist, load_image_folder
 from pretrain.methods import build_method
 from pretrain.models import build_backbone
-from pretrain.probe import probe, probe_checkpoint, select_indices
+from pretrain.probe import WEIGHT_DECAYS, probe, probe_checkpoint, select_indices
 from tests.pretrain.helpers import needs_fashion_mnist, write_image_folder
 from tests.pretrain.synthetic import one_thread
 
@@ -139,3 +140,28 @@ def test_probe_needs_something_to_probe() -> None:
     encoder, dim = new_encoder()
     with pytest.raises(UsageProblem, match="unknown dataset"):
         probe(encoder, dim, "imagenet", size=32)
+
+
+class Recorder:
+    """A stand-in for corpus.cliutils.progress that keeps each phase's total and advances."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, list] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, description: str, total: int | None = None):
+        steps: list[int] = []
+        self.phases[description] = [total, steps]
+        yield steps.append
+
+
+def test_probe_reports_feature_extraction_and_fitting_through_progress(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "colours")
+    recorder = Recorder()
+    with one_thread():
+        encoder, dim = new_encoder()
+        result = probe(encoder, dim, root, size=16, epochs=10, batch_size=8, progress=recorder)
+    images = result["n_train"] + result["n_test"]
+    assert recorder.phases["probe: features"] == [images, [8, 8, 8, 6]]  # 24 train in 3, 6 test in 1
+    total, fits = recorder.phases["probe: fitting"]
+    assert total == sum(fits) == 1 + len(WEIGHT_DECAYS)  # a fit per candidate decay, then the final one
