@@ -321,20 +321,16 @@ def dataset_command(
 
     Example: pretrain dataset demo/snapshot --per-program 50 --size 64 --format webdataset --out data/wds
     """
+    from corpus import cliutils
     from pretrain.snapshot import open_snapshot
     from pretrain.static import DatasetJob, build_dataset
 
     snap = open_snapshot(snapshot, db=db)
     job = DatasetJob(str(snap.root), str(out), per_program=per_program, size=size, fmt=fmt, seed=seed)
     units = len(snap) if fmt == "imagefolder" else -(-len(snap) * per_program // job.shard_size)
-    bar = _bar(units, "rendering")
-    try:
-        summary = build_dataset(
-            job, workers=workers, progress=(lambda r: bar.advance(bar.task_ids[0])) if bar else None
-        )
-    finally:
-        if bar is not None:
-            bar.stop()
+    what = "programs" if fmt == "imagefolder" else "shards"
+    with cliutils.progress(f"rendering {what}", units) as advance:
+        summary = build_dataset(job, workers=workers, progress=lambda result: advance(1))
     if json_out:
         emit_json(summary)
         return

@@ -11,7 +11,7 @@ import torch
 from corpus import cliutils
 from corpus.cliutils import run_app
 from pretrain.cli import app
-from tests.pretrain.helpers import needs_fashion_mnist, write_image_folder
+from tests.pretrain.helpers import SHADERS, needs_fashion_mnist, write_image_folder
 
 
 def pretrain(args, capsys):
@@ -189,7 +189,9 @@ def test_resume_without_a_run_folder_says_so(tmp_path, capsys, monkeypatch):
     assert code == 5 and "no --out was given" in err
 
 
-def test_probe_reports_its_long_phases_through_the_shared_progress_helper(tmp_path, capsys, monkeypatch):
+def test_probe_and_dataset_report_progress_through_the_shared_helper(
+    snapshot_dir, tmp_path, capsys, monkeypatch
+):
     phases = []
 
     @contextlib.contextmanager
@@ -203,3 +205,8 @@ def test_probe_reports_its_long_phases_through_the_shared_progress_helper(tmp_pa
     code, _, err = pretrain(args, capsys)
     assert code == 0, err
     assert [d for d, _ in phases] == ["probe: features", "probe: fitting"] and phases[0][1] == 15
+    phases.clear()
+    args = ["dataset", str(snapshot_dir), "--out", str(tmp_path / "d"), "--per-program", "1", "--size", "16"]
+    code, _, err = pretrain([*args, "--workers", "0"], capsys)
+    assert code == 0, err
+    assert phases == [("rendering programs", len(SHADERS))]
