@@ -96,12 +96,6 @@ def random_resized_crop(
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def horizontal_flip(x: torch.Tensor, randomness: Randomness, p: float = 0.5) -> torch.Tensor:
-    """Mirror each image left-right with probability ``p``."""
-    flip = _column(uniform(randomness, x.shape[0])[:, 0] < p, x).bool()
-    return torch.where(flip, x.flip(-1), x)
-
-
 def _yiq_hue_matrices(angle: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:
     """Per-sample 3x3 RGB->RGB maps that rotate hue by ``angle`` and scale chroma by ``saturation``.
 
@@ -198,13 +192,6 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-def denormalize(x: torch.Tensor) -> torch.Tensor:
-    """Undo :func:`normalize`, for looking at what a model was fed."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
-    return x * std + mean
-
-
 @dataclass(frozen=True)
 class AugmentConfig:
     """What :class:`Augment` does; the presets fill it, keyword overrides adjust it."""
@@ -270,14 +257,6 @@ class Augment:
                 f"unknown augmentation option: {exc}", hint="see AugmentConfig for the options"
             ) from None
         self.strength = strength
-
-    @classmethod
-    def from_config(cls, config: AugmentConfig) -> Augment:
-        """An :class:`Augment` doing exactly what ``config`` says."""
-        aug = cls(config.size, "simclr")
-        aug.config = config
-        aug.strength = "custom"
-        return aug
 
     def __call__(self, x: torch.Tensor, randomness: Randomness) -> torch.Tensor:
         c = self.config

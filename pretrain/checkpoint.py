@@ -148,15 +148,6 @@ def encoder_from_checkpoint(
     return backbone.eval(), dim, dict(ckpt["config"])
 
 
-def export_encoder(
-    ckpt_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *, format: str = "auto"
-) -> dict[str, Any]:
-    """Write the encoder of a checkpoint for use outside this project; return what was written
-    (:func:`write_encoder` of the checkpoint at ``ckpt_path``)."""
-    check_export(out_path, format)
-    return write_encoder(load_checkpoint(ckpt_path), out_path, format=format, source=str(ckpt_path))
-
-
 def check_export(out_path: str | os.PathLike[str], format: str) -> None:
     """Refuse an unknown format, or an --out that is a folder, before any checkpoint is read."""
     if format not in EXPORT_FORMATS:

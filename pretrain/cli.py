@@ -110,8 +110,9 @@ def train_command(
 
     Example: pretrain train --snapshot demo/snapshot --method supcon --size 64 --steps 2000 --out runs/a
     """
+    from pretrain.config import TrainConfig, run_config
     from pretrain.stopping import TrainingInterrupted
-    from pretrain.train import TrainConfig, run_config, train
+    from pretrain.train import train
 
     base = None
     if resume:  # a resumed run starts from its own settings: only the options given here change them

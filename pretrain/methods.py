@@ -1,4 +1,4 @@
-"""Learning methods: supervised program classification, SupCon, SimCLR and MoCo v2, plus MixUp.
+"""Learning methods: supervised program classification, SupCon, SimCLR and MoCo v2, with MixUp labels.
 
 A method is an ``nn.Module`` that owns the encoder (its ``backbone`` attribute, the thing a
 checkpoint exports) and whatever heads, momentum copies and queues the method needs. The training
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
@@ -37,44 +36,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from corpus.errors import UsageProblem
-
-METHODS = ("supervised", "supcon", "simclr", "mocov2")
+from pretrain.config import METHODS
 
 Batch = dict[str, object]
 # MoCo's split BatchNorm: smaller chunks make batch statistics too noisy to train well (a batch
 # under twice this size runs unsplit).
 MIN_BN_CHUNK = 16
-
-
-def mixup_dirichlet(
-    images: Sequence[torch.Tensor], alpha: float, generator: torch.Generator | Sequence[torch.Generator]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mix K image batches per sample with Dirichlet(alpha, ..., alpha) weights.
-
-    ``images`` are K tensors ``(N, C, H, W)`` (image k of sample i is ``images[k][i]``); returns the
-    mixed batch and the weights ``(N, K)``, each row summing to 1. The paper's best setting is K=6,
-    alpha=1 (weights uniform on the simplex). ``generator`` is one generator for the batch or one per
-    sample, as in :mod:`pretrain.augment`.
-    """
-    if alpha <= 0:
-        raise UsageProblem(f"MixUp alpha must be positive, got {alpha}", hint="the paper uses alpha=1")
-    if not images:
-        raise UsageProblem("MixUp needs at least one image batch")
-    n, k = images[0].shape[0], len(images)
-    if isinstance(generator, torch.Generator):
-        gammas = torch._standard_gamma(
-            torch.full((n, k), float(alpha), dtype=torch.float64), generator=generator
-        )
-    else:
-        concentration = torch.full((k,), float(alpha), dtype=torch.float64)
-        gammas = torch.stack([torch._standard_gamma(concentration, generator=g) for g in generator])
-    # A gamma draw can underflow to 0 for small alpha; fall back to even weights rather than 0/0.
-    total = gammas.sum(dim=1, keepdim=True)
-    weights = torch.where(total > 0, gammas / total.clamp(min=1e-300), torch.full_like(gammas, 1.0 / k))
-    first = images[0]
-    w = weights.to(device=first.device, dtype=first.dtype)
-    mixed = sum(w[:, j].reshape(-1, 1, 1, 1) * images[j] for j in range(k))
-    return mixed, weights.to(torch.float32)
 
 
 def soft_targets(mix_labels: torch.Tensor, mix_weights: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -33,14 +33,13 @@ from torch import nn
 
 from corpus.errors import UsageProblem
 from pretrain.augment import normalize
-from pretrain.checkpoint import encoder_from_checkpoint, export_encoder, load_checkpoint
+from pretrain.checkpoint import encoder_from_checkpoint, load_checkpoint
 from pretrain.evaldata import EvalDataset, EvalSplit, load_eval_dataset
 from pretrain.models import build_backbone
 
 __all__ = [
     "DEFAULT_MAX_TEST",
     "DEFAULT_MAX_TRAIN",
-    "export_encoder",
     "extract_features",
     "fit_linear",
     "probe",

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
-from pretrain.config import METHODS, RESUMABLE_CHANGES, TrainConfig, run_config  # noqa: F401 - re-exported
+from pretrain.config import RESUMABLE_CHANGES, TrainConfig
 from pretrain.outputs import check_folder, make_folder
 from pretrain.stopping import StopRequest, TrainingInterrupted
 

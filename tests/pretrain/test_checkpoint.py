@@ -14,10 +14,10 @@ from pretrain.checkpoint import (
     FORMAT,
     CheckpointError,
     check_compatible,
-    export_encoder,
     load_checkpoint,
     load_encoder,
     save_checkpoint,
+    write_encoder,
 )
 from pretrain.methods import build_method
 from pretrain.models import build_backbone
@@ -162,7 +162,7 @@ def test_resuming_needs_the_same_architecture_and_snapshot(tmp_path: Path) -> No
 
 def test_export_of_a_resnet_is_a_torchvision_state_dict(tmp_path: Path) -> None:
     method, _ = save(tmp_path / "c.pt", arch="resnet18", method_name="supervised")
-    info = export_encoder(tmp_path / "c.pt", tmp_path / "out" / "resnet18.pt")
+    info = write_encoder(load_checkpoint(tmp_path / "c.pt"), tmp_path / "out" / "resnet18.pt")
     state = torch.load(tmp_path / "out" / "resnet18.pt", weights_only=True)
     assert info["format"] == "torchvision" and info["arch"] == "resnet18" and info["keys"] == 122
     assert state["fc.weight"].shape == (1000, 512)
@@ -171,12 +171,12 @@ def test_export_of_a_resnet_is_a_torchvision_state_dict(tmp_path: Path) -> None:
 
 def test_export_of_alexnet_small_writes_its_plain_state_dict_with_a_note(tmp_path: Path) -> None:
     method, _ = save(tmp_path / "c.pt")
-    info = export_encoder(tmp_path / "c.pt", tmp_path / "a.pt")
+    info = write_encoder(load_checkpoint(tmp_path / "c.pt"), tmp_path / "a.pt")
     assert info["format"] == "plain" and "torchvision has no alexnet_small" in info["note"]
     backbone, _ = build_backbone("alexnet_small")
     backbone.load_state_dict(torch.load(tmp_path / "a.pt", weights_only=True))
     with pytest.raises(UsageProblem, match="torchvision has no alexnet_small"):
-        export_encoder(tmp_path / "c.pt", tmp_path / "b.pt", format="torchvision")
+        write_encoder(load_checkpoint(tmp_path / "c.pt"), tmp_path / "b.pt", format="torchvision")
     assert not (tmp_path / "b.pt").exists()
 
 
@@ -185,7 +185,7 @@ def test_checkpoints_and_exports_get_the_mode_the_umask_gives(tmp_path: Path, um
     before = os.umask(umask)
     try:
         save(tmp_path / "c.pt")
-        export_encoder(tmp_path / "c.pt", tmp_path / "e.pt")
+        write_encoder(load_checkpoint(tmp_path / "c.pt"), tmp_path / "e.pt")
     finally:
         os.umask(before)
     assert stat.S_IMODE((tmp_path / "c.pt").stat().st_mode) == mode

@@ -15,7 +15,7 @@ from corpus.errors import SnapshotError, UsageProblem
 from pretrain import data
 from pretrain.data import ShaderStream, StreamConfig, _Ring, batch_nbytes, make_loader
 from pretrain.snapshot import open_snapshot
-from tests.pretrain.helpers import SHADERS
+from tests.pretrain.helpers import SHADERS, make_snapshot
 
 SMALL = StreamConfig(size=32, batch_size=6, seed=3)
 
@@ -79,6 +79,26 @@ def test_mixup_blends_k_programs_with_dirichlet_weights(snapshot_dir):
     assert torch.allclose(weights.sum(1), torch.ones(8))
     assert (weights[:, :-1] >= weights[:, 1:]).all()  # sorted: the first is the dominant program
     assert torch.equal(batch["labels"], labels[:, 0])
+
+
+def test_a_mixup_image_is_its_programs_images_blended_with_their_weights(tmp_path):
+    # three programs of one flat primary colour each: a blend's pixel is the weights themselves
+    colours = {"cRed": "1.0, 0.0, 0.0", "cGreen": "0.0, 1.0, 0.0", "cBlue": "0.0, 0.0, 1.0"}
+    shaders = {
+        key: f"void mainImage(out vec4 c, in vec2 f) {{ c = vec4({rgb}, 1.0); }}"
+        for key, rgb in colours.items()
+    }
+    snap = open_snapshot(make_snapshot(tmp_path, shaders))
+    channel = {e["index"]: "RGB".index(e["program"].split(":c")[1][0]) for e in snap.entries}
+    config = StreamConfig(size=16, batch_size=6, seed=4, mixup_k=3, mixup_alpha=1.0)
+    [batch] = batches(ShaderStream(snap, config, max_batches=1))
+    for image, labels, weights in zip(
+        batch["images"], batch["mix_labels"], batch["mix_weights"], strict=True
+    ):
+        expected = torch.zeros(3)
+        for label, weight in zip(labels.tolist(), weights.tolist(), strict=True):
+            expected[channel[label]] += 255 * weight
+        assert (image.reshape(-1, 3).float() - expected).abs().max() <= 1.0, (image[0, 0], expected)
 
 
 def test_mixup_batches_from_workers_equal_those_made_in_process(snapshot_dir):

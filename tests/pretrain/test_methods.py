@@ -15,7 +15,6 @@ from pretrain.methods import (
     MoCoV2,
     build_method,
     label_overlap,
-    mixup_dirichlet,
     soft_targets,
     weighted_contrastive_loss,
 )
@@ -35,7 +34,8 @@ def new_method(name: str, seed: int = 0, **kw: object) -> torch.nn.Module:
 def with_mix(batch: dict, k: int = 3, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     n = batch["labels"].shape[0]
-    _, weights = mixup_dirichlet([torch.zeros(n, 1, 1, 1)] * k, 1.0, g)
+    draws = -torch.log(torch.rand(n, k, generator=g))  # Dirichlet(1, ..., 1), as the stream draws them
+    weights = draws / draws.sum(dim=1, keepdim=True)
     mix_labels = torch.randint(0, NUM_CLASSES, (n, k), generator=g)
     labels = mix_labels[torch.arange(n), weights.argmax(dim=1)]
     return {**batch, "labels": labels, "mix_labels": mix_labels, "mix_weights": weights}
@@ -130,27 +130,6 @@ def test_supcon_with_unmixed_mix_labels_equals_plain_supcon() -> None:
         batch = make_batch(torch.Generator().manual_seed(3), n=8)
         pure = {**batch, "mix_labels": batch["labels"][:, None], "mix_weights": torch.ones(8, 1)}
         assert method(batch)[0].item() == pytest.approx(method(pure)[0].item(), rel=1e-5)
-
-
-def test_mixup_dirichlet_weights_sum_to_one_and_mix_the_images() -> None:
-    images = [torch.full((4, 3, 2, 2), float(k)) for k in range(6)]
-    mixed, weights = mixup_dirichlet(images, 1.0, torch.Generator().manual_seed(0))
-    assert weights.shape == (4, 6) and mixed.shape == (4, 3, 2, 2)
-    assert torch.allclose(weights.sum(dim=1), torch.ones(4))
-    assert (weights > 0).all()
-    expected = (weights * torch.arange(6.0)).sum(dim=1)
-    assert torch.allclose(mixed[:, 0, 0, 0], expected, atol=1e-6)
-    again, w2 = mixup_dirichlet(images, 1.0, torch.Generator().manual_seed(0))
-    assert torch.equal(weights, w2) and torch.equal(mixed, again)
-
-
-def test_mixup_dirichlet_per_sample_generators_and_bad_alpha() -> None:
-    images = [torch.rand(3, 3, 4, 4) for _ in range(2)]
-    _, weights = mixup_dirichlet(images, 0.5, [torch.Generator().manual_seed(i) for i in range(3)])
-    _, alone = mixup_dirichlet([x[1:2] for x in images], 0.5, [torch.Generator().manual_seed(1)])
-    assert torch.equal(weights[1:2], alone)
-    with pytest.raises(UsageProblem, match="alpha"):
-        mixup_dirichlet(images, 0.0, torch.Generator())
 
 
 def test_moco_enqueues_keys_and_its_key_encoder_trails_the_query_encoder() -> None:

@@ -12,7 +12,8 @@ import torch
 
 from corpus.errors import ImageProgramsError, UsageProblem
 from pretrain.checkpoint import load_checkpoint
-from pretrain.train import TrainConfig, lr_at, run_config, train
+from pretrain.config import TrainConfig, run_config
+from pretrain.train import lr_at, train
 from tests.conftest import ROOT
 from tests.pretrain.helpers import SHADERS, make_snapshot
 
