@@ -24,6 +24,7 @@ from render.dialects.translate import (
     uniform_names,
     uses,
 )
+from render.dialects.webgl import as_in_a_browser
 from render.program import RenderProgram
 
 SANDBOX_UNIFORMS = {
@@ -93,10 +94,11 @@ vec4 getToColor(vec2 uv) {
 """
 
 
-def _translated(code: str) -> tuple[str, str]:
+def _translated(code: str, *, webgl: bool = False) -> tuple[str, str]:
     """(header, body) for whole-shader code: desktop ≥ 3.30 as written (its ``#version`` line
-    becomes the header), anything else translated. The body starts with a ``#line`` directive
-    so the driver's log numbers lines as the user's file does."""
+    becomes the header), anything else translated, and adapted as a browser runs it where it
+    comes from ``webgl`` (:mod:`render.dialects.webgl`). The body starts with a ``#line``
+    directive so the driver's log numbers lines as the user's file does."""
     version = _DESKTOP_VERSION.search(code)
     if version and int(version.group(1)) >= 330 and (version.group(2) or "core") != "es":
         before, after = code[: version.start()], code[version.end() :]
@@ -105,6 +107,9 @@ def _translated(code: str) -> tuple[str, str]:
     es1 = is_es1(code)
     body = desktop_body(code, es1=es1)
     header = DESKTOP_HEADER
+    if webgl:
+        (body,), browser = as_in_a_browser([body], es1=es1)
+        header += browser
     if es1 or not re.search(r"\bout\s+(?:(?:lowp|mediump|highp)\s+)?vec4\b", body):
         body, outputs = es1_output(body)
         header += outputs
@@ -123,7 +128,7 @@ def _code(program: RenderProgram) -> str:
 
 def plan_glslsandbox(program: RenderProgram) -> Plan:
     plan = Plan(program.dialect)
-    header, body = _translated(_code(program))
+    header, body = _translated(_code(program), webgl=True)
     fragment = header + body + "\n"
     declared = uniform_names(fragment)
     bindings = [Binding("backbuffer", "feedback", "0")] if "backbuffer" in declared else []
@@ -232,7 +237,7 @@ _TRANSITION_PARAM = re.compile(r"\buniform\s+(\w+)\s+(\w+)\s*;[ \t]*//[ \t]*=[ \
 def plan_gltransition(program: RenderProgram) -> Plan:
     plan = Plan(program.dialect)
     code = _code(program)
-    body = desktop_body(code, es1=True)
+    (body,), browser = as_in_a_browser([desktop_body(code, es1=True)], es1=True)
     constants: dict[str, Any] = {}
     for glsl_type, name, default in _TRANSITION_PARAM.findall(code):
         inside = default.split("(", 1)[1] if "(" in default else default  # vec2(0.5, 0.5) → 0.5, 0.5
@@ -248,6 +253,7 @@ def plan_gltransition(program: RenderProgram) -> Plan:
     plan.standins.append({"pass": "Image", "kind": "from/to images", "standin": "procedural"})
     fragment = (
         DESKTOP_HEADER
+        + browser
         + "layout(location = 0) out vec4 _ip_FragColor;\n"
         + ES1_TEXTURE_HELPERS
         + TRANSITION_HELPERS

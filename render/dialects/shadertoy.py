@@ -13,6 +13,7 @@ import re
 
 from render.dialects.plan import Binding, PassPlan, Plan, vertex_for
 from render.dialects.translate import DESKTOP_HEADER, declares_uniform, desktop_body, es1_output, uses
+from render.dialects.webgl import as_in_a_browser, unconditional
 from render.program import RenderPassSource, RenderProgram
 
 UNIFORMS = {
@@ -52,6 +53,9 @@ void main() {
 """
 _OUT_SIGNATURE = re.compile(r"(\bvoid\s+mainImage\s*\(\s*)out\b")
 _INOUT_SIGNATURE = re.compile(r"\bvoid\s+mainImage\s*\(\s*inout\b")
+#: ``#define mainImage …``: a program that wraps its own mainImage (supersampling) declares
+#: both itself, with the qualifiers it chose.
+_MACRO_MAIN = re.compile(r"^[ \t]*#[ \t]*define[ \t]+mainImage\b", re.M)
 
 
 def plan_shadertoy(program: RenderProgram) -> Plan:
@@ -82,27 +86,37 @@ def _pass(
     es1 = legacy  # pre-2015 Shadertoy code: WebGL 1 with gl_FragColor
     body = desktop_body(code, es1=es1)
     common_body = desktop_body(common, es1=es1) if common else ""
+    # The site's header declares every uniform: a program's own declarations of them that it
+    # compiled sit in branches it never took (`#ifndef HW_PERFORMANCE`). A plain GLSL file
+    # drawn as Shadertoy code (dialect "glsl") is not from the site: its declarations count.
+    from_site = plan.dialect == "shadertoy"
+    user_code, browser = code + "\n" + common, ""
+    if from_site:
+        user_code = unconditional(user_code)
+        (common_body, body), browser = as_in_a_browser([common_body, body], es1=es1, shadertoy=True)
     bindings, sampler_decls = [], []
     by_channel = {int(i.get("channel", 0)): i for i in source.inputs}
     for channel in range(4):
         uniform = f"iChannel{channel}"
         binding, glsl_type = _binding(plan, source.name, uniform, channel, by_channel.get(channel), buffers)
         bindings.append(binding)
-        if not declares_uniform(code + common, uniform):
+        if not declares_uniform(user_code, uniform):
             sampler_decls.append(f"uniform {glsl_type} {uniform};\n")
     decls = "".join(
         f"uniform {t.split('[')[0]} {n}{'[4]' if '[' in t else ''};\n"
         for n, (t, _) in UNIFORMS.items()
-        if not declares_uniform(code + common, n) and (n != "iGlobalTime" or uses(code + common, n))
+        if not declares_uniform(user_code, n) and (n != "iGlobalTime" or uses(code + common, n))
     )
-    parts = [DESKTOP_HEADER, decls, "".join(sampler_decls)]
+    parts = [DESKTOP_HEADER, browser, decls, "".join(sampler_decls)]
     if legacy:
         body, outputs = es1_output(body)
         parts.append(outputs)
     else:
         inout = bool(_OUT_SIGNATURE.search(body) or _INOUT_SIGNATURE.search(body))
-        # Real code often does `fragColor += …` on an `out` it never set: pass it as inout, zeroed.
-        body = _OUT_SIGNATURE.sub(r"\1inout", body)
+        if _MACRO_MAIN.search(common_body + "\n" + body):
+            inout = False
+        else:  # Real code often does `fragColor += …` on an `out` it never set: inout, zeroed.
+            body = _OUT_SIGNATURE.sub(r"\1inout", body)
         qualifier = "inout" if inout else "out"
         parts += [
             "layout(location = 0) out vec4 _ip_out;\n",

@@ -11,7 +11,12 @@ each handled here and nowhere else:
   helper functions declared before the user's code, so a user variable named ``texture`` still works;
 * ``#version`` and WebGL-only ``#extension`` lines are dropped (their features are core in 3.30);
 * moderngl expands ``#include "…"`` itself, even inside comments, so the directive is defused
-  (WebGL has no ``#include``: real code that needs one fails to compile, as it would on the site).
+  (WebGL has no ``#include``: real code that needs one fails to compile, as it would on the site);
+* Mesa's preprocessor glues a macro argument's leading sign onto a sign before the parameter
+  (``#define S(a) 0.5-a`` then ``S(-0.02)`` → ``0.5--0.02``, a decrement): a space keeps them apart.
+
+What a browser gives WebGL code beyond the language (``GL_ES``, zeroed locals …) is
+:mod:`render.dialects.webgl`'s.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ RESERVED_FOR_ES1 = (
 _VERSION = re.compile(r"^[ \t]*#[ \t]*version\b[^\n]*", re.M)
 _EXTENSION = re.compile(r"^[ \t]*#[ \t]*extension[ \t]+(\w+)[^\n]*", re.M)
 _INCLUDE = re.compile(r"#([ \t]*)include\b")
+_FUNCTION_MACRO = re.compile(r"^([ \t]*#[ \t]*define[ \t]+\w+\(([^)\n]*)\))((?:\\\r?\n|[^\n])*)", re.M)
 _VARYING = re.compile(r"\bvarying\b")
 _FRAG_DATA = re.compile(r"\bgl_FragData\b")
 _FRAG_DEPTH_EXT = re.compile(r"\bgl_FragDepthEXT\b")
@@ -106,12 +112,22 @@ def desktop_body(code: str, *, es1: bool) -> str:
     code = _VERSION.sub("", code)
     code = _EXTENSION.sub(lambda m: "" if m.group(1) in _WEBGL_EXTENSIONS else m.group(0), code)
     code = _INCLUDE.sub(r"#\1 include", code) if "include" in code else code
+    code = _FUNCTION_MACRO.sub(_space_signed_parameters, code) if "define" in code else code
     code = rename_reserved(code, RESERVED_FOR_ES1 if es1 else RESERVED_FOR_ES3)
     if es1:
         code = _VARYING.sub("in", code)
         code = _FRAG_DATA.sub("_ip_FragData", code)
         code = _FRAG_DEPTH_EXT.sub("gl_FragDepth", code)
     return code
+
+
+def _space_signed_parameters(m: re.Match) -> str:
+    """A function-like ``#define`` whose body has a space between a ``-``/``+`` and a parameter."""
+    params = [p.strip() for p in m.group(2).split(",") if p.strip().isidentifier()]
+    if not params:
+        return m.group(0)
+    body = re.sub(r"(?<=[-+])(?=(?:" + "|".join(params) + r")\b)", " ", m.group(3))
+    return m.group(1) + body
 
 
 def uses(code: str, name: str) -> bool:

@@ -18,6 +18,7 @@ import re
 
 from render.dialects.plan import Binding, PassPlan, Plan, vertex_for
 from render.dialects.translate import DESKTOP_HEADER, desktop_body, es1_output, uniform_names
+from render.dialects.webgl import as_in_a_browser
 from render.program import RenderProgram
 
 CLASSIC_UNIFORMS = {
@@ -98,7 +99,8 @@ def plan_twigl(program: RenderProgram) -> Plan:
         body = "void main() {\n#line 1 0\n" + body + "\n}\n"
     else:
         body = "#line 1 0\n" + body + "\n"
-    fragment = "".join(parts) + body
+    (body,), browser = as_in_a_browser([body], es1=es1)
+    fragment = "".join(parts) + browser + body
     declared = uniform_names(fragment)
     semantics = CLASSIC_UNIFORMS if family == "classic" else SHORT_UNIFORMS
     if family == "classic":

@@ -1,0 +1,96 @@
+"""GLSL source as tokens with their offsets, for the edits that need to know the program's shape.
+
+The WebGL adaptations (:mod:`render.dialects.webgl`) rewrite a program where a browser and a desktop
+compiler disagree: which functions it declares, which local variables it declares without an
+initialiser. They need to know statements and scopes, not just words, and they must edit the
+original text in place (so that the driver's line numbers stay the user's). So this module gives
+tokens with their offsets; comments and preprocessor lines are skipped (a directive is one token
+of kind ``directive`` that the scans step over). One pass of one regular expression: linear in
+the size of the code, whatever it holds (an unterminated comment ends at the end of the code).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(
+    r"(?P<space>\s+)"
+    r"|(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))"
+    r"|(?P<directive>\#(?:\\\r?\n|[^\n])*)"
+    r"|(?P<id>[A-Za-z_]\w*)"
+    r"|(?P<num>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[uUfF]?)"
+    r"|(?P<op>\+\+|--|<<=|>>=|<<|>>|&&|\|\||\^\^|[-+*/%<>=!&|^]=|.)",
+    re.S,
+)
+
+#: Every type name GLSL ES and desktop GLSL 3.30 share that a local variable may have.
+SCALAR_TYPES = ("float", "int", "uint", "bool")
+VECTOR_TYPES = tuple(f"{p}vec{n}" for p in ("", "i", "u", "b") for n in (2, 3, 4))
+MATRIX_TYPES = ("mat2", "mat3", "mat4") + tuple(f"mat{c}x{r}" for c in (2, 3, 4) for r in (2, 3, 4))
+VALUE_TYPES = frozenset(SCALAR_TYPES + VECTOR_TYPES + MATRIX_TYPES)
+#: Words that may precede a type in a declaration without changing what it declares.
+PRECISIONS = frozenset(("highp", "mediump", "lowp", "precise", "invariant"))
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # id, num, op, directive
+    text: str
+    start: int
+    end: int
+
+
+def tokenize(code: str) -> list[Token]:
+    """The tokens of ``code`` (comments and white space left out)."""
+    return [
+        Token(m.lastgroup, m.group(), m.start(), m.end())
+        for m in _TOKEN.finditer(code)
+        if m.lastgroup not in ("space", "comment")
+    ]
+
+
+def code_tokens(code: str) -> list[Token]:
+    """:func:`tokenize` without preprocessor directives: what the compiler's parser sees, as far
+    as it can be known without running the preprocessor."""
+    return [t for t in tokenize(code) if t.kind != "directive"]
+
+
+def matching(tokens: list[Token], i: int) -> int:
+    """The index of the bracket closing ``tokens[i]`` (``(``, ``[`` or ``{``), or -1."""
+    opening = tokens[i].text
+    closing = {"(": ")", "[": "]", "{": "}"}[opening]
+    depth = 0
+    for j in range(i, len(tokens)):
+        text = tokens[j].text
+        if text == opening:
+            depth += 1
+        elif text == closing:
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def struct_names(tokens: list[Token]) -> set[str]:
+    """The names of the struct types the code declares."""
+    return {
+        tokens[i + 1].text
+        for i in range(len(tokens) - 1)
+        if tokens[i].text == "struct" and tokens[i + 1].kind == "id"
+    }
+
+
+def balanced(tokens: list[Token]) -> bool:
+    """Whether braces and parentheses pair up. Code whose blocks open or close in preprocessor
+    branches (``#ifdef A {`` … ``#else {``) does not, and is left as it is by the scans."""
+    depth = {"{": 0, "(": 0, "[": 0}
+    closing = {"}": "{", ")": "(", "]": "["}
+    for t in tokens:
+        if t.text in depth:
+            depth[t.text] += 1
+        elif t.text in closing:
+            depth[closing[t.text]] -= 1
+            if depth[closing[t.text]] < 0:
+                return False
+    return not any(depth.values())
