@@ -1,7 +1,7 @@
 """Benchmark: a validation worker's resident memory over many validations (issue 4's target: flat
 over 10,000 validations of small shaders; DESIGN: "no leak over 10,000 programs").
 
-Runs :func:`render.worker.validate_one` in this process, exactly as a worker does between its
+Runs :func:`render.profiling.validate_one` in this process, exactly as a worker does between its
 messages, on one :class:`render.engine.Engine` (one EGL context), for ``--n`` distinct small
 self-written Shadertoy programs (each one's constants differ, so every one is compiled and
 JIT-compiled anew; ``MESA_SHADER_CACHE_DISABLE=true``), profiled at 32x32 at two times. A tenth of
@@ -30,7 +30,8 @@ from typing import Any  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from render.engine import Engine  # noqa: E402
-from render.worker import rss_bytes, validate_one  # noqa: E402
+from render.profiling import validate_one  # noqa: E402
+from render.sandbox import rss_bytes  # noqa: E402
 
 IMAGE = """void mainImage(out vec4 c, in vec2 f) {{
     vec2 uv = f / iResolution.xy;

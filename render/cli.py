@@ -383,9 +383,8 @@ def _program_to_render(program: str | None, code: Path | None, dialect: str, db:
             raise UsageProblem(f"cannot read {code}: {exc.strerror}") from None
         return RenderProgram.single(text, dialect, key=f"file:{code.name}")
     from corpus.validations import load_program
-    from render.worker import program_from_item
 
-    return program_from_item(load_program(_db().open_catalogue(db), program))
+    return RenderProgram.from_item(load_program(_db().open_catalogue(db), program))
 
 
 @app.command("frames")
@@ -503,7 +502,7 @@ def sheet_command(
     Example: render sheet --vetted --limit 48 --out vetted.png
     """
     from corpus.validations import load_program
-    from render.pictures import contact_sheet
+    from render.sheet import contact_sheet
 
     flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
@@ -569,7 +568,7 @@ def bench_command(
     from corpus.validations import load_program
     from render.engine import Engine
     from render.pictures import bench
-    from render.worker import program_from_item
+    from render.program import RenderProgram
 
     flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, True, status or ["ok"], vetted, renderer
@@ -578,7 +577,7 @@ def bench_command(
         "check them with `corpus ls`" if status else "run `render validate` first (bench takes ok programs)"
     )
     rows, catalogue = _selected(db, flt, limit, hint)
-    programs = [program_from_item(load_program(catalogue, row["program"])) for row in rows]
+    programs = [RenderProgram.from_item(load_program(catalogue, row["program"])) for row in rows]
     with Engine(device=device) as engine, _Watchdog(deadline, "render bench") as dog:
         figures = bench(engine, programs, _parse_sizes(sizes), frames, before_program=dog.beat)
     if json_out:

@@ -37,5 +37,27 @@ class RenderProgram:
         """A one-pass program, for tests, benchmarks and ``render frames --code``."""
         return cls(key, dialect, (RenderPassSource("Image", "image", code),))
 
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> RenderProgram:
+        """A program from corpus's work item (:func:`corpus.validations.load_program`), a snapshot
+        manifest line with its code, or :meth:`to_item`'s output."""
+        passes = tuple(
+            RenderPassSource(p["name"], p["type"], p.get("code") or "", tuple(p.get("inputs") or ()))
+            for p in item["passes"]
+        )
+        return cls(item["program"], item["dialect"], passes, item.get("code_sha256", ""))
+
+    def to_item(self) -> dict[str, Any]:
+        """The work item a sandboxed worker takes (plain data, as corpus hands it out)."""
+        return {
+            "program": self.key,
+            "dialect": self.dialect,
+            "code_sha256": self.code_sha256 or self.key,
+            "passes": [
+                {"name": p.name, "type": p.type, "code": p.code, "inputs": [dict(i) for i in p.inputs]}
+                for p in self.passes
+            ],
+        }
+
     def pass_of_type(self, pass_type: str) -> list[RenderPassSource]:
         return [p for p in self.passes if p.type == pass_type]

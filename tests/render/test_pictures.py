@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render.pictures import _Stepper, bench, contact_sheet, frames, video
+from render.pictures import Stepper, bench, frames, video
 from render.program import RenderPassSource, RenderProgram
+from render.sheet import contact_sheet
 from tests.render.test_engine import COUNTER_BUFFER, SHOW_BUFFER
 from tests.render.test_validate import ENDLESS
 
@@ -54,7 +55,7 @@ def test_feedback_programs_are_stepped_through_the_frames_before_the_time_asked(
         (buffer, RenderPassSource("Image", "image", SHOW_BUFFER, (BUFFER_A,))),
     )
     with engine.compile(counter) as compiled:
-        stepper = _Stepper(compiled, (8, 8), warmup_fps=30.0)
+        stepper = Stepper(compiled, (8, 8), warmup_fps=30.0)
         stepper.render(1.0)
         assert compiled.frame == 31  # 0, 1/30 … 29/30, then 1.0
         assert compiled.read_float((8, 8))[0, 0, 0] == 31.0
@@ -63,7 +64,7 @@ def test_feedback_programs_are_stepped_through_the_frames_before_the_time_asked(
         stepper.render(0.5)  # back in time: feedback starts again
         assert compiled.frame == 16
     with engine.compile(program("waves", WAVES)) as compiled:
-        _Stepper(compiled, (8, 8)).render(5.0)
+        Stepper(compiled, (8, 8)).render(5.0)
         assert compiled.frame == 1  # no feedback, nothing to step through
 
 

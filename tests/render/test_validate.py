@@ -13,8 +13,8 @@ import pytest
 from corpus.db import open_catalogue
 from corpus.validations import validation_counts
 from harvest.importing import import_path
-from render.validate import ValidateOptions, WorkerPool, validate
-from render.worker import program_from_item
+from render.program import RenderProgram
+from render.validate import ValidateOptions, validate, validation_pool
 from tests.conftest import EXAMPLES, SHARED_SAMPLES, needs_samples
 from tests.render.conftest import EXAMPLE_PATHS
 
@@ -96,9 +96,9 @@ def test_hostile_shaders_are_killed_within_the_deadline_and_the_batch_carries_on
     items = [item("endless", ENDLESS), item("good1", GOOD), item("exploding", EXPLODING), item("nan", NAN)]
     items.append(item("good2", GOOD.replace("0.5 +", "0.25 +")))
     started = time.monotonic()
-    with WorkerPool(options) as pool:
-        results = {r["program"].split(":")[1]: r for r in pool.run(items)}
-        report = pool.report
+    with validation_pool(options) as pool:
+        results = {r["program"].split(":")[1]: r for r in pool.run(items, options.task_params())}
+        report = pool.stats
     assert {k: r["status"] for k, r in results.items()} == {
         "endless": "timeout",
         "exploding": "timeout",
@@ -115,7 +115,7 @@ def test_hostile_shaders_are_killed_within_the_deadline_and_the_batch_carries_on
 def test_a_worker_killed_from_outside_is_a_crash_and_is_replaced():
     items = [item("victim", EXPLODING), item("after1", GOOD), item("after2", GOOD.replace("0.5 +", "0.3 +"))]
     options = ValidateOptions(**{**FAST.__dict__, "compile_deadline": 60.0, "workers": 1})
-    with WorkerPool(options) as pool:
+    with validation_pool(options) as pool:
 
         def assassin() -> None:
             deadline = time.monotonic() + 30
@@ -129,9 +129,9 @@ def test_a_worker_killed_from_outside_is_a_crash_and_is_replaced():
 
         thread = threading.Thread(target=assassin)
         thread.start()
-        results = {r["code_sha256"]: r for r in pool.run(items)}
+        results = {r["code_sha256"]: r for r in pool.run(items, options.task_params())}
         thread.join()
-        assert pool.report.crashes == 1
+        assert pool.stats.crashes == 1
     assert results["victim"]["status"] == "crash"
     assert "signal 9" in results["victim"]["log"]
     assert results["after1"]["status"] == results["after2"]["status"] == "ok"
@@ -139,9 +139,10 @@ def test_a_worker_killed_from_outside_is_a_crash_and_is_replaced():
 
 def test_workers_above_the_memory_bound_are_recycled_between_programs():
     options = ValidateOptions(**{**FAST.__dict__, "workers": 1, "memory_limit_mb": 1})
-    with WorkerPool(options) as pool:
-        results = list(pool.run([item(f"g{i}", GOOD.replace("0.5 +", f"0.{i} +")) for i in range(3)]))
-        assert pool.report.recycled == 3
+    with validation_pool(options) as pool:
+        items = [item(f"g{i}", GOOD.replace("0.5 +", f"0.{i} +")) for i in range(3)]
+        results = list(pool.run(items, options.task_params()))
+        assert pool.stats.recycled == 3
     assert [r["status"] for r in results] == ["ok"] * 3
 
 
@@ -168,7 +169,7 @@ def examples_catalogue_fresh(tmp_path):
 def test_work_items_round_trip_into_render_programs(examples_catalogue):
     from corpus.validations import load_program
 
-    program = program_from_item(load_program(examples_catalogue, "shadertoy:ipEx04"))
+    program = RenderProgram.from_item(load_program(examples_catalogue, "shadertoy:ipEx04"))
     assert [p.name for p in program.passes] == ["Common", "Buffer A", "Image"] or len(program.passes) == 3
     assert program.dialect == "shadertoy" and len(program.code_sha256) == 64
 

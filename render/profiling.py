@@ -1,14 +1,12 @@
-"""The validation worker: one process, one OpenGL context, many programs, killed if it hangs.
+"""The profile of one program: compile it, render it at a few sizes and times, measure it.
 
-The parent (:mod:`render.validate`) sends work items over a pipe; before each phase (compile,
-each frame) the worker says so, and the parent kills it if the phase outlives its deadline. A
-worker never decides about deadlines itself: a shader stuck inside the driver cannot be
-interrupted from the inside.
+:func:`validate_one` is what ``render validate`` runs on each program, in a sandboxed worker
+(:mod:`render.sandbox`, task :data:`PROFILE_TASK`): its result is the status, the driver's log,
+timings and image statistics that :func:`corpus.validations.record_validations` stores.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from typing import Any
@@ -17,32 +15,14 @@ import numpy as np
 
 from render.dialects import Plan, build_plan
 from render.engine import CompiledProgram, Engine, ShaderError
-from render.program import RenderPassSource, RenderProgram
+from render.program import RenderProgram
 from render.stats import classify, frame_stats
 
 #: Time samples (seconds) a program is profiled at; each is rendered again 1/30 s later.
 SAMPLE_TIMES = (0.5, 1.5, 3.0, 6.0)
 NEXT_FRAME = 1.0 / 30.0
-
-
-def program_from_item(item: dict[str, Any]) -> RenderProgram:
-    """A :class:`RenderProgram` from corpus's work item (or a snapshot manifest line with code)."""
-    passes = tuple(
-        RenderPassSource(p["name"], p["type"], p.get("code") or "", tuple(p.get("inputs") or ()))
-        for p in item["passes"]
-    )
-    return RenderProgram(item["program"], item["dialect"], passes, item.get("code_sha256", ""))
-
-
-def rss_bytes() -> int:
-    """This process's resident memory now (not its peak)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:  # not Linux: the peak is the best we have
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+#: The sandbox task that profiles a program (params: ``sizes``, ``times``).
+PROFILE_TASK = "render.profiling:profile_task"
 
 
 def _timed_frame(compiled: CompiledProgram, t: float, size: tuple[int, int]) -> float:
@@ -75,7 +55,7 @@ def validate_one(
 ) -> dict[str, Any]:
     """Compile, render and profile one program; the result :func:`corpus.validations.record_validations`
     stores. ``phase(name)`` is called before the compile and before every frame."""
-    program = program_from_item(item)
+    program = RenderProgram.from_item(item)
     result: dict[str, Any] = {
         "program": item["program"],
         "code_sha256": item["code_sha256"],
@@ -139,47 +119,7 @@ def validate_one(
         compiled.release()
 
 
-def main(conn, device: str | None = None) -> None:
-    """Worker process entry point: say hello with the renderer string, then serve items."""
-    try:
-        engine = Engine(device=device)
-    except Exception as exc:  # noqa: BLE001 - report why, then exit
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("hello", engine.renderer_string, os.getpid()))
-
-    def phase(name: str) -> None:
-        conn.send(("phase", name))
-
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message[0] == "stop":
-            return
-        task, item, sizes, times = message
-        try:
-            if task == "frames":  # a contact-sheet tile: pictures, no statistics
-                from render.pictures import render_item
-
-                result = render_item(engine, item, sizes, times, phase=phase)
-            else:
-                result = validate_one(engine, item, sizes, times, phase=phase)
-        except Exception as exc:  # noqa: BLE001 - a driver error on one program is that program's crash
-            result = {
-                "program": item["program"],
-                "code_sha256": item["code_sha256"],
-                "dialect": item["dialect"],
-                "renderer": engine.renderer_string,
-                "status": "crash",
-                "log": f"{type(exc).__name__}: {exc}"[:4000],
-            }
-        conn.send(("result", result, rss_bytes()))
-
-
-if __name__ == "__main__":  # started by render.validate with the fd of its end of a socket pair
-    import sys
-    from multiprocessing.connection import Connection
-
-    main(Connection(int(sys.argv[1])), sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None)
+def profile_task(engine: Engine, item: dict[str, Any], params: dict[str, Any], phase) -> dict[str, Any]:
+    """:func:`validate_one` as a sandbox task."""
+    sizes = tuple((int(w), int(h)) for w, h in params["sizes"])
+    return validate_one(engine, item, sizes, tuple(params["times"]), phase=phase)
