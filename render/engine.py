@@ -193,9 +193,6 @@ class Engine:
     def renderer_string(self) -> str:
         return self.device.renderer_string
 
-    def plan(self, program: RenderProgram) -> Plan:
-        return build_plan(program)
-
     def compile(self, program: RenderProgram | Plan, *, float_picture: bool = True) -> CompiledProgram:
         """Compile every pass; raises :class:`ShaderError` or :class:`UnsupportedProgram`.
 

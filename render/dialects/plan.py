@@ -60,7 +60,6 @@ class PassPlan:
     uniforms: dict[str, str] = field(default_factory=dict)  # name → semantic
     constants: dict[str, Any] = field(default_factory=dict)  # name → fixed value (ISF, gl-transitions)
     bindings: list[Binding] = field(default_factory=list)
-    user_source: int = 0  # the #line source-string number of the user's code in compiler logs
 
 
 @dataclass

@@ -48,7 +48,6 @@ _VARYING = re.compile(r"\bvarying\b")
 _FRAG_DATA = re.compile(r"\bgl_FragData\b")
 _FRAG_DEPTH_EXT = re.compile(r"\bgl_FragDepthEXT\b")
 _ES1_MARKERS = re.compile(r"\b(gl_FragColor|gl_FragData|texture2D|textureCube|varying)\b")
-_PRECISION = re.compile(r"^[ \t]*precision[ \t]+\w+[ \t]+\w+[ \t]*;", re.M)
 
 #: Extensions whose features are core in GLSL 3.30: asking for them on desktop is an error.
 _WEBGL_EXTENSIONS = {
@@ -137,10 +136,6 @@ def uses(code: str, name: str) -> bool:
 
 def declares_uniform(code: str, name: str) -> bool:
     return re.search(rf"\buniform\b[^;]*\b{re.escape(name)}\b", strip_comments(code)) is not None
-
-
-def has_precision(code: str) -> bool:
-    return bool(_PRECISION.search(code))
 
 
 def uniform_names(code: str) -> dict[str, str]:

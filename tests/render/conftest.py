@@ -48,3 +48,8 @@ def example_programs() -> dict[str, RenderProgram]:
 def expected() -> dict[str, dict]:
     """examples/expected.json: what each bundled program was written to do."""
     return json.loads((EXAMPLES / "expected.json").read_text())
+
+
+def expected_ok(expected: dict[str, dict]) -> int:
+    """How many bundled programs should validate ``ok`` (those reading textures get stand-ins)."""
+    return sum(1 for want in expected.values() if want["expect"] in ("ok", "texture"))

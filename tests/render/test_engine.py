@@ -12,6 +12,7 @@ from corpus.errors import ImageProgramsError
 from render.engine import ShaderError, UnsupportedProgram
 from render.program import RenderPassSource, RenderProgram
 from render.standins import standin_pixels
+from tests.render.helpers import COUNTER_BUFFER, SHOW_BUFFER
 
 GOLDEN = Path(__file__).parent / "golden"
 #: Golden-image tolerance, in 8-bit levels: mean absolute difference and the largest one allowed.
@@ -24,11 +25,6 @@ PLASMA = """void mainImage(out vec4 c, in vec2 f) {
     float v = sin(p.x * 5.0 + iTime) + sin(p.y * 4.0 - iTime * 0.7) + sin(length(p) * 6.0);
     c = vec4(0.5 + 0.5 * cos(v + vec3(0.0, 2.0, 4.0)), 1.0);
 }"""
-COUNTER_BUFFER = """void mainImage(out vec4 c, in vec2 f) {
-    vec4 last = texelFetch(iChannel0, ivec2(0), 0);
-    c = vec4(last.x + 1.0, float(iFrame), 0.0, 1.0);
-}"""
-SHOW_BUFFER = "void mainImage(out vec4 c, in vec2 f) { c = texelFetch(iChannel0, ivec2(0), 0); }"
 GEEKEST = "o=vec4(hsv(length(FC.xy/r-.5)+t*.1,.8,1.),1);"
 SANDBOX_TRAIL = """precision mediump float;
 uniform sampler2D backbuffer; uniform vec2 resolution; uniform float time;

@@ -11,8 +11,7 @@ from PIL import Image
 from render.pictures import Stepper, bench, frames, video
 from render.program import RenderPassSource, RenderProgram
 from render.sheet import contact_sheet
-from tests.render.test_engine import COUNTER_BUFFER, SHOW_BUFFER
-from tests.render.test_validate import ENDLESS
+from tests.render.helpers import COUNTER_BUFFER, ENDLESS, SHOW_BUFFER, run_render
 
 WAVES = """void mainImage(out vec4 c, in vec2 f) {
     vec2 uv = f / iResolution.xy;
@@ -149,15 +148,6 @@ def shaders21k_catalogue(tmp_path_factory):
     import_path(cat, EXAMPLES / "shaders21k")
     cat.close()
     return str(path)
-
-
-def run_render(args: list[str], capsys) -> tuple[int, str, str]:
-    import render.cli
-    from corpus.cliutils import run_app
-
-    code = run_app(render.cli.app, "render", args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_cli_frames_video_sheet_and_bench_on_a_catalogue(shaders21k_catalogue, tmp_path, capsys):

@@ -16,41 +16,10 @@ from harvest.importing import import_path
 from render.program import RenderProgram
 from render.validate import ValidateOptions, validate, validation_pool
 from tests.conftest import EXAMPLES, SHARED_SAMPLES, needs_samples
-from tests.render.conftest import EXAMPLE_PATHS
+from tests.render.conftest import EXAMPLE_PATHS, expected_ok
+from tests.render.helpers import ENDLESS, EXPLODING, GOOD, NAN, shadertoy_item
 
-#: A loop that never advances. llvmpipe ends every shader's loops after 65535 iterations, so the
-#: body is made heavy (256 sines) to keep even llvmpipe busy for far longer than any deadline.
-ENDLESS = """#define S(v) v = sin(v * 1.1 + 0.3);
-#define S4(v) S(v) S(v) S(v) S(v)
-#define S16(v) S4(v) S4(v) S4(v) S4(v)
-#define S64(v) S16(v) S16(v) S16(v) S16(v)
-#define S256(v) S64(v) S64(v) S64(v) S64(v)
-void mainImage(out vec4 c, in vec2 f) {
-    float v = f.x;
-    int stepSize = int(iMouse.z > 1e9);  // 0: the loop never advances
-    for (int i = 0; i < 16; i += stepSize) { S256(v) }
-    c = vec4(v);
-}"""
-#: 2^18 terms after macro expansion: about 20 s and 1.4 GB to compile on llvmpipe.
-EXPLODING = """#define A(x) (x + x * 1.0001)
-#define B(x) A(A(x))
-#define C(x) B(B(x))
-#define D(x) C(C(x))
-#define E(x) D(D(x))
-#define G(x) B(E(x))
-void mainImage(out vec4 c, in vec2 f) { float v = f.x; c = vec4(G(v)); }"""
-NAN = "void mainImage(out vec4 c, in vec2 f) { c = vec4(sqrt(-1.0 - f.x)); }"
-GOOD = "void mainImage(out vec4 c, in vec2 f) { c = vec4(f / iResolution.xy, 0.5 + 0.5 * sin(iTime), 1.0); }"
 FAST = ValidateOptions(workers=2, sizes=((32, 32),), times=(0.5, 2.0))
-
-
-def item(name: str, code: str) -> dict:
-    return {
-        "program": f"shadertoy:{name}",
-        "dialect": "shadertoy",
-        "code_sha256": name,
-        "passes": [{"name": "Image", "type": "image", "code": code, "inputs": []}],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +41,7 @@ def test_bundled_examples_land_in_the_status_they_were_written_for(examples_cata
     report = validate(
         examples_catalogue, options=options, progress=lambda r: results.update({r["program"]: r})
     )
-    assert report.programs == len(results) == 54  # one per distinct code; no exact duplicate shares one
+    assert report.programs == len(results) == len(expected)  # no two bundled programs share their code
     for key, want in expected.items():
         status = results[key]["status"]
         assert status == {"texture": "ok"}.get(want["expect"], want["expect"]), (key, results[key].get("log"))
@@ -84,7 +53,7 @@ def test_bundled_examples_land_in_the_status_they_were_written_for(examples_cata
     assert "error" in results["shadertoy:ipEx08"]["log"]
     assert killed_after(results["shadertoy:ipEx09"]["log"]) <= options.compile_deadline + 1.0
     counts = validation_counts(examples_catalogue)
-    assert counts["ok"] == 46 + 1 and "unvalidated" not in counts
+    assert counts["ok"] == expected_ok(expected) and "unvalidated" not in counts
 
     # A second run finds nothing left to do for this renderer.
     again = validate(examples_catalogue, options=options)
@@ -93,8 +62,13 @@ def test_bundled_examples_land_in_the_status_they_were_written_for(examples_cata
 
 def test_hostile_shaders_are_killed_within_the_deadline_and_the_batch_carries_on():
     options = ValidateOptions(**{**FAST.__dict__, "compile_deadline": 3.0, "frame_deadline": 3.0})
-    items = [item("endless", ENDLESS), item("good1", GOOD), item("exploding", EXPLODING), item("nan", NAN)]
-    items.append(item("good2", GOOD.replace("0.5 +", "0.25 +")))
+    items = [
+        shadertoy_item("endless", ENDLESS),
+        shadertoy_item("good1", GOOD),
+        shadertoy_item("exploding", EXPLODING),
+        shadertoy_item("nan", NAN),
+    ]
+    items.append(shadertoy_item("good2", GOOD.replace("0.5 +", "0.25 +")))
     started = time.monotonic()
     with validation_pool(options) as pool:
         results = {r["program"].split(":")[1]: r for r in pool.run(items, options.task_params())}
@@ -113,7 +87,11 @@ def test_hostile_shaders_are_killed_within_the_deadline_and_the_batch_carries_on
 
 
 def test_a_worker_killed_from_outside_is_a_crash_and_is_replaced():
-    items = [item("victim", EXPLODING), item("after1", GOOD), item("after2", GOOD.replace("0.5 +", "0.3 +"))]
+    items = [
+        shadertoy_item("victim", EXPLODING),
+        shadertoy_item("after1", GOOD),
+        shadertoy_item("after2", GOOD.replace("0.5 +", "0.3 +")),
+    ]
     options = ValidateOptions(**{**FAST.__dict__, "compile_deadline": 60.0, "workers": 1})
     with validation_pool(options) as pool:
 
@@ -140,21 +118,22 @@ def test_a_worker_killed_from_outside_is_a_crash_and_is_replaced():
 def test_workers_above_the_memory_bound_are_recycled_between_programs():
     options = ValidateOptions(**{**FAST.__dict__, "workers": 1, "memory_limit_mb": 1})
     with validation_pool(options) as pool:
-        items = [item(f"g{i}", GOOD.replace("0.5 +", f"0.{i} +")) for i in range(3)]
+        items = [shadertoy_item(f"g{i}", GOOD.replace("0.5 +", f"0.{i} +")) for i in range(3)]
         results = list(pool.run(items, options.task_params()))
         assert pool.stats.recycled == 3
     assert [r["status"] for r in results] == ["ok"] * 3
 
 
-def test_validation_resumes_where_it_stopped(examples_catalogue_fresh):
+def test_validation_resumes_where_it_stopped(examples_catalogue_fresh, expected):
     cat = examples_catalogue_fresh
     options = ValidateOptions(workers=2, sizes=((32, 32),), times=(0.5,), compile_deadline=3.0, limit=10)
     first = validate(cat, options=options)
     assert first.programs == 10
     options.limit = None
     rest = validate(cat, options=options)
-    assert rest.programs == 54 - 10
-    assert sum(validation_counts(cat).values()) == 54 and "unvalidated" not in validation_counts(cat)
+    assert rest.programs == len(expected) - 10
+    counts = validation_counts(cat)
+    assert sum(counts.values()) == len(expected) and "unvalidated" not in counts
 
 
 @pytest.fixture
@@ -170,8 +149,13 @@ def test_work_items_round_trip_into_render_programs(examples_catalogue):
     from corpus.validations import load_program
 
     program = RenderProgram.from_item(load_program(examples_catalogue, "shadertoy:ipEx04"))
-    assert [p.name for p in program.passes] == ["Common", "Buffer A", "Image"] or len(program.passes) == 3
+    assert [(p.name, p.type) for p in program.passes] == [
+        ("Common", "common"),
+        ("Buffer A", "buffer"),
+        ("Image", "image"),
+    ]
     assert program.dialect == "shadertoy" and len(program.code_sha256) == 64
+    assert RenderProgram.from_item(program.to_item()) == program
 
 
 @needs_samples
