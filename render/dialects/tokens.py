@@ -12,7 +12,7 @@ the size of the code, whatever it holds (an unterminated comment ends at the end
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _TOKEN = re.compile(
     r"(?P<space>\s+)"
@@ -33,8 +33,7 @@ VALUE_TYPES = frozenset(SCALAR_TYPES + VECTOR_TYPES + MATRIX_TYPES)
 PRECISIONS = frozenset(("highp", "mediump", "lowp", "precise", "invariant"))
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # id, num, op, directive
     text: str
     start: int
@@ -43,11 +42,8 @@ class Token:
 
 def tokenize(code: str) -> list[Token]:
     """The tokens of ``code`` (comments and white space left out)."""
-    return [
-        Token(m.lastgroup, m.group(), m.start(), m.end())
-        for m in _TOKEN.finditer(code)
-        if m.lastgroup not in ("space", "comment")
-    ]
+    kept = (m for m in _TOKEN.finditer(code) if m.lastgroup not in ("space", "comment"))
+    return [Token(m.lastgroup, m.group(), *m.span()) for m in kept]
 
 
 def code_tokens(code: str) -> list[Token]:

@@ -180,6 +180,8 @@ def overloaded_builtins(code: str) -> set[str]:
 def builtin_overloads(code: str, names: set[str]) -> str:
     """Definitions of ``_ip_NAME`` for each built-in signature of each of ``names`` that the
     program does not define itself, forwarding to the built-in: put them before the program."""
+    if not names:
+        return ""
     declared = declared_functions(code)
     lines = []
     for name in sorted(names):

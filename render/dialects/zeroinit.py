@@ -55,6 +55,8 @@ def zero_initialise_locals(code: str) -> str:
                 blocks.append("other")
             at_start = True
         elif text == "}":
+            if not blocks:  # preprocessor branches we cannot see through
+                return code
             blocks.pop()
             at_start = True
         elif text == ";":
@@ -152,6 +154,8 @@ def _declaration(
         end = tokens[j - 1].end
         initialised = tokens[j].text == "="
         while j < len(tokens) and tokens[j].text not in (",", ";"):  # the initialiser
+            if tokens[j].text in ("{", "}"):
+                return None  # no end in sight: a `;` only in another preprocessor branch
             if tokens[j].text in ("(", "["):
                 j = matching(tokens, j)
                 if j < 0:

@@ -135,6 +135,15 @@ def test_code_whose_blocks_open_in_preprocessor_branches_is_left_alone():
     assert zero_initialise_locals(code) == code
 
 
+def test_a_declaration_ended_only_in_another_preprocessor_branch_is_left_alone():
+    """Seen in the corpus: the `;` of a branch we cannot tell from the other is missing."""
+    code = (
+        "void f() {\n#ifdef A\n  float s = 0.5;\n#else\n  float s = 0.25\n#endif\n"
+        "  for (int i = 0; i < 2; i++) { s += 1.0; }\n  float t;\n}\n"
+    )
+    assert zero_initialise_locals(code) == code.replace("float t;", "float t = float(0);")
+
+
 def test_unconditional_drops_every_conditional_branch():
     code = "a\n#ifndef X\nb\n#if Y\nc\n#endif\n#else\nd\n#endif\ne\n"
     assert unconditional(code).split() == ["a", "e"]
