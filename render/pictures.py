@@ -92,6 +92,37 @@ def check_size(size: tuple[int, int]) -> tuple[int, int]:
     return w, h
 
 
+def output_folder(folder: Path) -> Path:
+    """``folder``, created with its parents, or a :class:`UsageProblem` that says why it cannot
+    be (a file where a folder should be, no permission) instead of a traceback."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageProblem(
+            f"cannot write into {folder}: it is a file, not a folder", hint="give --out a folder's path"
+        ) from None
+    except NotADirectoryError:
+        blocking = next((p for p in reversed(folder.parents) if p.is_file()), folder)
+        raise UsageProblem(
+            f"cannot create {folder}: {blocking} is a file, not a folder",
+            hint="give --out a path whose parents are folders (or do not exist yet)",
+        ) from None
+    except OSError as exc:
+        message = f"cannot create {folder}: {exc.strerror}"
+        raise UsageProblem(message, hint="give --out another path") from None
+    return folder
+
+
+def output_file(path: Path) -> Path:
+    """``path``, with its folder created (see :func:`output_folder`); refused if it is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageProblem(f"cannot write {path}: it is a folder", hint="give --out a file name")
+    output_folder(path.parent)
+    return path
+
+
 def frames(
     engine: Engine,
     program: ProgramLike,
@@ -112,8 +143,7 @@ def frames(
 
     program = as_program(program)
     size = check_size(size)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(out_dir)
     paths: list[Path] = []
     picture = np.empty((size[1], size[0], 4), np.uint8)
     with engine.compile(program, float_picture=False) as compiled:
@@ -153,7 +183,7 @@ def video(
     if seconds <= 0 or fps <= 0:
         raise UsageProblem("--seconds and --fps must be positive", hint="e.g. --seconds 4 --fps 30")
     count = max(1, round(seconds * fps))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    output_file(out_path)
     picture = np.empty((size[1], size[0], 3), np.uint8)
     with engine.compile(program, float_picture=False) as compiled:
         stepper = Stepper(compiled, size, warmup_fps=fps, before_frame=before_frame)

@@ -17,8 +17,10 @@ can enforce its deadlines. Results are dicts with at least ``program`` and ``sta
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +79,22 @@ def failure(item: dict[str, Any] | None, renderer: str | None, status: str, log:
     }
 
 
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Processes started inside ignore Ctrl-C (SIGINT) from their first instruction on: an ignored
+    signal stays ignored across exec. A terminal sends Ctrl-C to the whole process group; the
+    parent decides what stops and kills its workers, which must not die printing tracebacks."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave the signal as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Worker:
     """One worker process (``python -m render.sandbox``) and the pipe to it.
 
@@ -88,12 +106,13 @@ class _Worker:
         # The worker imports this package: make sure it can, installed or run from a source tree.
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "render.sandbox", str(theirs.fileno()), device or ""],
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
+        with _ctrl_c_ignored():
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "render.sandbox", str(theirs.fileno()), device or ""],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         theirs.close()
         self.conn = Connection(os.dup(ours.fileno()))
         ours.close()
@@ -249,8 +268,12 @@ class SandboxPool:
             yield result
 
     def close(self) -> None:
+        """Stop every worker: an idle one politely, a busy one at once (its item is dropped)."""
         for worker in self.workers:
-            worker.stop()
+            if worker.item is None:
+                worker.stop()
+            else:
+                worker.kill()
         self.workers = []
 
     def __enter__(self) -> SandboxPool:

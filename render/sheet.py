@@ -18,7 +18,7 @@ import numpy as np
 from corpus.errors import UsageProblem
 from render.dialects import build_plan
 from render.engine import Engine, UnsupportedProgram
-from render.pictures import ProgramLike, Stepper, as_item, as_program, check_size
+from render.pictures import ProgramLike, Stepper, as_item, as_program, check_size, output_file
 from render.profiling import compile_or_status
 from render.sandbox import SandboxOptions, SandboxPool
 
@@ -115,6 +115,9 @@ def contact_sheet(
         items.setdefault(item["program"], item)
     if not items:
         raise UsageProblem("no programs to put on a contact sheet", hint="check the filters with `corpus ls`")
+    output_file(out_path)  # before rendering: a wrong --out must not cost the tiles
+    if Path(out_path).suffix.lower() not in Image.registered_extensions():
+        raise UsageProblem(f"cannot tell a picture format from {Path(out_path).name!r}", hint="name it *.png")
     results = _render_tiles(engine, list(items.values()), size, times, deadline, workers, isolated, progress)
 
     w, h = size
@@ -138,7 +141,6 @@ def contact_sheet(
         known = (statuses or {}).get(key)
         status = known if known else (result["status"] if result["status"] != "ok" else "")
         _label(sheet, (x, y + h + 2), tile_w, [key, status], font, line)
-    report.path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(report.path)
     report.seconds = round(time.perf_counter() - started, 3)
     return report

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from corpus.db import Catalogue
+from corpus.errors import ImageProgramsError
 from corpus.filters import ProgramFilter
 from corpus.validations import pending_validation, record_validations, work_items
 from render.profiling import PROFILE_TASK, SAMPLE_TIMES
@@ -50,6 +51,19 @@ class ValidateReport(SandboxStats):
         return out
 
 
+class ValidationInterrupted(ImageProgramsError):
+    """Ctrl-C during a validation: what was validated is stored, the programs in flight are not."""
+
+    exit_code = 130
+
+    def __init__(self, stored: int, in_flight: int) -> None:
+        super().__init__(
+            f"interrupted: {stored} programs validated and stored; {in_flight} in flight dropped",
+            hint="run the same command again to validate the rest",
+        )
+        self.stored = stored
+
+
 def validation_pool(options: ValidateOptions, report: ValidateReport | None = None) -> SandboxPool:
     """Sandboxed workers that profile programs (``pool.run(items, options.task_params())``),
     counting their starts, kills and crashes into ``report``."""
@@ -77,17 +91,22 @@ def validate(
         if on_start is not None:
             on_start(report.renderer, len(pending))
         batch: list[dict[str, Any]] = []
-        last_flush = time.monotonic()
+        last_flush, stored = time.monotonic(), 0
         items = work_items(catalogue, [pid for pid, _ in pending])
-        for result in pool.run(items, options.task_params()):
-            report.programs += 1
-            report.statuses[result["status"]] += 1
-            batch.append(result)
-            if progress is not None:
-                progress(result)
-            if len(batch) >= options.flush_every or time.monotonic() - last_flush > 2.0:
-                record_validations(catalogue, batch)
-                batch, last_flush = [], time.monotonic()
+        try:
+            for result in pool.run(items, options.task_params()):
+                report.programs += 1
+                report.statuses[result["status"]] += 1
+                batch.append(result)
+                if progress is not None:
+                    progress(result)
+                if len(batch) >= options.flush_every or time.monotonic() - last_flush > 2.0:
+                    record_validations(catalogue, batch)
+                    stored, batch, last_flush = stored + len(batch), [], time.monotonic()
+        except KeyboardInterrupt:
+            in_flight = sum(1 for w in pool.workers if w.item is not None)
+            record_validations(catalogue, batch)  # what came back is kept
+            raise ValidationInterrupted(stored + len(batch), in_flight) from None
         if batch:
             record_validations(catalogue, batch)
     report.seconds = time.perf_counter() - started

@@ -210,6 +210,25 @@ def test_cli_errors_say_what_to_do(shaders21k_catalogue, capsys):
     assert code == 5 and "render validate" in err
 
 
+def test_an_output_path_under_a_file_is_an_error_not_a_traceback(shaders21k_catalogue, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    shader = tmp_path / "s.glsl"
+    shader.write_text("void mainImage(out vec4 c, in vec2 f) { c = vec4(1.0); }")
+    code_args = ["--code", str(shader), "--size", "8"]
+    for args in (
+        ["frames", *code_args, "--out", str(afile / "x")],
+        ["frames", *code_args, "--out", str(afile)],
+        ["video", *code_args, "--out", str(afile / "x.gif"), "--seconds", "0.1"],
+        ["sheet", "--db", shaders21k_catalogue, "--limit", "2", "--out", str(afile / "x.png")],
+        ["sheet", "--db", shaders21k_catalogue, "--limit", "2", "--out", str(tmp_path / "sheet.txt")],
+    ):
+        code, _, err = run_render(args, capsys)
+        assert code == 2, (args, err)
+        assert err.startswith("error: cannot ") and "\nhint: " in err and "Traceback" not in err, err
+    assert afile.read_text() == "not a folder"
+
+
 def test_a_hanging_shader_stops_render_frames_with_a_message(tmp_path):
     """Rendering in the command's own process is guarded by a watchdog that kills it."""
     import subprocess

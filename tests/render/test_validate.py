@@ -158,6 +158,59 @@ def test_work_items_round_trip_into_render_programs(examples_catalogue):
     assert RenderProgram.from_item(program.to_item()) == program
 
 
+def test_ctrl_c_stops_render_validate_cleanly_and_says_what_was_kept(tmp_path):
+    """Ctrl-C reaches the whole process group (the command and its workers): no traceback from
+    anyone, exit 130, the results that came back are stored, and no worker is left behind."""
+    import json
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_for_count
+
+    dump = tmp_path / "dump.jsonl"
+    # more good programs than a batch holds (25), so some are stored while the endless ones run
+    codes = [GOOD.replace("0.5 +", f"0.{i:02d} +") for i in range(30)] + [
+        ENDLESS.replace("1.1", f"1.{i + 2}") for i in range(2)
+    ]
+    dump.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "name": f"p{i}", "author": "t", "image_code": c}) + "\n"
+            for i, c in enumerate(codes)
+        )
+    )
+    db = tmp_path / "c.db"
+    cat = open_catalogue(str(db), create=True)
+    import_path(cat, dump)
+    cat.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "render.cli", "validate", "--db", str(db), "--workers", "2"]
+        + ["--deadline", "120", "--sizes", "16"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a command
+    )
+    try:
+        wait_for_count(db, "SELECT count(*) FROM validation", 1, timeout=90)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    stored = int(re.search(r"^error: interrupted: (\d+) programs validated and stored", err, re.M).group(1))
+    assert "hint: run the same command again" in err
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    assert con.execute("SELECT count(*) FROM validation").fetchone()[0] == stored >= 1
+    con.close()
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):  # no worker outlived the command
+        os.killpg(proc.pid, 0)
+
+
 @needs_samples
 def test_real_shadertoy_programs_from_the_shared_samples_validate(tmp_path):
     """Real programs (read from ../shared/samples, never copied): nearly all render; none crashes."""
