@@ -99,8 +99,15 @@ def create_context(device: str | None = None):
                 for other in candidates[1:]:
                     other.release()
                 return candidates[0]
+        renderers = sorted({str(c.info["GL_RENDERER"]) for c in candidates})
         for ctx in candidates:
             ctx.release()
+        if choice == "gpu" and renderers:  # EGL works: there is just no GPU behind it
+            raise NoContextError(
+                f"no GPU to render on: this machine's EGL devices are software ({', '.join(renderers)})",
+                hint="leave out --device (or give --device cpu) to render on the CPU; on a machine "
+                "with a GPU, install its EGL driver and check with `render info --device gpu`",
+            )
         if choice == "gpu":
             errors.append("no GPU EGL device found")
         if not errors:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus.errors import ImageProgramsError
+from render.context import NoContextError
 
 Task = Callable[[Any, dict[str, Any], dict[str, Any], Callable[[str], None]], dict[str, Any]]
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -192,11 +193,11 @@ class SandboxPool:
         if kind == "hello":
             worker.renderer = message[1]
             worker.deadline = float("inf")
-        elif kind == "error":
-            raise ImageProgramsError(
-                f"a render worker could not create an OpenGL context: {message[1]}",
-                hint="run `render info` to see what is missing",
-            )
+        elif kind == "error":  # the worker has no context: nothing can run, say why as it said
+            _, text, hint, exit_code = message
+            error = NoContextError(f"a render worker could not start: {text}", hint=hint)
+            error.exit_code = exit_code
+            raise error
         elif kind == "phase":
             worker.phase = message[1]
             worker.phase_started = time.monotonic()
@@ -315,8 +316,12 @@ def main(conn: Connection, device: str | None = None) -> None:
 
     try:
         engine = Engine(device=device)
+    except ImageProgramsError as exc:
+        conn.send(("error", exc.message, exc.hint, exc.exit_code))
+        return
     except Exception as exc:  # noqa: BLE001 - report why, then exit
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        hint = "run `render info` to see what is missing"
+        conn.send(("error", f"{type(exc).__name__}: {exc}", hint, NoContextError.exit_code))
         return
     conn.send(("hello", engine.renderer_string, os.getpid()))
 

@@ -79,3 +79,32 @@ def _threads(mode: str) -> int:
 def test_llvmpipe_starts_fewer_rasterizer_threads_once_cores_are_shared():
     # one process per core: each rasterises in its own thread instead of starting one per core
     assert _threads("share") < _threads("default")
+
+
+def _has_gpu() -> bool:
+    from render.context import create_context, device_info
+
+    ctx = create_context()
+    try:
+        return not device_info(ctx).software
+    finally:
+        ctx.release()
+
+
+def test_asking_for_a_gpu_where_there_is_none_says_so_with_its_own_code(tmp_path, capsys):
+    """EGL works here but only with a software rasteriser: that is no missing library."""
+    if _has_gpu():
+        pytest.skip("this machine has a GPU")
+    from corpus.db import open_catalogue
+    from render.context import NoContextError
+    from tests.render.helpers import run_render
+
+    open_catalogue(str(tmp_path / "c.db"), create=True).close()
+    for args in (
+        ["info", "--device", "gpu"],
+        ["validate", "--db", str(tmp_path / "c.db"), "--device", "gpu"],
+    ):
+        code, _, err = run_render(args, capsys)
+        assert code == NoContextError.exit_code == 9, (args, err)
+        assert "no GPU to render on" in err and "software (llvmpipe" in err, err
+        assert "hint: leave out --device (or give --device cpu)" in err and "libegl1" not in err, err
