@@ -36,6 +36,16 @@ Renderer = Annotated[
         help="Use validations of this renderer string (default: this machine's, from `render info`).",
     ),
 ]
+SandboxWorkers = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        show_default=False,
+        help="Worker processes that render the untrusted shaders; default: one per core. "
+        "0 (render in this process) is refused: a shader that hangs or crashes the driver would "
+        "take the command down.",
+    ),
+]
 PolicyOption = Annotated[
     Path | None, typer.Option("--policy", help="A TOML vetting policy (default: the built-in one).")
 ]
@@ -128,7 +138,7 @@ def validate_command(
     author: Authors = None,
     search: Search = None,
     code: Code = None,
-    workers: Annotated[int, typer.Option(min=0, help="Worker processes; 0: one per core.")] = 0,
+    workers: SandboxWorkers = None,
     deadline: Annotated[
         float, typer.Option(min=0.1, help="Seconds to compile a program and draw its first frame.")
     ] = 30.0,
@@ -492,7 +502,7 @@ def sheet_command(
     times: Annotated[str, typer.Option(help="Seconds; several make each tile a strip of frames.")] = "1.0",
     columns: Annotated[int, typer.Option(min=1, help="Tiles a row.")] = 8,
     deadline: Deadline = 10.0,
-    workers: Annotated[int, typer.Option(min=0, help="Worker processes; 0: one per core.")] = 0,
+    workers: SandboxWorkers = None,
     json_out: JsonOption = False,
 ) -> None:
     """Draw a contact sheet: one labelled tile per program (SOURCE:ID and status), from any

@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from corpus.errors import ImageProgramsError
+from corpus.errors import ImageProgramsError, UsageProblem
 from render.context import NoContextError
 
 Task = Callable[[Any, dict[str, Any], dict[str, Any], Callable[[str], None]], dict[str, Any]]
@@ -46,9 +46,16 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+#: Why ``--workers 0`` (render in this process) is refused by the commands that use the sandbox.
+IN_PROCESS_REFUSED = (
+    "--workers 0 would render untrusted shaders in this process, where one that hangs or crashes "
+    "the driver takes the whole command down"
+)
+
+
 @dataclass
 class SandboxOptions:
-    workers: int = 0  # 0: one per core
+    workers: int | None = None  # None: one per core; 0 is refused (see IN_PROCESS_REFUSED)
     compile_deadline: float = 30.0  # seconds for compiling and the first frame (llvmpipe JIT)
     frame_deadline: float = 10.0  # seconds for any later frame
     start_deadline: float = 60.0  # seconds for a new worker to create its context
@@ -56,7 +63,13 @@ class SandboxOptions:
     device: str | None = None
 
     def worker_count(self) -> int:
-        return self.workers or cores()
+        if self.workers is None:
+            return cores()
+        if self.workers < 1:
+            raise UsageProblem(
+                IN_PROCESS_REFUSED, hint="give --workers 1 or more, or leave it out for one per core"
+            )
+        return self.workers
 
 
 @dataclass
@@ -177,6 +190,7 @@ class SandboxPool:
 
     def renderer(self) -> str:
         """Start one worker and return the renderer string it reports (the key of results)."""
+        self.options.worker_count()  # a count that cannot work fails before any worker starts
         if not self.workers:
             self._start()
         worker = self.workers[0]

@@ -87,7 +87,7 @@ def contact_sheet(
     *,
     statuses: Mapping[str, str] | None = None,
     deadline: float = 10.0,
-    workers: int = 0,
+    workers: int | None = None,
     isolated: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> SheetReport:
@@ -152,7 +152,7 @@ def _render_tiles(
     size: tuple[int, int],
     times: list[float],
     deadline: float,
-    workers: int,
+    workers: int | None,
     isolated: bool,
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, dict[str, Any]]:

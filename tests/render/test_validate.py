@@ -211,6 +211,26 @@ def test_ctrl_c_stops_render_validate_cleanly_and_says_what_was_kept(tmp_path):
         os.killpg(proc.pid, 0)
 
 
+def test_workers_0_is_refused_where_untrusted_shaders_must_be_sandboxed(examples_catalogue, capsys):
+    from render.sandbox import cores
+    from tests.render.helpers import run_render
+
+    db = examples_catalogue.engine.url.database
+    for args in (["validate", "--db", db, "--workers", "0"], ["sheet", "--db", db, "--workers", "0"]):
+        code, _, err = run_render(args, capsys)
+        assert code == 2 and "--workers 0 would render untrusted shaders in this process" in err, err
+        assert "hint: give --workers 1 or more, or leave it out for one per core" in err
+    assert ValidateOptions().workers is None and ValidateOptions().worker_count() == cores()
+    import typer
+
+    import render.cli
+
+    commands = typer.main.get_command(render.cli.app).commands
+    for command in ("validate", "sheet"):
+        workers = next(p for p in commands[command].params if p.name == "workers")
+        assert workers.default is None and "default: one per core" in workers.help
+
+
 @needs_samples
 def test_real_shadertoy_programs_from_the_shared_samples_validate(tmp_path):
     """Real programs (read from ../shared/samples, never copied): nearly all render; none crashes."""
