@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +23,7 @@ from corpus.cli_options import (
     Vetted,
     program_filter,
 )
-from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, progress, stderr, warn
+from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, progress, warn
 
 app = new_app(
     "render",
@@ -91,42 +92,6 @@ def info_command(
     typer.echo(f"renderer: {info['renderer_string']}\ndevice:   {kind}")
 
 
-class _ValidateDisplay:
-    """A progress bar with live status counts on a terminal; nothing when piped."""
-
-    def __init__(self) -> None:
-        self.bar = None
-        self.task = None
-        self.counts: dict[str, int] = {}
-
-    def start(self, renderer: str, total: int) -> None:
-        if not sys.stderr.isatty():
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(
-            TextColumn("validating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=stderr,
-            transient=True,
-        )
-        self.bar.start()
-        self.task = self.bar.add_task("", total=total)
-
-    def advance(self, result: dict) -> None:
-        self.counts[result["status"]] = self.counts.get(result["status"], 0) + 1
-        if self.bar is not None:
-            text = " ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
-            self.bar.update(self.task, advance=1, description=text)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 @app.command("validate")
 def validate_command(
     db: DbOption = None,
@@ -176,13 +141,14 @@ def validate_command(
         limit=limit or None,
         device=device,
     )
-    display = _ValidateDisplay()
-    try:
-        report = validate(
-            _db().open_catalogue(db), flt, options, progress=display.advance, on_start=display.start
-        )
-    finally:
-        display.stop()
+    with contextlib.ExitStack() as bar:
+        advance = [lambda n: None]
+
+        def on_start(renderer: str, total: int) -> None:
+            advance[0] = bar.enter_context(progress("validating", total=total))
+
+        catalogue = _db().open_catalogue(db)
+        report = validate(catalogue, flt, options, progress=lambda r: advance[0](1), on_start=on_start)
     if json_out:
         emit_json(report.to_json())
         return

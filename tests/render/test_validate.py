@@ -231,6 +231,38 @@ def test_workers_0_is_refused_where_untrusted_shaders_must_be_sandboxed(examples
         assert workers.default is None and "default: one per core" in workers.help
 
 
+def test_render_validate_reports_progress_through_the_shared_progress_with_its_total(
+    tmp_path, monkeypatch, capsys
+):
+    """corpus.cliutils.progress draws a bar on a terminal and plain lines when piped."""
+    import contextlib
+    import json
+
+    import render.cli
+    from tests.render.helpers import run_render
+
+    calls: list[tuple[str, int | None]] = []
+    advanced: list[int] = []
+
+    @contextlib.contextmanager
+    def recording_progress(description: str, total: int | None = None):
+        calls.append((description, total))
+        yield advanced.append
+
+    monkeypatch.setattr(render.cli, "progress", recording_progress)
+    dump = tmp_path / "dump.jsonl"
+    codes = [GOOD.replace("0.5 +", f"0.{i} +") for i in range(3)]
+    dump.write_text("".join(json.dumps({"id": f"p{i}", "image_code": c}) + "\n" for i, c in enumerate(codes)))
+    cat = open_catalogue(str(tmp_path / "c.db"), create=True)
+    import_path(cat, dump)
+    cat.close()
+    code, _, err = run_render(
+        ["validate", "--db", str(tmp_path / "c.db"), "--workers", "1", "--sizes", "16"], capsys
+    )
+    assert code == 0, err
+    assert calls == [("validating", 3)] and advanced == [1, 1, 1]
+
+
 @needs_samples
 def test_real_shadertoy_programs_from_the_shared_samples_validate(tmp_path):
     """Real programs (read from ../shared/samples, never copied): nearly all render; none crashes."""
