@@ -117,6 +117,10 @@ def validate_command(
     again: Annotated[bool, typer.Option(help="Validate programs that already have a result too.")] = False,
     limit: Annotated[int, typer.Option(min=0, help="At most this many programs; 0 for all.")] = 0,
     device: Annotated[str | None, typer.Option(help="auto, cpu, gpu or an EGL device index.")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="The vetting policy --sizes must serve (default: the built-in one)."),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Compile, render and profile every program without a result for its code on this renderer.
@@ -129,8 +133,16 @@ def validate_command(
     Example: render validate --workers 2 --deadline 20
     """
     from render.validate import ValidateOptions, validate
+    from render.vetting import Policy
 
     flt = program_filter(source, dialect, licence, spdx, tag, author, search, code, True)
+    vetting_size = Policy.load(policy).size
+    if (vetting_size, vetting_size) not in _parse_sizes(sizes):
+        square = f"{vetting_size}x{vetting_size}"
+        warn(
+            f"warning: --sizes {sizes} has no {square}, the size the vetting policy judges speed at: "
+            f"render vet will vet none of these programs (e.g. --sizes {sizes},{vetting_size})"
+        )
     options = ValidateOptions(
         workers=workers,
         compile_deadline=deadline,
@@ -210,7 +222,7 @@ def vet_command(
 
     Example: render vet --explain shadertoy:ipEx11   (also: render vet --write-policy p.toml)
     """
-    from render.vetting import Policy, vet
+    from render.vetting import Policy, advice, vet
     from render.vetting import explain as explain_fn
 
     chosen = Policy.load(policy)
@@ -246,8 +258,8 @@ def vet_command(
         typer.echo(f"  rejected by {name}: {n}")
     if summary["vetted"]:
         typer.echo("next: corpus ls --vetted, or corpus snapshot create NAME --vetted")
-    elif summary["programs"]:
-        warn("nothing vetted: run `render validate` first, or see why with `render vet --explain SOURCE:ID`")
+    for line in advice(summary, chosen):
+        warn(line)
 
 
 # ---------------------------------------------------------------------------------------------

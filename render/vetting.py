@@ -206,6 +206,28 @@ def vet(catalogue, policy: Policy, renderer: str | None, flt=None) -> dict[str, 
     }
 
 
+def advice(summary: dict[str, Any], policy: Policy) -> list[str]:
+    """What a user should do after a :func:`vet` run, from why programs were rejected: warning
+    lines (empty when there is nothing to say)."""
+    rejected = summary["rejected_by_first_failed_check"]
+    size = f"{policy.size}x{policy.size}"
+    lines = []
+    if rejected.get("profile"):
+        lines.append(
+            f"{rejected['profile']} programs have no {size} profile, the size this policy judges speed at: "
+            f"validate at that size too (render validate --sizes 64,{policy.size} --again), "
+            "or set `size` in a --policy file"
+        )
+    if not summary["vetted"] and summary["programs"]:
+        if rejected.get("validated"):
+            lines.insert(0, "nothing vetted: run `render validate` first")
+        elif not rejected.get("profile"):
+            lines.insert(0, "nothing vetted: see why with `render vet --explain SOURCE:ID`")
+        else:
+            lines[0] = "nothing vetted: " + lines[0]
+    return lines
+
+
 def explain(catalogue, policy: Policy, renderer: str | None, key: str) -> dict[str, Any]:
     """Why ``key`` is in or out: the policy's checks now, and the verdict stored (maybe stale)."""
     from corpus.filters import ProgramFilter

@@ -14,7 +14,7 @@ from corpus.queries import list_programs
 from corpus.snapshots import create_snapshot
 from harvest.importing import import_path
 from render.validate import ValidateOptions, validate
-from render.vetting import Policy, explain, judge, vet
+from render.vetting import Policy, advice, explain, judge, vet
 from tests.conftest import EXAMPLES
 from tests.render.conftest import EXAMPLE_PATHS
 
@@ -167,3 +167,39 @@ def test_cli_vet_explain_and_ls_columns(validated, expected, tmp_path, capsys):
     assert run_app(corpus_app, "corpus", ["ls", "--db", db_path, "--vetted", "--json", "--limit", "0"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == out["vetted"] and all(r["vetted"] is True and r["status"] == "ok" for r in rows)
+
+
+def test_vetting_without_profiles_at_the_policys_size_says_which_size_is_missing(validated, capsys):
+    """The fixture validated at 32x32 only; the default policy judges speed at 256x256."""
+    from tests.render.helpers import run_render
+
+    cat, _ = validated
+    code, _, err = run_render(["vet", "--db", cat.engine.url.database], capsys)
+    assert code == 0
+    first = err.splitlines()[0]
+    assert first.startswith("nothing vetted: ") and "have no 256x256 profile" in first, err
+    assert "render validate --sizes 64,256 --again" in first and "run `render validate` first" not in err
+
+
+def test_advice_follows_the_reason_most_programs_failed():
+    summary = {"programs": 3, "vetted": 0, "rejected_by_first_failed_check": {"validated": 3}}
+    assert advice(summary, Policy()) == ["nothing vetted: run `render validate` first"]
+    summary["rejected_by_first_failed_check"] = {"status": 3}
+    assert advice(summary, Policy()) == ["nothing vetted: see why with `render vet --explain SOURCE:ID`"]
+    summary.update(vetted=2, rejected_by_first_failed_check={"profile": 1})
+    assert advice(summary, Policy(size=128)) == [
+        "1 programs have no 128x128 profile, the size this policy judges speed at: validate at that size"
+        " too (render validate --sizes 64,128 --again), or set `size` in a --policy file"
+    ]
+
+
+def test_validate_warns_when_its_sizes_miss_the_policys_size(tmp_path, capsys):
+    from tests.render.helpers import run_render
+
+    db = str(tmp_path / "c.db")
+    open_catalogue(db, create=True).close()
+    code, _, err = run_render(["validate", "--db", db, "--sizes", "64"], capsys)
+    assert code == 0 and err.startswith("warning: --sizes 64 has no 256x256"), err
+    assert "e.g. --sizes 64,256" in err
+    code, _, err = run_render(["validate", "--db", db, "--sizes", "64,256"], capsys)
+    assert code == 0 and "warning" not in err
