@@ -240,6 +240,10 @@ def vet_command(
         typer.echo(f"{report['program']}: {'VETTED' if report['vetted'] else 'not vetted'}")
         for check in report["checks"]:
             typer.echo(f"  {'pass' if check['passed'] else 'FAIL'}  {check['detail']}")
+        log = (report["validation"] or {}).get("log")
+        if log:  # the driver's compile or link log, or why the worker was stopped
+            typer.echo("log:")
+            typer.echo("\n".join(f"  {line}" for line in log.splitlines()))
         stored = report["stored"]
         if stored is None:
             typer.echo("stored verdict: none yet (run render vet)")

@@ -203,3 +203,14 @@ def test_validate_warns_when_its_sizes_miss_the_policys_size(tmp_path, capsys):
     assert "e.g. --sizes 64,256" in err
     code, _, err = run_render(["validate", "--db", db, "--sizes", "64,256"], capsys)
     assert code == 0 and "warning" not in err
+
+
+def test_explain_shows_the_stored_compile_log_of_a_failed_program(validated, capsys):
+    from tests.render.helpers import run_render
+
+    cat, _ = validated
+    args = ["vet", "--db", cat.engine.url.database, "--explain", "shadertoy:ipEx08"]
+    code, out, _ = run_render(args, capsys)
+    assert code == 0 and "FAIL  status compile_error" in out
+    log = out.split("\nlog:\n", 1)[1]
+    assert log.startswith("  0:") and "error" in log.splitlines()[0], out
