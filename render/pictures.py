@@ -182,6 +182,12 @@ def video(
         )
     if seconds <= 0 or fps <= 0:
         raise UsageProblem("--seconds and --fps must be positive", hint="e.g. --seconds 4 --fps 30")
+    if suffix == ".mp4" and (size[0] % 2 or size[1] % 2):  # yuv420p halves both sides
+        even = f"{size[0] + size[0] % 2}x{size[1] + size[1] % 2}"
+        raise UsageProblem(
+            f"an MP4 (H.264) needs even sides, and {size[0]}x{size[1]} has an odd one",
+            hint=f"give --size {even}, or write a .gif, which takes any size",
+        )
     count = max(1, round(seconds * fps))
     output_file(out_path)
     picture = np.empty((size[1], size[0], 3), np.uint8)
@@ -217,7 +223,6 @@ def _write_mp4(stepper: Stepper, times: Iterable[float], picture: np.ndarray, fp
             hint="pip install 'imageprograms[render]', or name the output *.gif",
         ) from exc
     h, w = picture.shape[:2]
-    # H.264 in yuv420p wants even sides; macro_block_size=2 pads odd ones by resizing a pixel.
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (w, h),
@@ -225,7 +230,7 @@ def _write_mp4(stepper: Stepper, times: Iterable[float], picture: np.ndarray, fp
         codec="libx264",
         pix_fmt_in="rgb24",
         pix_fmt_out="yuv420p",
-        macro_block_size=2,
+        macro_block_size=2,  # sides are even (checked by video()): never resized
         ffmpeg_log_level="error",
         output_params=["-crf", "20"],
     )

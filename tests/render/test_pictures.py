@@ -128,6 +128,18 @@ def test_video_refuses_an_unknown_suffix(engine, tmp_path):
         video(engine, program("waves", WAVES), (16, 16), 1.0, 4, tmp_path / "w.avi")
 
 
+def test_video_with_odd_sides_writes_what_it_reports_or_refuses(tmp_path, capsys):
+    shader = tmp_path / "s.glsl"
+    shader.write_text(WAVES)
+    args = ["video", "--code", str(shader), "--size", "33x21", "--seconds", "0.25", "--fps", "8"]
+    code, out, _ = run_render([*args, "--out", str(tmp_path / "w.gif")], capsys)
+    with Image.open(tmp_path / "w.gif") as im:
+        assert code == 0 and "33x21" in out and im.size == (33, 21)
+    code, _, err = run_render([*args, "--out", str(tmp_path / "w.mp4")], capsys)
+    assert code == 2 and "needs even sides, and 33x21 has an odd one" in err
+    assert "hint: give --size 34x22, or write a .gif" in err and not (tmp_path / "w.mp4").exists()
+
+
 def test_bench_reports_a_positive_rate_per_size_and_skips_what_does_not_compile(engine):
     figures = bench(
         engine, [program("waves", WAVES), program("broken", BROKEN)], [(16, 16), (32, 32)], frames=5
