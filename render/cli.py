@@ -274,7 +274,9 @@ class _Watchdog:
     """Kill this command with a clear message when no heartbeat comes for ``seconds``.
 
     A shader stuck inside the driver cannot be interrupted from within the process (Ctrl-C waits
-    for the driver too), so a forked child that only sleeps and reads a pipe does it: each
+    for the driver too), so a forked child that only sleeps and reads a pipe does it (forked
+    before the command creates its engine: a fork copies none of the GL driver's threads, and a
+    child forked while they hold a lock could deadlock): each
     ``beat()`` (before every frame) restarts its clock; when the clock runs out it prints the error
     and SIGKILLs the command. Used by the commands that render in this process; ``render
     validate`` and ``render sheet`` use killable worker processes instead."""
@@ -403,7 +405,8 @@ def frames_command(
 
     chosen = _program_to_render(program, code, dialect, db)
     size_wh, when = _one_size(size), _parse_times(times)
-    with Engine(device=device) as engine, _Watchdog(deadline, f"render frames {chosen.key}") as dog:
+    # the watchdog forks before the engine exists: the GL driver's threads must not be forked
+    with _Watchdog(deadline, f"render frames {chosen.key}") as dog, Engine(device=device) as engine:
         dog.beat()
         paths = frames(engine, chosen, size_wh, when, out, before_frame=dog.beat)
     if json_out:
@@ -441,7 +444,7 @@ def video_command(
 
     chosen = _program_to_render(program, code, dialect, db)
     size_wh = _one_size(size)
-    with Engine(device=device) as engine, _Watchdog(deadline, f"render video {chosen.key}") as dog:
+    with _Watchdog(deadline, f"render video {chosen.key}") as dog, Engine(device=device) as engine:
         dog.beat()
         path = video(engine, chosen, size_wh, seconds, fps, out, start=start, before_frame=dog.beat)
     frames_written = max(1, round(seconds * fps))
@@ -570,7 +573,8 @@ def bench_command(
     )
     rows, catalogue = _selected(db, flt, limit, hint)
     programs = [RenderProgram.from_item(load_program(catalogue, row["program"])) for row in rows]
-    with Engine(device=device) as engine, _Watchdog(deadline, "render bench") as dog:
+    with _Watchdog(deadline, "render bench") as dog, Engine(device=device) as engine:
+        dog.beat()
         figures = bench(engine, programs, _parse_sizes(sizes), frames, before_program=dog.beat)
     if json_out:
         emit_json(figures)

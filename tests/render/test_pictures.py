@@ -241,6 +241,36 @@ def test_an_output_path_under_a_file_is_an_error_not_a_traceback(shaders21k_cata
     assert afile.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("command", ["frames", "video"])
+def test_the_watchdog_forks_before_the_engine_starts_the_drivers_threads(
+    command, tmp_path, monkeypatch, capsys
+):
+    import os
+
+    import render.engine
+
+    events: list[str] = []
+    real_fork, real_engine = os.fork, render.engine.Engine
+
+    def recording_fork() -> int:
+        events.append("fork")
+        return real_fork()
+
+    class RecordingEngine(real_engine):
+        def __init__(self, *args, **kwargs) -> None:
+            events.append("engine")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(os, "fork", recording_fork)
+    monkeypatch.setattr(render.engine, "Engine", RecordingEngine)
+    shader = tmp_path / "s.glsl"
+    shader.write_text(WAVES)
+    out = tmp_path / ("v.gif" if command == "video" else "frames")
+    code, _, err = run_render([command, "--code", str(shader), "--size", "8", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert events == ["fork", "engine"]
+
+
 def test_a_hanging_shader_stops_render_frames_with_a_message(tmp_path):
     """Rendering in the command's own process is guarded by a watchdog that kills it."""
     import subprocess
