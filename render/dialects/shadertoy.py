@@ -13,7 +13,7 @@ import re
 
 from render.dialects.plan import Binding, PassPlan, Plan, vertex_for
 from render.dialects.translate import DESKTOP_HEADER, declares_uniform, desktop_body, es1_output, uses
-from render.dialects.webgl import as_in_a_browser, unconditional
+from render.dialects.webgl import as_in_a_browser, drop_conditional_uniforms
 from render.program import RenderPassSource, RenderProgram
 
 UNIFORMS = {
@@ -89,11 +89,12 @@ def _pass(
     # The site's header declares every uniform: a program's own declarations of them that it
     # compiled sit in branches it never took (`#ifndef HW_PERFORMANCE`). A plain GLSL file
     # drawn as Shadertoy code (dialect "glsl") is not from the site: its declarations count.
-    from_site = plan.dialect == "shadertoy"
-    user_code, browser = code + "\n" + common, ""
-    if from_site:
-        user_code = unconditional(user_code)
+    browser = ""
+    if plan.dialect == "shadertoy":
+        ours = {*UNIFORMS, *(f"iChannel{c}" for c in range(4))}
+        common_body, body = (drop_conditional_uniforms(b, ours) for b in (common_body, body))
         (common_body, body), browser = as_in_a_browser([common_body, body], es1=es1, shadertoy=True)
+    user_code = common_body + "\n" + body
     bindings, sampler_decls = [], []
     by_channel = {int(i.get("channel", 0)): i for i in source.inputs}
     for channel in range(4):

@@ -52,6 +52,14 @@ def code_tokens(code: str) -> list[Token]:
     return [t for t in tokenize(code) if t.kind != "directive"]
 
 
+_DEFINE = re.compile(r"#\s*define\s+(\w+)")
+
+
+def defined_macros(tokens: list[Token]) -> set[str]:
+    """The names the code ``#define``s (from :func:`tokenize`'s directive tokens)."""
+    return {m.group(1) for t in tokens if t.kind == "directive" and (m := _DEFINE.match(t.text))}
+
+
 def matching(tokens: list[Token], i: int) -> int:
     """The index of the bracket closing ``tokens[i]`` (``(``, ``[`` or ``{``), or -1."""
     opening = tokens[i].text
@@ -66,15 +74,6 @@ def matching(tokens: list[Token], i: int) -> int:
             if depth == 0:
                 return j
     return -1
-
-
-def struct_names(tokens: list[Token]) -> set[str]:
-    """The names of the struct types the code declares."""
-    return {
-        tokens[i + 1].text
-        for i in range(len(tokens) - 1)
-        if tokens[i].text == "struct" and tokens[i + 1].kind == "id"
-    }
 
 
 def balanced(tokens: list[Token]) -> bool:

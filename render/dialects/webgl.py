@@ -11,8 +11,9 @@ that come from WebGL (Shadertoy, twigl, GLSL Sandbox, gl-transitions):
   name is renamed in the program (:data:`GL_ES_MACRO`) and that is defined as the browser's is.
 * Shadertoy's header defines ``HW_PERFORMANCE`` (1 on a desktop; 0 on phones): programs choose
   their anti-aliasing by it, and declare uniforms of their own under ``#ifndef HW_PERFORMANCE``
-  for other hosts. As the site declares every uniform itself, a program's own declarations under a
-  preprocessor condition are ones the site never compiled (:func:`unconditional`).
+  (or ``#if __LINE__ < 17``) for other hosts. As the site declares every uniform itself, such a
+  declaration under a preprocessor condition is one the site never compiled: it goes
+  (:func:`drop_conditional_uniforms`), and ours are declared.
 * GLSL ES 1.00 lets a program overload a built-in function (``float cross(float)``) and keeps the
   built-in visible; in desktop GLSL a program's function hides every built-in of its name, so the
   program's other ``cross(vec3, vec3)`` calls fail. Such functions are renamed (``_ip_cross``), with
@@ -36,6 +37,7 @@ SHADERTOY_DEFINES = "#define HW_PERFORMANCE 1\n"
 
 _GL_ES = re.compile(r"\bGL_ES\b")
 _CONDITIONAL = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b", re.M)
+_UNIFORM = re.compile(r"\buniform\s+(?:(?:lowp|mediump|highp)\s+)?\w+\s+([\w\s,\[\]]+?)\s*;")
 
 
 def webgl_defines(*, shadertoy: bool = False) -> str:
@@ -48,22 +50,25 @@ def rename_gl_es(code: str) -> str:
     return _GL_ES.sub(GL_ES_MACRO, code) if "GL_ES" in code else code
 
 
-def unconditional(code: str) -> str:
-    """``code`` without what lies between a preprocessor conditional and its ``#endif``."""
-    if not _CONDITIONAL.search(code):
+def drop_conditional_uniforms(code: str, names: set[str]) -> str:
+    """``code`` without its declarations of the uniforms ``names`` that lie between a
+    preprocessor conditional and its ``#endif`` (blanked on their line: line numbers stay)."""
+    if "uniform" not in code or not _CONDITIONAL.search(code):
         return code
-    kept, depth, last = [], 0, 0
-    for m in _CONDITIONAL.finditer(code):
-        if depth == 0:
-            kept.append(code[last : m.start()])
-        if m.group(1) in ("if", "ifdef", "ifndef"):
-            depth += 1
-        elif m.group(1) == "endif" and depth > 0:
-            depth -= 1
-        last = m.end()
-    if depth == 0:
-        kept.append(code[last:])
-    return "".join(kept)
+    lines, depth = code.split("\n"), 0
+    for n, line in enumerate(lines):
+        directive = _CONDITIONAL.match(line)
+        if directive:
+            depth += {"if": 1, "ifdef": 1, "ifndef": 1, "endif": -1}.get(directive.group(1), 0)
+            depth = max(depth, 0)
+        elif depth and "uniform" in line:
+            lines[n] = _UNIFORM.sub(lambda m: _blank_if_ours(m, names), line)
+    return "\n".join(lines)
+
+
+def _blank_if_ours(m: re.Match, names: set[str]) -> str:
+    declared = [part.split("[")[0].strip() for part in m.group(1).split(",")]
+    return "" if declared and all(name in names for name in declared) else m.group(0)
 
 
 def as_in_a_browser(bodies: list[str], *, es1: bool, shadertoy: bool = False) -> tuple[list[str], str]:

@@ -9,8 +9,9 @@ for scalars, vectors, matrices and structs of those (``vec3 c = vec3(0);``), sta
 the declaration for arrays and structs holding arrays (a loop over ``a.length()``, so any constant
 size works). Edits stay on the declaration's line, so the driver's line numbers stay the user's.
 
-Declarations the scan cannot see (made by a macro) or whose blocks open and close in different
-preprocessor branches are left as they are.
+Declarations the scan cannot see or read for sure are left as they are: made by a macro, naming a
+macro (it may expand to more declarators), of a struct declared twice or with preprocessor
+directives among its members, or in blocks that open and close in different preprocessor branches.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from render.dialects.tokens import (
     VALUE_TYPES,
     Token,
     balanced,
-    code_tokens,
+    defined_macros,
     matching,
-    struct_names,
+    tokenize,
 )
 
 #: Array sizes as written: the literal number, or None for a constant expression.
@@ -34,11 +35,14 @@ Members = dict[str, list[tuple[str, str, Sizes]]]
 
 def zero_initialise_locals(code: str) -> str:
     """``code`` with every local declaration that has no initialiser given the value zero."""
-    tokens = code_tokens(code)
+    everything = tokenize(code)
+    tokens = [t for t in everything if t.kind != "directive"]
     if not balanced(tokens):
         return code
-    structs = _struct_members(tokens)
-    types = VALUE_TYPES | set(structs)
+    macros = defined_macros(everything)
+    directives = [t.start for t in everything if t.kind == "directive"]
+    structs = _struct_members(tokens, directives)
+    types = (VALUE_TYPES | set(structs)) - macros
     edits: list[tuple[int, str]] = []
     blocks: list[str] = []  # for each open brace: "body" (of a function), "struct" or "other"
     at_start = False
@@ -67,7 +71,7 @@ def zero_initialise_locals(code: str) -> str:
         elif at_start and blocks and blocks[-1] == "body":
             at_start = False
             declaration = _declaration(tokens, i, types)
-            if declaration is not None:
+            if declaration is not None and not macros.intersection(d[0] for d in declaration[2]):
                 end, type_name, declarators = declaration
                 edits += _zero_edits(tokens, end, type_name, declarators, structs)
                 i, at_start = end, True
@@ -79,18 +83,23 @@ def zero_initialise_locals(code: str) -> str:
     return code
 
 
-def _struct_members(tokens: list[Token]) -> Members:
-    """Each struct's members; a struct whose body this cannot read is left out (never zeroed)."""
+def _struct_members(tokens: list[Token], directives: list[int]) -> Members:
+    """Each struct's members; a struct this cannot read for sure is left out (never zeroed): one
+    declared more than once (in preprocessor branches) or with directives among its members."""
     structs: Members = {}
-    for name in struct_names(tokens):
-        for i in range(len(tokens) - 2):
-            if tokens[i].text == "struct" and tokens[i + 1].text == name and tokens[i + 2].text == "{":
-                close = matching(tokens, i + 2)
-                members = _members(tokens[i + 3 : close]) if close > 0 else None
-                if members is not None:
-                    structs[name] = members
-                break
-    return structs
+    declared: dict[str, int] = {}
+    for i in range(len(tokens) - 2):
+        if tokens[i].text != "struct" or tokens[i + 1].kind != "id" or tokens[i + 2].text != "{":
+            continue
+        name = tokens[i + 1].text
+        declared[name] = declared.get(name, 0) + 1
+        close = matching(tokens, i + 2)
+        if close < 0 or any(tokens[i + 2].start < d < tokens[close].end for d in directives):
+            continue
+        members = _members(tokens[i + 3 : close])
+        if members is not None:
+            structs[name] = members
+    return {name: members for name, members in structs.items() if declared[name] == 1}
 
 
 def _members(body: list[Token]) -> list[tuple[str, str, Sizes]] | None:

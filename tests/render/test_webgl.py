@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from render.dialects import build_plan
-from render.dialects.webgl import unconditional
+from render.dialects.webgl import drop_conditional_uniforms
 from render.dialects.zeroinit import zero_initialise_locals
 from render.program import RenderPassSource, RenderProgram
 
@@ -144,9 +144,41 @@ def test_a_declaration_ended_only_in_another_preprocessor_branch_is_left_alone()
     assert zero_initialise_locals(code) == code.replace("float t;", "float t = float(0);")
 
 
-def test_unconditional_drops_every_conditional_branch():
-    code = "a\n#ifndef X\nb\n#if Y\nc\n#endif\n#else\nd\n#endif\ne\n"
-    assert unconditional(code).split() == ["a", "e"]
+def test_only_conditional_declarations_of_the_sites_uniforms_go_and_lines_stay():
+    code = (
+        "uniform float iTime;\n#ifndef X\nuniform vec3 iResolution, iMouse;\n#if Y\n"
+        "uniform float mine;\nuniform sampler2D iChannel0; float keep;\n#endif\n#endif\n"
+    )
+    names = {"iTime", "iResolution", "iMouse", "iChannel0"}
+    assert drop_conditional_uniforms(code, names) == (
+        "uniform float iTime;\n#ifndef X\n\n#if Y\nuniform float mine;\n float keep;\n#endif\n#endif\n"
+    )
+
+
+#: Seen in the corpus: a Common pass that declares uniforms only when compiled on its own, as the
+#: site compiles the Common tab (its header is shorter there): never in a pass on the site.
+COMMON_TAB_HEADER = """#if __LINE__ < 17
+#define _ST_TAB_COMMON
+#endif
+#ifdef _ST_TAB_COMMON
+uniform float iTime;
+#endif
+float pulse() { return 0.5 + 0.5 * sin(iTime); }"""
+
+
+def test_a_common_pass_declaring_the_sites_uniforms_for_its_own_tab_compiles(engine):
+    common = RenderPassSource("Common", "common", COMMON_TAB_HEADER)
+    image = RenderPassSource("Image", "image", "void mainImage(out vec4 c, in vec2 f) { c = vec4(1.0); }")
+    assert pixel(engine, RenderProgram("shadertoy:tab", "shadertoy", (image, common))) == (255, 255, 255)
+
+
+def test_declarations_the_scan_cannot_read_for_sure_are_left_alone():
+    macro_declarator = "#define o V = abs(U), W = V.yx\nvoid f(vec2 U) { vec2 o, w = W; }\n"
+    assert zero_initialise_locals(macro_declarator) == macro_declarator
+    twice = "#ifdef A\nstruct S { float m[9]; };\n#else\nstruct S { vec4 p; };\n#endif\nvoid f() { S s; }\n"
+    assert zero_initialise_locals(twice) == twice
+    branchy = "struct S { float a;\n#ifdef B\n float b;\n#endif\n};\nvoid f() { S s; }\n"
+    assert zero_initialise_locals(branchy) == branchy
 
 
 #: Mesa's preprocessor glues a macro argument's sign to the sign before the parameter.
