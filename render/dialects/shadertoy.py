@@ -53,9 +53,14 @@ void main() {
 """
 _OUT_SIGNATURE = re.compile(r"(\bvoid\s+mainImage\s*\(\s*)out\b")
 _INOUT_SIGNATURE = re.compile(r"\bvoid\s+mainImage\s*\(\s*inout\b")
-#: ``#define mainImage …``: a program that wraps its own mainImage (supersampling) declares
-#: both itself, with the qualifiers it chose.
-_MACRO_MAIN = re.compile(r"^[ \t]*#[ \t]*define[ \t]+mainImage\b", re.M)
+_DIRECTIVE = re.compile(r"^[ \t]*#(?:\\\r?\n|[^\n])*", re.M)  # with its continuation lines
+
+
+def _main_in_a_macro(code: str) -> bool:
+    """Whether a ``#define`` names mainImage (``#define mainImage mainImage0(…)`` to supersample,
+    ``#define M void mainImage(out vec4 O, vec2 u) …``): then the program declares it with the
+    qualifiers it chose in places our rewrite cannot reach, and we follow them."""
+    return "mainImage" in code and any("mainImage" in m.group() for m in _DIRECTIVE.finditer(code))
 
 
 def plan_shadertoy(program: RenderProgram) -> Plan:
@@ -114,7 +119,7 @@ def _pass(
         parts.append(outputs)
     else:
         inout = bool(_OUT_SIGNATURE.search(body) or _INOUT_SIGNATURE.search(body))
-        if _MACRO_MAIN.search(common_body + "\n" + body):
+        if _main_in_a_macro(common_body + "\n" + body):
             inout = False
         else:  # Real code often does `fragColor += …` on an `out` it never set: inout, zeroed.
             body = _OUT_SIGNATURE.sub(r"\1inout", body)

@@ -197,6 +197,17 @@ def test_shadertoy_idioms_mesa_or_our_wrapper_used_to_reject(engine, code, colou
     assert pixel(engine, RenderProgram.single(code)) == colour
 
 
+def test_a_main_declared_by_a_common_macro_of_another_name_keeps_its_qualifiers(engine):
+    """Seen in the corpus: Common's macro declares mainImage with `out`, the pass defines it."""
+    common = RenderPassSource(
+        "Common", "common", "#define V vec4\n#define M void mainImage(out V O, vec2 u) \\\n;"
+    )
+    image = RenderPassSource(
+        "Image", "image", "M\nvoid mainImage(out vec4 O, vec2 u) { O = vec4(0.0, 1.0, 0.0, 1.0); }"
+    )
+    assert pixel(engine, RenderProgram("shadertoy:m", "shadertoy", (image, common))) == (0, 255, 0)
+
+
 def test_a_wrapped_main_in_the_common_pass_keeps_its_qualifiers():
     common = RenderPassSource("Common", "common", WRAPPED_MAIN.rsplit("\n", 1)[0])
     image = RenderPassSource("Image", "image", WRAPPED_MAIN.rsplit("\n", 1)[1])
