@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from corpus.errors import ImageProgramsError
+from corpus.errors import ExitCode, ImageProgramsError
 
 DbOption = Annotated[
     str | None,
@@ -84,7 +84,8 @@ def new_app(name: str, help_text: str) -> typer.Typer:
 
 
 def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None) -> int:
-    """Run ``app`` like a console script, reporting expected failures in one line."""
+    """Run ``app`` like a console script: an expected failure is an ``error:`` line, a ``hint:``
+    line (the failure's own, or its exit code's) and an :class:`~corpus.errors.ExitCode`."""
     command = typer.main.get_command(app)
     try:
         rv = command.main(
@@ -93,26 +94,27 @@ def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None)
     except click.exceptions.UsageError as exc:
         message = exc.format_message().strip()
         if not message:  # a bare group name: click has printed the help already
-            return 0
+            return ExitCode.OK
         # Typer and click may both append the same "Did you mean …?" suggestion.
         message = " ".join(dict.fromkeys(re.split(r"(?<=[.?!])\s+", message)))
         where = exc.ctx.command_path if exc.ctx is not None else prog_name
-        warn(f"error: {message} (see: {where} --help)")
-        return 2
+        warn(f"error: {message}")
+        warn(f"hint: see: {where} --help")
+        return ExitCode.USAGE
     except click.exceptions.Abort:
         warn("aborted")
-        return 130
+        return ExitCode.INTERRUPTED
     except ImageProgramsError as exc:
+        code = ExitCode(exc.exit_code)
         warn(f"error: {exc.message}")
-        if exc.hint:
-            warn(f"hint: {exc.hint}")
-        return exc.exit_code
+        warn(f"hint: {exc.hint or code.hint}")
+        return code
     except KeyboardInterrupt:
         warn("interrupted; what was committed so far is kept")
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
-        return 0
-    return rv if isinstance(rv, int) else 0
+        return ExitCode.OK
+    return rv if isinstance(rv, int) else ExitCode.OK
 
 
 def entry_point(app: typer.Typer, prog_name: str) -> Callable[[], None]:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_point, new_app, progress, warn
+from corpus.errors import ExitCode, UsageProblem
 from corpus.sources import SOURCES
 from harvest.importers import FORMATS
 
@@ -92,7 +93,8 @@ def import_command(
     for message in empty:
         warn(f"error: {message}")
     if empty:
-        raise typer.Exit(4)
+        warn(f"hint: {ExitCode.INPUT.hint}")
+        raise typer.Exit(ExitCode.INPUT)
 
 
 def _nothing_read(report) -> str:
@@ -198,15 +200,13 @@ def crawl_command(
     if report.blocked:
         warn(f"error: {report.blocked}")
         warn("hint: use a dump (harvest import), the site's API with a key, or try much later")
-        raise typer.Exit(8)
+        raise typer.Exit(ExitCode.SOURCE_BLOCKED)
     _tell_failures(source, report)
 
 
 def _tell_failures(source: str, report) -> None:
     """Failed requests are said with how to see and retry them; a crawl in which every request
     failed is an error (exit 7, a fetch that failed for good), not a quiet summary."""
-    from harvest.fetcher import FetchFailed
-
     failed = report.failed + report.parse_errors
     if not failed:
         return
@@ -215,7 +215,7 @@ def _tell_failures(source: str, report) -> None:
     if report.all_failed:
         warn(f"error: every request of this crawl failed ({failed}); the last: {report.last_failure}")
         warn(f"hint: check the address (--base-url) and the network; {see}; {retry}")
-        raise typer.Exit(FetchFailed.exit_code)
+        raise typer.Exit(ExitCode.FETCH_FAILED)
     warn(f"{failed} requests failed ({see})")
     warn(f"hint: {retry}")
 
@@ -225,8 +225,6 @@ def _epoch(date: str | None) -> float | None:
     if date is None:
         return None
     from datetime import UTC, datetime
-
-    from corpus.errors import UsageProblem
 
     try:
         when = datetime.fromisoformat(date.strip())

@@ -30,7 +30,7 @@ import httpx
 from protego import Protego
 
 from corpus.cliutils import package_version
-from corpus.errors import ImageProgramsError
+from corpus.errors import ExitCode, ImageProgramsError
 from harvest.transport import KeepAliveTransport
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
@@ -50,7 +50,7 @@ _LOGIN_MARKERS = (b'type="password"',)
 class FetchFailed(ImageProgramsError):
     """A request failed for good (retries spent, disallowed, too large, off-host redirect)."""
 
-    exit_code = 7
+    exit_code = ExitCode.FETCH_FAILED
 
     def __init__(self, message: str, hint: str | None = None, *, status: int | None = None) -> None:
         super().__init__(message, hint)
@@ -68,7 +68,7 @@ class BudgetExhausted(FetchFailed):
 class SourceBlocked(ImageProgramsError):
     """The site answered with a bot challenge, a block page or a login wall."""
 
-    exit_code = 8
+    exit_code = ExitCode.SOURCE_BLOCKED
 
 
 @dataclass

@@ -17,14 +17,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from corpus.errors import ImageProgramsError
+from corpus.errors import ExitCode, ImageProgramsError
 
 
 class TrainingInterrupted(ImageProgramsError):
     """Training stopped on Ctrl-C after writing a checkpoint at ``step``: exit code 130, as a
     shell gives a command ended by SIGINT."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
     def __init__(self, out: Path, step: int, steps: int) -> None:
         self.checkpoint = out / "ckpt.pt"

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from corpus.errors import ImageProgramsError
+from corpus.errors import ExitCode, ImageProgramsError
 
 _SOFTWARE = ("llvmpipe", "softpipe", "swrast", "software", "lavapipe")
 
@@ -21,7 +21,7 @@ _SOFTWARE = ("llvmpipe", "softpipe", "swrast", "software", "lavapipe")
 class NoContextError(ImageProgramsError):
     """No OpenGL 3.3 context could be created headless."""
 
-    exit_code = 9
+    exit_code = ExitCode.NO_CONTEXT
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus.errors import ImageProgramsError
+from corpus.errors import ExitCode, ImageProgramsError
 from render.context import DeviceInfo, create_context, device_info
 from render.dialects import Binding, PassPlan, Plan, build_plan
 from render.program import RenderProgram
@@ -61,7 +61,7 @@ void main() {
 class ShaderError(ImageProgramsError):
     """The driver refused the program: ``status`` is ``compile_error`` or ``link_error``."""
 
-    exit_code = 10
+    exit_code = ExitCode.SHADER_ERROR
 
     def __init__(self, message: str, status: str, log: str) -> None:
         super().__init__(message, hint="the driver's log says where; `render frames` shows the same error")
@@ -70,7 +70,7 @@ class ShaderError(ImageProgramsError):
 
 
 class UnsupportedProgram(ImageProgramsError):
-    exit_code = 11
+    exit_code = ExitCode.UNSUPPORTED
 
 
 def _driver_log(exc: Exception) -> tuple[str, str]:

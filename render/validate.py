@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from corpus.db import Catalogue
-from corpus.errors import ImageProgramsError
+from corpus.errors import ExitCode, ImageProgramsError
 from corpus.filters import ProgramFilter
 from corpus.validations import pending_validation, record_validations, work_items
 from render.profiling import PROFILE_TASK, SAMPLE_TIMES
@@ -54,7 +54,7 @@ class ValidateReport(SandboxStats):
 class ValidationInterrupted(ImageProgramsError):
     """Ctrl-C during a validation: what was validated is stored, the programs in flight are not."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
     def __init__(self, stored: int, in_flight: int) -> None:
         super().__init__(

@@ -65,13 +65,13 @@ def test_version_flag(name, capsys):
     assert "imageprograms" in capsys.readouterr().out
 
 
-def test_wrong_option_is_one_line_not_a_traceback(capsys):
+def test_wrong_option_is_an_error_line_and_a_hint_not_a_traceback(capsys):
     assert run_app(corpus.cli.app, "corpus", ["ls", "--no-such-option"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
+    assert len(err) == 2
     assert err[0].startswith("error: No such option")
     assert "--no-such-option" in err[0]
-    assert "corpus ls --help" in err[0]
+    assert err[1] == "hint: see: corpus ls --help"
 
 
 def test_missing_catalogue_is_one_clear_line_from_a_real_process(tmp_path):
