@@ -11,6 +11,8 @@ ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1 ' || missing+=(libegl1)
 [ -n "$(ls /usr/lib/*/dri/swrast_dri.so /usr/lib/dri/swrast_dri.so 2>/dev/null)" ] || missing+=(libgl1-mesa-dri)
 # Fashion-MNIST for the linear probe (pretrain probe --dataset fashion-mnist) and its tests.
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+# PostgreSQL's server (the scale-out catalogue): the tests start throwaway clusters of their own.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -27,6 +29,6 @@ stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # torch==2.13.0 (the [pretrain] extra) is the CPU wheel already on this machine's disk.
-  .venv/bin/python -m pip install --quiet -e '.[dev,render,pretrain]'
+  .venv/bin/python -m pip install --quiet -e '.[dev,render,pretrain,postgres]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi

@@ -16,12 +16,54 @@ EXAMPLES = ROOT / "examples"
 needs_samples = pytest.mark.skipif(not SHARED_SAMPLES.is_dir(), reason="../shared/samples is absent")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "both_backends: run the test's `catalogue` on SQLite and on a throwaway PostgreSQL cluster",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "catalogue" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("catalogue", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the session, with a template catalogue at head; the
+    test skips with the reason where no cluster can be started."""
+    from tests.postgres import TEMPLATE, Cluster, ClusterUnavailable
+
+    try:
+        cluster = Cluster()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"PostgreSQL half skipped: {exc}")
+    try:
+        cluster.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        open_catalogue(cluster.url(TEMPLATE), create=True).close()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def catalogue(tmp_path: Path) -> Catalogue:
-    """A new SQLite catalogue file, migrated to head by Alembic."""
-    cat = open_catalogue(str(tmp_path / "catalogue.db"), create=True)
+def catalogue(request: pytest.FixtureRequest, tmp_path: Path) -> Catalogue:
+    """A new catalogue migrated to head by Alembic: a SQLite file, or (for tests marked
+    ``both_backends``, in their ``[postgresql]`` half) a new database on a throwaway cluster."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        cat = open_catalogue(str(tmp_path / "catalogue.db"), create=True)
+        yield cat
+        cat.close()
+        return
+    from tests.postgres import TEMPLATE
+
+    cluster = request.getfixturevalue("pg_cluster")
+    name = cluster.new_database(template=TEMPLATE)
+    cat = open_catalogue(cluster.url(name))
     yield cat
     cat.close()
+    cluster.drop_database(name)
 
 
 GRADIENT = """void mainImage(out vec4 fragColor, in vec2 fragCoord) {

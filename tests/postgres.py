@@ -1,0 +1,131 @@
+"""A throwaway PostgreSQL cluster for the tests: ``initdb`` into a temp folder, a Unix socket there.
+
+The tests that run on both backends get a fresh database per test, cloned from a template that
+was migrated to head once (``CREATE DATABASE … TEMPLATE``: tens of milliseconds, where running the
+migrations costs a second). PostgreSQL refuses to run as root, and CI runs as root: there the
+server runs as the ``postgres`` user that Debian's package creates (``runuser``). Where no server
+binaries or no such user exist, :func:`start_cluster` raises :class:`ClusterUnavailable` with the
+reason, which the fixtures turn into a skip that says it.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+TEMPLATE = "catalogue_template"
+
+
+class ClusterUnavailable(Exception):
+    """PostgreSQL cannot be started here; the message says why."""
+
+
+def _pg_bin() -> Path:
+    found = shutil.which("pg_ctl")
+    if found and shutil.which("initdb"):
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
+    if versions:
+        return Path(versions[-1]).parent
+    raise ClusterUnavailable("no PostgreSQL server binaries (initdb, pg_ctl): run scripts/setup.sh")
+
+
+class Cluster:
+    """A running throwaway cluster; :meth:`stop` removes it."""
+
+    def __init__(self) -> None:
+        self.bin = _pg_bin()
+        self._as: list[str] = []
+        owner = None
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError as exc:
+                raise ClusterUnavailable("running as root and there is no postgres user") from exc
+            if not shutil.which("runuser"):
+                raise ClusterUnavailable("running as root without runuser to drop to postgres")
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self.root = Path(tempfile.mkdtemp(prefix="imageprograms-pg-"))
+        if owner is not None:
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+        self.data = self.root / "data"
+        self.socket_dir = str(self.root)
+        self.user = "postgres"
+        self._names = itertools.count()
+        self._start()
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*self._as, *args], capture_output=True, text=True, timeout=120)
+
+    def _start(self) -> None:
+        init = self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            self.user,
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        if init.returncode != 0:
+            self.stop()
+            raise ClusterUnavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
+        # A test cluster need not survive a power cut: no fsync makes creating databases fast.
+        options = (
+            f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
+            " -c full_page_writes=off -c max_connections=100"
+        )
+        start = self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+        if start.returncode != 0:
+            log = (
+                (self.root / "log").read_text(errors="replace")[-300:] if (self.root / "log").exists() else ""
+            )
+            self.stop()
+            raise ClusterUnavailable(f"pg_ctl start failed: {start.stderr.strip()[-200:]} {log}")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{self.user}@/{database}?host={self.socket_dir}"
+
+    def execute(self, sql: str) -> None:
+        """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
+        import psycopg
+
+        with psycopg.connect(
+            host=self.socket_dir, user=self.user, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    def new_database(self, template: str | None = None) -> str:
+        """A new empty database (or a copy of ``template``); returns its name."""
+        name = f"t{os.getpid()}_{next(self._names)}"
+        self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return name
+
+    def drop_database(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self.data.exists():
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
