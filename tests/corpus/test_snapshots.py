@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 
 import pytest
@@ -53,11 +54,11 @@ def filled(catalogue):
     return catalogue
 
 
-def test_default_snapshot_takes_permissive_and_public_domain_non_duplicates_in_key_order(filled):
+def test_default_snapshot_takes_permissive_and_public_domain_non_duplicates_in_key_order(filled, export):
     summary = create_snapshot(filled, "s1")
     assert summary.entries == 3
     lines = [
-        json.loads(line) for line in _export(filled, "s1").joinpath("manifest.jsonl").read_text().splitlines()
+        json.loads(line) for line in export(filled, "s1").joinpath("manifest.jsonl").read_text().splitlines()
     ]
     assert [line["program"] for line in lines] == ["shadertoy:a_cc0", "shadertoy:b_mit", "shadertoy:f_multi"]
     assert [line["index"] for line in lines] == [0, 1, 2]
@@ -71,20 +72,16 @@ def test_allow_adds_classes_and_include_duplicates_keeps_them(filled):
     assert create_snapshot(filled, "withdups", flt, allow=["copyleft"]).entries == 5
 
 
-_export_counter = iter(range(1000))
+@pytest.fixture
+def export(tmp_path):
+    """``export(catalogue, name)``: export a snapshot into a new folder under the test's tmp_path."""
+    folders = (tmp_path / f"export{n}" for n in itertools.count())
+    return lambda catalogue, name: export_snapshot(catalogue, name, next(folders))
 
 
-def _export(catalogue, name):
-    out = catalogue.url.removeprefix("sqlite:///").rsplit("/", 1)[0]
-    from pathlib import Path
-
-    folder = Path(out) / f"export{next(_export_counter)}"
-    return export_snapshot(catalogue, name, folder)
-
-
-def test_export_writes_the_folder_format_and_verifies(filled):
+def test_export_writes_the_folder_format_and_verifies(filled, export):
     create_snapshot(filled, "s1")
-    folder = _export(filled, "s1")
+    folder = export(filled, "s1")
     assert sorted(p.name for p in folder.iterdir()) == [
         "ATTRIBUTION.md",
         "LICENCES.md",
@@ -107,44 +104,44 @@ def test_export_writes_the_folder_format_and_verifies(filled):
     assert verify_snapshot_dir(folder)["entries"] == 3
 
 
-def test_the_same_snapshot_exports_bit_for_bit_the_same_folder(filled):
+def test_the_same_snapshot_exports_bit_for_bit_the_same_folder(filled, export):
     create_snapshot(filled, "s1")
-    a, b = _export(filled, "s1"), _export(filled, "s1")
+    a, b = export(filled, "s1"), export(filled, "s1")
     files_a = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
     assert files_a == files_b
 
 
-def test_a_snapshot_never_changes_after_reimport_with_new_code_or_a_takedown(filled):
+def test_a_snapshot_never_changes_after_reimport_with_new_code_or_a_takedown(filled, export):
     create_snapshot(filled, "s1")
-    before = _export(filled, "s1")
+    before = export(filled, "s1")
     fill(filled, [make_record("b_mit", MIT + GRADIENT.replace("sin", "sqrt"), title="Bee v2", author="ann")])
     from corpus.exclusions import add_exclusion
 
     add_exclusion(filled, program="shadertoy:a_cc0", reason="takedown")
-    after = _export(filled, "s1")
+    after = export(filled, "s1")
     assert (before / "manifest.jsonl").read_bytes() == (after / "manifest.jsonl").read_bytes()
     assert (after / "programs/1/image.glsl").read_text() == MIT + GRADIENT
     # a new snapshot sees the new code and honours the takedown
     create_snapshot(filled, "s2")
-    lines = (_export(filled, "s2") / "manifest.jsonl").read_text()
+    lines = (export(filled, "s2") / "manifest.jsonl").read_text()
     assert "a_cc0" not in lines and "Bee v2" in lines
 
 
-def test_verify_finds_a_changed_file_a_missing_file_and_an_extra_file(filled):
+def test_verify_finds_a_changed_file_a_missing_file_and_an_extra_file(filled, export):
     create_snapshot(filled, "s1")
-    folder = _export(filled, "s1")
+    folder = export(filled, "s1")
     (folder / "programs/0/image.glsl").write_text("void main(){}")
     with pytest.raises(SnapshotError, match="does not match its code_sha256"):
         verify_snapshot_dir(folder)
     (folder / "programs/0/image.glsl").unlink()
     with pytest.raises(SnapshotError, match="missing"):
         verify_snapshot_dir(folder)
-    folder2 = _export(filled, "s1")
+    folder2 = export(filled, "s1")
     (folder2 / "programs/0/extra.glsl").write_text("x")
     with pytest.raises(SnapshotError, match="not in the manifest"):
         verify_snapshot_dir(folder2)
-    folder3 = _export(filled, "s1")
+    folder3 = export(filled, "s1")
     with open(folder3 / "manifest.jsonl", "a") as f:
         f.write("\n")
     with pytest.raises(SnapshotError, match="manifest_sha256"):
@@ -204,12 +201,12 @@ def test_snapshot_names_are_unique_and_safe(filled):
     assert [s.name for s in list_snapshots(filled)] == ["s1"]
 
 
-def test_a_tampered_catalogue_is_caught_at_export(filled):
+def test_a_tampered_catalogue_is_caught_at_export(filled, export):
     create_snapshot(filled, "s1")
     with filled.engine.begin() as conn:
         conn.execute(text("UPDATE snapshot_entry SET title = 'tampered' WHERE label = 0"))
     with pytest.raises(SnapshotError, match="no longer matches"):
-        _export(filled, "s1")
+        export(filled, "s1")
 
 
 def test_a_licence_filter_narrows_the_policy_but_never_widens_it(filled):
@@ -229,9 +226,9 @@ def test_a_licence_filter_narrows_the_policy_but_never_widens_it(filled):
     assert widened.entries == 1
 
 
-def test_verify_catches_an_edited_attribution_and_lists_every_problem(filled):
+def test_verify_catches_an_edited_attribution_and_lists_every_problem(filled, export):
     create_snapshot(filled, "s1")
-    folder = _export(filled, "s1")
+    folder = export(filled, "s1")
     (folder / "ATTRIBUTION.md").write_text("nobody made these\n")
     (folder / "programs/0/image.glsl").write_text("void main(){}")
     report = verify_snapshot_dir(folder, raise_on_problems=False)
@@ -263,9 +260,9 @@ def test_an_empty_selection_creates_no_snapshot(filled):
         ("added", "a field of its own"),
     ],
 )
-def test_verify_catches_an_edit_to_any_field_of_snapshot_json(filled, field, value):
+def test_verify_catches_an_edit_to_any_field_of_snapshot_json(filled, field, value, export):
     create_snapshot(filled, "s1")
-    folder = _export(filled, "s1")
+    folder = export(filled, "s1")
     meta = json.loads((folder / "snapshot.json").read_text())
     assert meta[field] != value if field in meta else field == "added"
     meta[field] = value
@@ -282,9 +279,9 @@ def _reseal(folder, **changes):
     (folder / "snapshot.json").write_text(json.dumps(meta))
 
 
-def test_verify_checks_the_manifest_against_the_filters_snapshot_json_claims(filled):
+def test_verify_checks_the_manifest_against_the_filters_snapshot_json_claims(filled, export):
     create_snapshot(filled, "s1")
-    folder = _export(filled, "s1")
+    folder = export(filled, "s1")
     filters = json.loads((folder / "snapshot.json").read_text())["filters"]
     _reseal(folder, filters=filters | {"licence_classes": ["public-domain"]})
     report = verify_snapshot_dir(folder, raise_on_problems=False)
@@ -301,9 +298,9 @@ def test_verify_checks_the_manifest_against_the_filters_snapshot_json_claims(fil
     ]
 
 
-def test_verify_checks_the_name_against_the_documents(filled):
+def test_verify_checks_the_name_against_the_documents(filled, export):
     create_snapshot(filled, "s1")
-    folder = _export(filled, "s1")
+    folder = export(filled, "s1")
     _reseal(folder, name="renamed")
     assert verify_snapshot_dir(folder, raise_on_problems=False)["problems"] == [
         "ATTRIBUTION.md names another snapshot than snapshot.json does",
@@ -311,9 +308,9 @@ def test_verify_checks_the_name_against_the_documents(filled):
     ]
 
 
-def test_an_export_without_a_snapshot_hash_verifies_with_a_warning(filled):
+def test_an_export_without_a_snapshot_hash_verifies_with_a_warning(filled, export):
     create_snapshot(filled, "s1")
-    folder = _export(filled, "s1")
+    folder = export(filled, "s1")
     meta = json.loads((folder / "snapshot.json").read_text())
     del meta["snapshot_sha256"]
     (folder / "snapshot.json").write_text(json.dumps(meta))
