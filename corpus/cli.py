@@ -619,7 +619,11 @@ def db_info(db: DbOption = None, json_out: JsonOption = False) -> None:
     Example: corpus db info
     """
     catalogue = _db().connect(db)
-    info = {"url": catalogue.url, "revision": catalogue.current_revision(), "head": _db().head_revision()}
+    info = {
+        "url": _db().masked_url(catalogue.url),
+        "revision": catalogue.current_revision(),
+        "head": _db().head_revision(),
+    }
     if json_out:
         emit_json(info)
     else:

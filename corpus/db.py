@@ -2,7 +2,8 @@
 
 Every command takes ``--db PATH_OR_URL`` (env ``IMAGEPROGRAMS_DB``, default ``catalogue.db``).
 A path means SQLite, opened with WAL, a busy timeout and foreign keys on; a URL with a scheme
-is handed to SQLAlchemy as is (``postgresql+psycopg://…``). The schema is Alembic's: a new
+is handed to SQLAlchemy, a plain ``postgresql://`` (or ``postgres://``) going to psycopg 3, the
+driver the ``[postgres]`` extra installs. The schema is Alembic's: a new
 catalogue is migrated to head on creation, an older one must be upgraded with
 ``corpus db upgrade``, and one written by a newer imageprograms is refused.
 """
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,14 +29,35 @@ CACHE_KIB = 65_536
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+#: Schemes a user types for PostgreSQL. SQLAlchemy maps a bare ``postgresql://`` to psycopg2,
+#: which imageprograms does not install: both mean psycopg 3 here.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 def resolve_db_url(db: str | None = None) -> str:
     """Turn ``--db`` (or the environment, or the default) into a SQLAlchemy URL."""
     value = db or os.environ.get(ENV_DB) or DEFAULT_DB
+    if value.startswith(_POSTGRES_SCHEMES):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
     if "://" in value:
         return value
     if value.startswith("file:"):  # a SQLite URI such as file:cat.db?mode=ro
         return f"sqlite:///{value}{'&' if '?' in value else '?'}uri=true"
     return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``, fit to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: nothing to hide in it
+        return url
+
+
+def display_url(url: str) -> str:
+    """The catalogue as messages name it: a SQLite file's path, a server URL without its password."""
+    path = _sqlite_path(url)
+    return str(path) if path is not None else masked_url(url)
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -118,7 +141,9 @@ def _make_engine(url: str) -> Engine:
             hint="pip install -e '.[postgres]' for PostgreSQL",
         ) from exc
     except Exception as exc:  # a malformed URL
-        raise CatalogueError(f"cannot use the database URL {url!r}: {exc}", hint="check --db") from exc
+        raise CatalogueError(
+            f"cannot use the database URL {masked_url(url)!r}: {exc}", hint="check --db"
+        ) from exc
 
 
 def connect(db: str | None = None, *, must_exist: bool = True) -> Catalogue:
@@ -245,7 +270,7 @@ def translate_db_errors(url: str) -> Iterator[None]:
         yield
     except (OperationalError, DBAPIError) as exc:
         text = str(exc.orig if getattr(exc, "orig", None) is not None else exc).lower()
-        where = _sqlite_path(url) or url
+        where = display_url(url)
         if "locked" in text or "busy" in text:
             raise CatalogueError(
                 f"the catalogue {where} is locked by another process",

@@ -127,6 +127,26 @@ def test_resolve_db_url_takes_paths_urls_and_the_environment(monkeypatch, tmp_pa
     assert dbmod.resolve_db_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
 
 
+def test_a_plain_postgresql_url_means_psycopg_3_and_its_password_is_never_shown():
+    assert dbmod.resolve_db_url("postgresql://u:secret@h/db") == "postgresql+psycopg://u:secret@h/db"
+    assert dbmod.resolve_db_url("postgres://u@h:5433/db") == "postgresql+psycopg://u@h:5433/db"
+    assert dbmod.display_url("postgresql+psycopg://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"
+    assert dbmod.display_url("sqlite:////data/cat.db") == "/data/cat.db"
+
+
+def test_a_postgresql_url_works_as_typed(pg_cluster):
+    from tests.postgres import TEMPLATE
+
+    name = pg_cluster.new_database(template=TEMPLATE)
+    try:
+        cat = dbmod.open_catalogue(f"postgresql://{pg_cluster.user}@/{name}?host={pg_cluster.socket_dir}")
+        assert cat.engine.driver == "psycopg"
+        assert cat.current_revision() == dbmod.head_revision()
+        cat.close()
+    finally:
+        pg_cluster.drop_database(name)
+
+
 def test_planner_statistics_leave_the_code_search_tables_alone(catalogue):
     with catalogue.session() as s:
         ProgramStore(catalogue).store(
