@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
+from corpus.bulk import insert_rows
 from corpus.db import Catalogue
 from corpus.dedup import normalised_sha256
 from corpus.licences import decide_for_record
@@ -54,15 +54,8 @@ class BatchResult:
 
 
 def insert_or_ignore(conn: Connection, table, rows: list[dict], index_elements: Sequence[str]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
-    elif conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
-    else:  # pragma: no cover - other databases are not supported
-        raise NotImplementedError(conn.dialect.name)
-    conn.execute(stmt, rows)
+    """Insert ``rows``, skipping those whose ``index_elements`` key is taken already."""
+    insert_rows(conn, table, rows, ignore_conflicts_on=index_elements)
 
 
 class Exclusions:
@@ -214,8 +207,9 @@ class ProgramStore:
         if new_programs:
             # Plain executemany, then one select for the ids: on SQLite SQLAlchemy runs an
             # INSERT … RETURNING that must keep parameter order one row at a time.
-            conn.execute(
-                insert(Program),
+            insert_rows(
+                conn,
+                Program.__table__,
                 [
                     {
                         "source_id": sid,
@@ -350,7 +344,7 @@ class _Writes:
 
     def flush(self, conn: Connection) -> None:
         if self.versions:
-            conn.execute(insert(ProgramVersion), self.versions)
+            insert_rows(conn, ProgramVersion.__table__, self.versions)
             keys = [(v["program_id"], v["code_sha256"]) for v in self.versions]
             # program_id IN (…) uses the unique index; a row-value IN over pairs would scan.
             version_id = {
@@ -362,8 +356,9 @@ class _Writes:
                 )
             }
             vids = [version_id[k] for k in keys]
-            conn.execute(
-                insert(RenderPass),
+            insert_rows(
+                conn,
+                RenderPass.__table__,
                 [
                     {"version_id": vid, **p}
                     for vid, passes in zip(vids, self.version_passes, strict=True)
@@ -371,7 +366,7 @@ class _Writes:
                 ],
             )
         if self.licences:
-            conn.execute(insert(Licence), self.licences)
+            insert_rows(conn, Licence.__table__, self.licences)
         insert_or_ignore(conn, CodeSearchPending.__table__, self.search_rows, ["program_id"])
         insert_or_ignore(
             conn, Provenance.__table__, self.provenance_rows, ["program_id", "location", "code_sha256"]

@@ -12,7 +12,7 @@ from corpus.models import Blob, Licence, Program, ProgramVersion, Provenance, Re
 from corpus.records import sha256_text
 from corpus.store import mark_exact_duplicates
 from tests.conftest import GRADIENT, catalogue_rows, make_record
-from tests.corpus.helpers import store
+from tests.corpus.helpers import store, typed_rows
 
 MIT_HEADER = "// Copyright (c) 2024 Someone\n// Licensed under the MIT License.\n"
 
@@ -169,3 +169,34 @@ def test_a_program_seen_again_moves_last_seen_whether_or_not_it_changed(catalogu
     store(catalogue, [make_record("old")])
     order = [row["program"] for row in list_programs(catalogue, ProgramFilter(), sort="seen")]
     assert order == ["shadertoy:old", "shadertoy:new"]
+
+
+def test_postgresql_stores_exactly_the_rows_sqlite_stores(tmp_path, pg_cluster, monkeypatch):
+    # PostgreSQL takes each batch as column arrays (corpus.bulk): the rows must come out the same
+    from corpus.db import open_catalogue
+    from tests.postgres import TEMPLATE
+
+    monkeypatch.setattr("corpus.store.utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC))
+    awkward = 'float f(){ return 1.0; } // quotes " \\\\ {braces}, NULL, \\t tab, é, 日本 ,\n'
+    records = [
+        make_record("plain", GRADIENT),
+        make_record("awkward", GRADIENT + awkward, title='a "title" {x}', author=None, licence_field="MIT"),
+        make_record("multi", MIT_HEADER + GRADIENT, buffer_code="void mainImage(out vec4 o, in vec2 f){}"),
+    ]
+    records[0].tags, records[0].extra = ["Tunnel", "a,b", "{}"], {"views": 3, "nested": {"x": None}}
+    records[1].created_at = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    sqlite_catalogue = open_catalogue(str(tmp_path / "c.db"), create=True)
+    name = pg_cluster.new_database(template=TEMPLATE)
+    pg_catalogue = open_catalogue(pg_cluster.url(name))
+    try:
+        for cat in (sqlite_catalogue, pg_catalogue):
+            store(cat, records)
+            store(cat, [make_record("plain", GRADIENT + "// changed\n")])
+        sqlite_rows, pg_rows = typed_rows(sqlite_catalogue), typed_rows(pg_catalogue)
+        sqlite_rows.pop("code_search_pending")  # SQLite's queue for its FTS5 index only
+        pg_rows.pop("code_search_pending")
+        assert pg_rows == sqlite_rows
+        assert len(pg_rows["blob"]) == 5 and len(pg_rows["program_version"]) == 4
+    finally:
+        pg_catalogue.close()
+        pg_cluster.drop_database(name)
