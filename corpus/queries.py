@@ -7,6 +7,7 @@ user lists is exactly what a snapshot would take.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from corpus.models import (
     Snapshot,
     Source,
 )
+from corpus.pg_listing import rows_in_key_order
 from corpus.programs import find_program, version_passes
 from corpus.validations import latest_program_validation, program_status_columns, validation_counts
 
@@ -101,12 +103,14 @@ def list_programs(
         raise UsageProblem(f"unknown sort {sort!r}", hint=f"use one of: {', '.join(SORTS)}")
     if flt.code:
         refresh_code_index(catalogue)
-    stmt = apply_filter(_listing_select(), flt, catalogue.dialect).order_by(*SORTS[sort])
-    if limit:
-        stmt = stmt.limit(limit)
     with catalogue.session() as s:
-        result = s.execute(stmt).mappings()
-        while chunk := result.fetchmany(500):
+        if catalogue.dialect == "postgresql" and sort == "key" and limit:
+            rows = rows_in_key_order(s, _listing_select(), flt, limit)
+        else:
+            stmt = apply_filter(_listing_select(), flt, catalogue.dialect).order_by(*SORTS[sort])
+            rows = s.execute(stmt.limit(limit) if limit else stmt).mappings()
+        rows = iter(rows)
+        while chunk := list(itertools.islice(rows, 500)):
             render_columns = program_status_columns(s, [row["id"] for row in chunk], flt.renderer)
             for row in chunk:
                 out = dict(row)

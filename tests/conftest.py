@@ -14,6 +14,8 @@ SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
 EXAMPLES = ROOT / "examples"
 
 needs_samples = pytest.mark.skipif(not SHARED_SAMPLES.is_dir(), reason="../shared/samples is absent")
+#: Runs a test's ``catalogue`` on the throwaway PostgreSQL cluster only (skipped where none starts).
+on_postgresql = pytest.mark.parametrize("catalogue", ["postgresql"], indirect=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -34,6 +34,10 @@ def _tables(catalogue) -> set[str]:
     return set(inspect(catalogue.engine).get_table_names())
 
 
+def _indexes(catalogue, table: str) -> set[str]:
+    return {index["name"] for index in inspect(catalogue.engine).get_indexes(table)}
+
+
 def test_new_catalogue_is_at_head_with_wal_busy_timeout_and_foreign_keys(catalogue):
     assert catalogue.current_revision() == dbmod.head_revision()
     assert TABLES <= _tables(catalogue)
@@ -43,11 +47,26 @@ def test_new_catalogue_is_at_head_with_wal_busy_timeout_and_foreign_keys(catalog
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == dbmod.BUSY_TIMEOUT_MS
 
 
-def test_upgrade_downgrade_upgrade_round_trip_on_a_real_file(tmp_path):
-    path = tmp_path / "cat.db"
-    cat = dbmod.connect(str(path), must_exist=False)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """``--db`` of an empty database: a new SQLite file, or a new database on the throwaway
+    PostgreSQL cluster."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "cat.db")
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = cluster.new_database()
+    yield cluster.url(name)
+    cluster.drop_database(name)
+
+
+def test_upgrade_downgrade_upgrade_round_trip(empty_database):
+    cat = dbmod.connect(empty_database, must_exist=False)
     assert dbmod.upgrade(cat) == (None, dbmod.head_revision())
     assert TABLES <= _tables(cat)
+    assert ("ix_blob_text_trgm" in _indexes(cat, "blob")) == (cat.dialect == "postgresql")
+    dbmod.downgrade(cat, "0005_author_key_licence_class")
+    assert "ix_blob_text_trgm" not in _indexes(cat, "blob")
     dbmod.downgrade(cat, "0001_catalogue")
     assert "crawl_request" not in _tables(cat) and "program" in _tables(cat)
     dbmod.upgrade(cat)
@@ -61,6 +80,7 @@ def test_upgrade_downgrade_upgrade_round_trip_on_a_real_file(tmp_path):
     store = ProgramStore(cat)
     with cat.session() as s:
         assert store.store([make_record()], s.connection()).added == 1
+    cat.close()
 
 
 def test_missing_catalogue_is_a_clear_error_and_creates_no_file(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from corpus.errors import NotFoundError, UsageProblem
 from corpus.queries import ProgramFilter, count_programs, list_programs, show_program, stats
 from corpus.store import ProgramStore, mark_exact_duplicates
-from tests.conftest import GRADIENT, make_record
+from tests.conftest import GRADIENT, make_record, on_postgresql
 from tests.corpus.helpers import MIT, program_keys
 
 
@@ -200,3 +200,86 @@ def test_underscore_and_percent_are_literal_in_the_code_search_without_an_index(
     assert _selected(wildcards, ProgramFilter(code="a_b"), "postgresql") == ["under"]
     assert _selected(wildcards, ProgramFilter(code="0%\n"), "postgresql") == ["percent"]
     assert program_keys(wildcards, ProgramFilter(code="a_b")) == ["shadertoy:under"]
+
+
+@pytest.mark.both_backends
+def test_code_search_ignores_case_on_both_backends(filled):
+    assert program_keys(filled, ProgramFilter(code="FBM(")) == ["shadertoy:tunnel1"]
+    assert program_keys(filled, ProgramFilter(code="GL_FRAGCOLOR")) == ["glslsandbox:sand.0"]
+
+
+@pytest.fixture
+def many_sources(catalogue):
+    """Five programs in two sources; the code of two of them holds ``needle`` (in key order:
+    glslsandbox:g1 before shadertoy:s1 … s4)."""
+    recs = [make_record(f"s{i}", GRADIENT + f"// program {i}\n") for i in range(1, 5)]
+    recs.append(make_record("g1", GRADIENT + "// needle\n", source="glslsandbox"))
+    recs[3].passes[0].code += "float needle;\n"
+    with catalogue.session() as s:
+        ProgramStore(catalogue).store(recs, s.connection())
+    return catalogue
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize("walk", [1, 2, 3, 1000])
+def test_listing_limits_and_code_search_keep_key_order_across_sources(many_sources, walk, monkeypatch):
+    # on PostgreSQL the first WALK_PROGRAMS programs of each source are tested one by one, the
+    # trigram index answers when they hold too few matches: every size gives the same answer
+    monkeypatch.setattr("corpus.pg_listing.WALK_PROGRAMS", walk)
+    assert program_keys(many_sources, limit=3) == ["glslsandbox:g1", "shadertoy:s1", "shadertoy:s2"]
+    assert program_keys(many_sources, ProgramFilter(code="needle"), limit=1) == ["glslsandbox:g1"]
+    assert program_keys(many_sources, ProgramFilter(code="needle"), limit=5) == [
+        "glslsandbox:g1",
+        "shadertoy:s4",
+    ]
+    assert program_keys(many_sources, ProgramFilter(code="nowhere")) == []
+    flt = ProgramFilter(code="program", sources=["shadertoy"])
+    assert program_keys(many_sources, flt, limit=2) == ["shadertoy:s1", "shadertoy:s2"]
+
+
+def _postgres_plan(catalogue, flt: ProgramFilter) -> str:
+    """PostgreSQL's plan for ``corpus ls``'s statement with the planner told to avoid reading a
+    whole table or index: an index that can answer ``flt`` shows up in it (at this size a scan
+    would win)."""
+    from sqlalchemy import select
+
+    from corpus.models import Licence, Program, Source
+    from corpus.queries import apply_filter
+
+    stmt = apply_filter(
+        select(Program.id)
+        .join(Source, Source.id == Program.source_id)
+        .outerjoin(Licence, Licence.program_id == Program.id),
+        flt,
+        "postgresql",
+    )
+    with catalogue.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_indexscan = off")  # nor a whole index in order
+        compiled = stmt.compile(conn, compile_kwargs={"render_postcompile": True})
+        return "\n".join(conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars())
+
+
+@pytest.mark.parametrize(
+    ("flt", "index"),
+    [
+        (ProgramFilter(code="fbm("), "ix_blob_text_trgm"),
+        (ProgramFilter(text="tunnel"), "ix_program_title_trgm"),
+        (ProgramFilter(tags=["neon"]), "ix_program_tags_trgm"),
+        (ProgramFilter(spdx=["mit"]), "ix_licence_spdx_lower"),
+        (ProgramFilter(authors=["ann"]), "ix_program_author_key"),
+        (ProgramFilter(licence_classes=["permissive"]), "ix_licence_class"),
+    ],
+)
+@on_postgresql
+def test_postgresql_answers_code_search_and_filters_from_indexes(filled, flt, index):
+    plan = _postgres_plan(filled, flt)
+    assert index in plan, plan
+
+
+@on_postgresql
+def test_postgresql_keeps_no_code_search_queue(filled):
+    from corpus.queries import pending_code_index
+
+    assert pending_code_index(filled) == 0
+    assert program_keys(filled, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]
