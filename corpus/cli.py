@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from corpus.cli_db import db_app
 from corpus.cli_options import (
     Authors,
     Classes,
@@ -39,7 +40,6 @@ def _db():
 
 app = new_app("corpus", "Query the shader catalogue, de-duplicate it, and freeze snapshots for training.")
 snapshot_app = new_app("snapshot", "Create, list, export and verify immutable snapshots.")
-db_app = new_app("db", "Create or upgrade the catalogue's schema.")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(db_app, name="db")
 
@@ -591,43 +591,6 @@ def snapshot_rm(name: str, db: DbOption = None) -> None:
 
     delete_snapshot(_db().open_catalogue(db), name)
     typer.echo(f"removed snapshot {name}")
-
-
-# -- schema ------------------------------------------------------------------------------------
-@db_app.command("upgrade")
-def db_upgrade(db: DbOption = None, json_out: JsonOption = False) -> None:
-    """Create the catalogue, or migrate an existing one to this version's schema.
-
-    Refuses a catalogue written by a newer imageprograms.
-
-    Example: corpus db upgrade --db catalogue.db
-    """
-    catalogue = _db().connect(db, must_exist=False)
-    before, after = _db().upgrade(catalogue)
-    if json_out:
-        emit_json({"from": before, "to": after})
-    elif before == after:
-        typer.echo(f"already at {after}")
-    else:
-        typer.echo(f"upgraded {before or 'empty'} -> {after}")
-
-
-@db_app.command("info")
-def db_info(db: DbOption = None, json_out: JsonOption = False) -> None:
-    """Show the catalogue's URL, schema revision and this version's head.
-
-    Example: corpus db info
-    """
-    catalogue = _db().connect(db)
-    info = {
-        "url": _db().masked_url(catalogue.url),
-        "revision": catalogue.current_revision(),
-        "head": _db().head_revision(),
-    }
-    if json_out:
-        emit_json(info)
-    else:
-        typer.echo("\n".join(f"{k:<9}{v}" for k, v in info.items()))
 
 
 main = entry_point(app, "corpus")

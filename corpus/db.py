@@ -60,6 +60,11 @@ def display_url(url: str) -> str:
     return str(path) if path is not None else masked_url(url)
 
 
+def sqlite_file(db: str | None) -> Path | None:
+    """The SQLite file that ``--db`` names, or None (a server's URL, a ``file:`` URI)."""
+    return _sqlite_path(resolve_db_url(db))
+
+
 def _sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite:///") or "uri=true" in url:
         return None

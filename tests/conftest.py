@@ -68,6 +68,19 @@ def catalogue(request: pytest.FixtureRequest, tmp_path: Path) -> Catalogue:
     cluster.drop_database(name)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """``--db`` of an empty database: a new SQLite file, or a new database on the throwaway
+    PostgreSQL cluster."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "cat.db")
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = cluster.new_database()
+    yield cluster.url(name)
+    cluster.drop_database(name)
+
+
 GRADIENT = """void mainImage(out vec4 fragColor, in vec2 fragCoord) {
     vec2 uv = fragCoord / iResolution.xy;
     fragColor = vec4(uv, 0.5 + 0.5 * sin(iTime), 1.0);

@@ -47,19 +47,6 @@ def test_new_catalogue_is_at_head_with_wal_busy_timeout_and_foreign_keys(catalog
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == dbmod.BUSY_TIMEOUT_MS
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request, tmp_path):
-    """``--db`` of an empty database: a new SQLite file, or a new database on the throwaway
-    PostgreSQL cluster."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "cat.db")
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    name = cluster.new_database()
-    yield cluster.url(name)
-    cluster.drop_database(name)
-
-
 def test_upgrade_downgrade_upgrade_round_trip(empty_database):
     cat = dbmod.connect(empty_database, must_exist=False)
     assert dbmod.upgrade(cat) == (None, dbmod.head_revision())
