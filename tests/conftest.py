@@ -18,6 +18,12 @@ needs_samples = pytest.mark.skipif(not SHARED_SAMPLES.is_dir(), reason="../share
 on_postgresql = pytest.mark.parametrize("catalogue", ["postgresql"], indirect=True)
 
 
+def sqlite_only(catalogue: Catalogue, why: str) -> None:
+    """Skip the PostgreSQL half of a ``both_backends`` test, saying why it is SQLite's alone."""
+    if catalogue.dialect != "sqlite":
+        pytest.skip(f"SQLite only: {why}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -26,8 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "catalogue" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
-        metafunc.parametrize("catalogue", ["sqlite", "postgresql"], indirect=True)
+    both = metafunc.definition.get_closest_marker("both_backends")
+    if "catalogue" not in metafunc.fixturenames or both is None:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0]
+        if "catalogue" in (name.strip() for name in names):
+            return  # the test names its backend itself (on_postgresql)
+    metafunc.parametrize("catalogue", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture(scope="session")

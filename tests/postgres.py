@@ -26,7 +26,17 @@ class ClusterUnavailable(Exception):
     """PostgreSQL cannot be started here; the message says why."""
 
 
+#: Names the folder of the server binaries (initdb, pg_ctl) instead of PATH and Debian's layout;
+#: a folder without them makes every PostgreSQL half skip (tests check that it skips, not passes).
+PG_BIN_ENV = "IMAGEPROGRAMS_PG_BIN"
+
+
 def _pg_bin() -> Path:
+    if PG_BIN_ENV in os.environ:
+        folder = Path(os.environ[PG_BIN_ENV])
+        if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
+            return folder
+        raise ClusterUnavailable(f"no initdb and pg_ctl in {folder} ({PG_BIN_ENV})")
     found = shutil.which("pg_ctl")
     if found and shutil.which("initdb"):
         return Path(found).resolve().parent

@@ -17,6 +17,8 @@ from corpus.store import ProgramStore
 from tests.conftest import GRADIENT, make_record
 from tests.corpus.helpers import MIT, program_keys, store
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.mark.parametrize(
     ("one", "other"),

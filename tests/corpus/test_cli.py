@@ -19,6 +19,8 @@ from corpus.store import ProgramStore
 from tests.conftest import GRADIENT, ROOT, make_record
 from tests.corpus.helpers import MIT, db_path
 
+pytestmark = pytest.mark.both_backends
+
 
 def corpus_cli(args: list[str], capsys) -> tuple[int, str, str]:
     capsys.readouterr()

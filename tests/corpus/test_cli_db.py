@@ -10,8 +10,8 @@ from corpus import db as dbmod
 from corpus.cliutils import run_app
 
 
-def test_db_upgrade_creates_then_reports_already_at_head(tmp_path, capsys):
-    db = str(tmp_path / "new.db")
+def test_db_upgrade_creates_then_reports_already_at_head(empty_database, capsys):
+    db = empty_database
     assert run_app(corpus.cli.app, "corpus", ["db", "upgrade", "--db", db, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"from": None, "to": dbmod.head_revision()}
     assert run_app(corpus.cli.app, "corpus", ["db", "upgrade", "--db", db]) == 0

@@ -78,6 +78,7 @@ def test_missing_catalogue_is_a_clear_error_and_creates_no_file(tmp_path):
     assert not path.exists()
 
 
+@pytest.mark.both_backends
 def test_catalogue_from_a_newer_version_is_refused(catalogue, tmp_path):
     with catalogue.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))

@@ -23,6 +23,8 @@ from corpus.snapshots import create_snapshot
 from corpus.store import ProgramStore
 from tests.conftest import ROOT, make_record
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.mark.parametrize(
     ("spdx", "expected"),

@@ -23,6 +23,8 @@ from corpus.store import ProgramStore, mark_exact_duplicates
 from tests.conftest import GRADIENT, make_record
 from tests.corpus.helpers import MIT
 
+pytestmark = pytest.mark.both_backends
+
 CC0 = "// To the extent possible under law, the author waived all rights: CC0 1.0\n// https://creativecommons.org/publicdomain/zero/1.0/\n"
 GPL = "// This program is free software under the GNU General Public License version 3.\n"
 

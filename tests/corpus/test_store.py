@@ -11,8 +11,10 @@ from corpus.errors import CatalogueError
 from corpus.models import Blob, Licence, Program, ProgramVersion, Provenance, RenderPass
 from corpus.records import sha256_text
 from corpus.store import mark_exact_duplicates
-from tests.conftest import GRADIENT, catalogue_rows, make_record
+from tests.conftest import GRADIENT, catalogue_rows, make_record, sqlite_only
 from tests.corpus.helpers import store, typed_rows
+
+pytestmark = pytest.mark.both_backends
 
 MIT_HEADER = "// Copyright (c) 2024 Someone\n// Licensed under the MIT License.\n"
 
@@ -128,6 +130,7 @@ def test_exact_duplicates_point_at_the_earliest_original(catalogue):
 
 
 def test_a_full_disk_rolls_the_whole_batch_back(catalogue):
+    sqlite_only(catalogue, "a full disk is simulated with PRAGMA max_page_count")
     store(catalogue, [make_record("kept")])
     before = catalogue_rows(catalogue)
     with catalogue.engine.connect() as conn:
