@@ -14,6 +14,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from corpus.errors import CatalogueError
+from corpus.pg_errors import postgres_problem
 
 DEFAULT_DB = "catalogue.db"
 ENV_DB = "IMAGEPROGRAMS_DB"
@@ -48,8 +50,8 @@ def resolve_db_url(db: str | None = None) -> str:
 
 def masked_url(url: str) -> str:
     """``url`` with its password (if any) shown as ``***``, fit to print."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
+    try:  # unquoted again: ?host=/run/postgresql reads better than ?host=%2Frun%2Fpostgresql
+        return unquote(make_url(url).render_as_string(hide_password=True))
     except Exception:  # not a URL SQLAlchemy can parse: nothing to hide in it
         return url
 
@@ -141,9 +143,14 @@ def _make_engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
+        if url.startswith("postgresql"):
+            raise CatalogueError(
+                f"PostgreSQL's driver ({exc.name}) is not installed, so {masked_url(url)} cannot be opened",
+                hint="install it: pip install -e '.[postgres]' (or pip install 'psycopg[binary]')",
+            ) from exc
         raise CatalogueError(
             f"the database driver for {url.split(':', 1)[0]} is not installed ({exc.name})",
-            hint="pip install -e '.[postgres]' for PostgreSQL",
+            hint="install the driver SQLAlchemy names for this URL",
         ) from exc
     except Exception as exc:  # a malformed URL
         raise CatalogueError(
@@ -276,6 +283,11 @@ def translate_db_errors(url: str) -> Iterator[None]:
     except (OperationalError, DBAPIError) as exc:
         text = str(exc.orig if getattr(exc, "orig", None) is not None else exc).lower()
         where = display_url(url)
+        if url.startswith("postgresql"):
+            lost = bool(getattr(exc, "connection_invalidated", False))
+            problem = postgres_problem(text, url, where, lost=lost)
+            if problem is not None:
+                raise problem from exc
         if "locked" in text or "busy" in text:
             raise CatalogueError(
                 f"the catalogue {where} is locked by another process",

@@ -12,7 +12,7 @@ from itertools import groupby
 
 from sqlalchemy import func, select
 
-from corpus.db import Catalogue
+from corpus.db import Catalogue, translate_db_errors
 from corpus.dedup import find_near_duplicates
 from corpus.models import Blob, Program, ProgramVersion, RenderPass
 from corpus.store import set_near_duplicates
@@ -39,14 +39,14 @@ def _programs_in_order(catalogue: Catalogue) -> Iterator[tuple[int, str]]:
         )
         .execution_options(yield_per=5000)
     )
-    with catalogue.engine.connect() as conn:
+    with translate_db_errors(catalogue.url), catalogue.engine.connect() as conn:
         for pid, rows in groupby(conn.execute(stmt), key=lambda r: r[0]):
             yield pid, "\n".join(code for _, code in rows)
 
 
 def near_duplicate_candidates(catalogue: Catalogue) -> int:
     """How many programs ``corpus dedup`` compares: those that are not exact duplicates."""
-    with catalogue.engine.connect() as conn:
+    with translate_db_errors(catalogue.url), catalogue.engine.connect() as conn:
         return conn.execute(
             select(func.count())
             .select_from(Program)

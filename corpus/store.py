@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from corpus.bulk import insert_rows
-from corpus.db import Catalogue
+from corpus.db import Catalogue, translate_db_errors
 from corpus.dedup import normalised_sha256
 from corpus.licences import decide_for_record
 from corpus.models import (
@@ -98,7 +98,7 @@ class ProgramStore:
         self.catalogue = catalogue
         self.via = via
         self._source_ids: dict[str, int] = {}
-        with catalogue.engine.connect() as conn:
+        with translate_db_errors(catalogue.url), catalogue.engine.connect() as conn:
             self.exclusions = Exclusions.load(conn)
 
     def source_id(self, conn: Connection, name: str) -> int:

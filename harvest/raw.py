@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
-from corpus.db import Catalogue
+from corpus.db import Catalogue, translate_db_errors
 from corpus.models import RawDocument, Source
 
 
@@ -39,7 +39,7 @@ def store_raw_documents(
 
 def iter_raw_documents(catalogue: Catalogue, source: str) -> Iterator[tuple[int, str, int | None, bytes]]:
     """(id, url, status, body) of every raw document of a site, oldest first (for reparse)."""
-    with catalogue.engine.connect() as conn:
+    with translate_db_errors(catalogue.url), catalogue.engine.connect() as conn:
         rows = conn.execute(
             select(RawDocument.id, RawDocument.url, RawDocument.status, RawDocument.body_gzip)
             .join(Source, Source.id == RawDocument.source_id)

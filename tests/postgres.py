@@ -132,6 +132,13 @@ class Cluster:
         self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return name
 
+    def add_password_user(self, user: str, password: str) -> None:
+        """A user who must give ``password`` (every other user keeps ``trust``)."""
+        self.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"local all {user} scram-sha-256\n" + hba.read_text())  # the first match wins
+        self.execute("SELECT pg_reload_conf()")
+
     def drop_database(self, name: str) -> None:
         self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
