@@ -98,5 +98,5 @@ def db_copy(
         f"copied {report.total:,} rows ({report.rows['program']:,} programs,"
         f" {report.rows['snapshot']:,} snapshots) from {shown['from']} to {shown['to']}"
     )
-    if target.dialect == "sqlite" and report.rows["program"]:
+    if report.rows["program"]:
         typer.echo(f"the code-search index builds on the first code search, or now: corpus index --db {dst}")

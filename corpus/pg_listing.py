@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from sqlalchemy import RowMapping, Select, exists, func, select
+from sqlalchemy import RowMapping, Select, func, select
 from sqlalchemy.orm import Session
 
 from corpus.code_search import code_matches, code_walk_condition
@@ -58,7 +58,7 @@ def _code_search(s: Session, stmt: Select, flt: ProgramFilter, limit: int) -> li
     found = (
         s.execute(
             select(walked)
-            .where(code_walk_condition(flt.code, walked.c.id, walked.c.code_sha256))
+            .where(code_walk_condition(flt.code, walked.c.id))
             .order_by(walked.c.external_id)
             .limit(limit)
         )
@@ -69,10 +69,8 @@ def _code_search(s: Session, stmt: Select, flt: ProgramFilter, limit: int) -> li
         return found
     if s.execute(select(func.count()).select_from(walked)).scalar_one() < WALK_PROGRAMS:
         return found  # the walk saw every program of this source that the other filters pass
-    # The index's matches first, as a table of their own: left to join them in, PostgreSQL read
-    # every program (a 9-table join is past its join_collapse_limit; 1 s at 230,000 programs).
+    # The index's matches first, as a table of their own: left to join them in, PostgreSQL may
+    # walk every program instead (the listing joins six tables; it cannot know the matches are few).
     matches = code_matches(flt.code).cte("code_matches").prefix_with("MATERIALIZED")
-    matching = exists().where(
-        matches.c.program_id == Program.id, matches.c.code_sha256 == Program.code_sha256
-    )
+    matching = Program.id.in_(select(matches.c.program_id))
     return s.execute(stmt.where(matching).order_by(Program.external_id).limit(limit)).mappings().all()

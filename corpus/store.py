@@ -367,8 +367,7 @@ class _Writes:
             )
         if self.licences:
             insert_rows(conn, Licence.__table__, self.licences)
-        if conn.dialect.name == "sqlite":  # PostgreSQL keeps its trigram index up to date itself
-            insert_or_ignore(conn, CodeSearchPending.__table__, self.search_rows, ["program_id"])
+        insert_or_ignore(conn, CodeSearchPending.__table__, self.search_rows, ["program_id"])
         insert_or_ignore(
             conn, Provenance.__table__, self.provenance_rows, ["program_id", "location", "code_sha256"]
         )

@@ -8,9 +8,10 @@ The source is read in one transaction, a consistent picture even while a crawl w
 the destination is written in one transaction too, so a copy that fails leaves it as it was
 and can simply be run again. PostgreSQL's id sequences are moved past the copied ids.
 
-Two things are rebuilt rather than copied: SQLite's code-search index (its queue is filled, and
-the index catches up on the next code search or ``corpus index``), and the schema itself, which
-the destination gets from the migrations before any row arrives.
+Two things are rebuilt rather than copied: the code-search index (SQLite's FTS5 table,
+PostgreSQL's ``program_code``: its queue is filled, and the index catches up on the next code
+search or ``corpus index``), and the schema itself, which the destination gets from the
+migrations before any row arrives.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from corpus.models import Base, CodeSearchPending, Program
 BATCH_ROWS = 2000
 _BATCH_ROWS_OF = {"raw_document": 100}
 
-#: SQLite's queue for its code-search index: refilled for the destination, never copied.
+#: The queue of the code-search index: refilled for the destination, never copied.
 _NOT_COPIED = {CodeSearchPending.__tablename__}
 
 
@@ -83,8 +84,8 @@ def copy_catalogue(
         report.rows = {name: report.rows.get(name, 0) for name in counts}
         if dst.dialect.name == "postgresql":
             _move_sequences(dst, tables)
-        else:  # SQLite: queue every program for the code-search index
-            dst.execute(CodeSearchPending.__table__.insert().from_select(["program_id"], select(Program.id)))
+        # the code-search index is rebuilt, not copied: queue every program for it
+        dst.execute(CodeSearchPending.__table__.insert().from_select(["program_id"], select(Program.id)))
     return report
 
 
@@ -141,7 +142,7 @@ def _make_room(dst: Connection, tables: list[Table], url: str, replace: bool) ->
     everything = [*tables, CodeSearchPending.__table__]
     if dst.dialect.name == "postgresql":
         names = ", ".join(dst.dialect.identifier_preparer.format_table(t) for t in everything)
-        dst.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY")
+        dst.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")  # program_code too
     else:
         for table in reversed(everything):
             dst.execute(table.delete())

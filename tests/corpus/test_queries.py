@@ -9,7 +9,7 @@ import pytest
 from corpus.errors import NotFoundError, UsageProblem
 from corpus.queries import ProgramFilter, count_programs, list_programs, show_program, stats
 from corpus.store import ProgramStore, mark_exact_duplicates
-from tests.conftest import GRADIENT, make_record, on_postgresql, sqlite_only
+from tests.conftest import GRADIENT, make_record, on_postgresql
 from tests.corpus.helpers import MIT, program_keys
 
 pytestmark = pytest.mark.both_backends
@@ -137,8 +137,7 @@ def test_code_search_follows_changed_code(filled):
     assert program_keys(filled, ProgramFilter(code="smoothstep(0.,1.,")) == ["shadertoy:tunnel1"]
 
 
-def test_a_read_only_catalogue_answers_code_search_from_its_index_as_it_is(filled):
-    sqlite_only(filled, "a code-search index that lags behind imports, and mode=ro, are SQLite's")
+def test_a_read_only_catalogue_answers_code_search_from_its_index_as_it_is(filled, request):
     from corpus.db import open_catalogue
     from corpus.queries import pending_code_index
 
@@ -148,9 +147,26 @@ def test_a_read_only_catalogue_answers_code_search_from_its_index_as_it_is(fille
         changed = make_record("tunnel1", GRADIENT.replace("sin", "smoothstep(0.,1.,"))
         ProgramStore(filled).store([changed], s.connection())
     assert pending_code_index(filled) == 1
-    ro = open_catalogue(f"file:{filled.url.removeprefix('sqlite:///')}?mode=ro")
+    ro = open_catalogue(_read_only_url(filled, request))
     assert program_keys(ro, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]  # stale but answers
+    assert pending_code_index(ro) == 1
+    ro.close()
     assert program_keys(filled, ProgramFilter(code="fbm(")) == []
+
+
+def _read_only_url(catalogue, request) -> str:
+    """``--db`` for the same catalogue, read-only: SQLite's mode=ro, or a PostgreSQL user whose
+    transactions are read-only."""
+    if catalogue.dialect == "sqlite":
+        return f"file:{catalogue.url.removeprefix('sqlite:///')}?mode=ro"
+    from sqlalchemy.engine import make_url
+
+    with catalogue.engine.begin() as conn:
+        if not conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = 'reader'").first():
+            conn.exec_driver_sql("CREATE ROLE reader LOGIN")
+            conn.exec_driver_sql("ALTER ROLE reader SET default_transaction_read_only = on")
+        conn.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+    return make_url(catalogue.url).set(username="reader").render_as_string(hide_password=False)
 
 
 def test_the_sort_names_the_cli_offers_are_the_sorts_queries_know():
@@ -208,11 +224,12 @@ def test_underscore_and_percent_are_literal_in_searches(wildcards, flt, expected
     assert _selected(wildcards, flt, dialect) == expected
 
 
-def test_underscore_and_percent_are_literal_in_the_code_search_without_an_index(wildcards):
-    # PostgreSQL searches the code with LIKE (SQLite with its trigram index)
-    assert _selected(wildcards, ProgramFilter(code="a_b"), "postgresql") == ["under"]
-    assert _selected(wildcards, ProgramFilter(code="0%\n"), "postgresql") == ["percent"]
+@pytest.mark.parametrize("walk", [1, 2000])
+def test_underscore_and_percent_are_literal_in_the_code_search(wildcards, walk, monkeypatch):
+    monkeypatch.setattr("corpus.pg_listing.WALK_PROGRAMS", walk)  # PostgreSQL: walked, or the index
     assert program_keys(wildcards, ProgramFilter(code="a_b")) == ["shadertoy:under"]
+    assert program_keys(wildcards, ProgramFilter(code="0%\n")) == ["shadertoy:percent"]
+    assert count_programs(wildcards, ProgramFilter(code="a_b")) == 1
 
 
 def test_code_search_ignores_case_on_both_backends(filled):
@@ -274,7 +291,7 @@ def _postgres_plan(catalogue, flt: ProgramFilter) -> str:
 @pytest.mark.parametrize(
     ("flt", "index"),
     [
-        (ProgramFilter(code="fbm("), "ix_blob_text_trgm"),
+        (ProgramFilter(code="fbm("), "ix_program_code_trgm"),
         (ProgramFilter(text="tunnel"), "ix_program_title_trgm"),
         (ProgramFilter(tags=["neon"]), "ix_program_tags_trgm"),
         (ProgramFilter(spdx=["mit"]), "ix_licence_spdx_lower"),
@@ -289,8 +306,22 @@ def test_postgresql_answers_code_search_and_filters_from_indexes(filled, flt, in
 
 
 @on_postgresql
-def test_postgresql_keeps_no_code_search_queue(filled):
-    from corpus.queries import pending_code_index
+def test_processes_refreshing_the_code_index_at_once_share_the_queue(filled):
+    from sqlalchemy import text
 
-    assert pending_code_index(filled) == 0
-    assert program_keys(filled, ProgramFilter(code="fbm(")) == ["shadertoy:tunnel1"]
+    from corpus.queries import pending_code_index, refresh_code_index
+
+    assert refresh_code_index(filled) == 4
+    store_more = [make_record(f"more{i}", GRADIENT + f"// more {i}\n") for i in range(3)]
+    with filled.session() as s:
+        ProgramStore(filled).store(store_more, s.connection())
+    assert pending_code_index(filled) == 3
+    with filled.engine.connect() as other:  # another process, halfway through a chunk
+        other.execute(
+            text("SELECT program_id FROM code_search_pending ORDER BY program_id LIMIT 1 FOR UPDATE")
+        )
+        assert refresh_code_index(filled) == 2  # the locked one is left to it, not waited for
+        assert pending_code_index(filled) == 1
+        other.rollback()
+    assert refresh_code_index(filled) == 1
+    assert program_keys(filled, ProgramFilter(code="// more")) == [f"shadertoy:more{i}" for i in range(3)]
