@@ -10,6 +10,9 @@ the rest of an import, and would halve its rate. This migration queues every exi
 database's owner may create it). The downgrade leaves the extension in place, since other
 objects of the database may use it.
 
+Code text is compressed with lz4 where the server has it (pglz, the default, cost a real import
+a sixth of its time: 2.5 s of 15 s for 10,000 Shadertoy programs on 2 cores).
+
 The other ``corpus ls`` filters that scanned every program on PostgreSQL get indexes too:
 ``--search`` (``ILIKE`` on title and description) and ``--tag`` (a ``LIKE`` on the lower-cased
 tags) trigram indexes, ``--spdx`` one on ``lower(spdx)``. An index on an expression also gives
@@ -39,6 +42,20 @@ _TRIGRAM_INDEXES = (
 )
 
 
+#: (table, column): code text, compressed with lz4 where the server was built with it
+_CODE_COLUMNS = (("blob", "text"), ("program_code", "code"))
+
+
+def _has_lz4() -> bool:
+    return bool(
+        op.get_bind()
+        .exec_driver_sql(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        .scalar()
+    )
+
+
 def _postgresql() -> bool:
     return op.get_bind().dialect.name == "postgresql"
 
@@ -57,12 +74,16 @@ def upgrade() -> None:
     for name, table, expression in _TRIGRAM_INDEXES:
         op.execute(f"CREATE INDEX {name} ON {table} USING gin (({expression}) gin_trgm_ops)")
     op.create_index("ix_licence_spdx_lower", "licence", [sa.text("lower(spdx)")])
+    if _has_lz4():
+        for table, column in _CODE_COLUMNS:
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4")
     op.execute("INSERT INTO code_search_pending (program_id) SELECT id FROM program ON CONFLICT DO NOTHING")
 
 
 def downgrade() -> None:
     if not _postgresql():
         return
+    op.execute("ALTER TABLE blob ALTER COLUMN text SET COMPRESSION default")
     op.drop_index("ix_licence_spdx_lower", table_name="licence")
     for name, table, _ in _TRIGRAM_INDEXES:
         op.drop_index(name, table_name=table)
