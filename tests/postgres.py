@@ -46,10 +46,22 @@ def _pg_bin() -> Path:
     raise ClusterUnavailable("no PostgreSQL server binaries (initdb, pg_ctl): run scripts/setup.sh")
 
 
-class Cluster:
-    """A running throwaway cluster; :meth:`stop` removes it."""
+#: Server settings of a test cluster: a throwaway cluster need not survive a power cut, and
+#: without fsync creating databases is fast.
+FAST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "100",
+}
 
-    def __init__(self) -> None:
+
+class Cluster:
+    """A running throwaway cluster; :meth:`stop` removes it. ``settings`` override
+    :data:`FAST_SETTINGS` (a benchmark turns fsync back on); ``parent`` is where its folder goes."""
+
+    def __init__(self, settings: dict[str, str] | None = None, parent: str | None = None) -> None:
+        self.settings = FAST_SETTINGS | (settings or {})
         self.bin = _pg_bin()
         self._as: list[str] = []
         owner = None
@@ -61,7 +73,7 @@ class Cluster:
             if not shutil.which("runuser"):
                 raise ClusterUnavailable("running as root without runuser to drop to postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
-        self.root = Path(tempfile.mkdtemp(prefix="imageprograms-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="imageprograms-pg-", dir=parent))
         if owner is not None:
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.data = self.root / "data"
@@ -89,10 +101,8 @@ class Cluster:
         if init.returncode != 0:
             self.stop()
             raise ClusterUnavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
-        # A test cluster need not survive a power cut: no fsync makes creating databases fast.
-        options = (
-            f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off -c max_connections=100"
+        options = f"-k {self.socket_dir} -c listen_addresses=''" + "".join(
+            f" -c {name}={value}" for name, value in self.settings.items()
         )
         start = self._run(
             str(self.bin / "pg_ctl"),
