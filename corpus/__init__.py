@@ -7,7 +7,8 @@ Other packages use these names (and the modules named below), nothing private:
 - errors: :class:`ImageProgramsError` and its subclasses
 - ``corpus.db.open_catalogue``, ``corpus.store.ProgramStore``, ``corpus.queries``,
   ``corpus.programs`` (``find_program``), ``corpus.filter_sql`` (``apply_filter``),
-  ``corpus.validations``, ``corpus.snapshots`` (imported on use: they pull in SQLAlchemy)
+  ``corpus.validations``, ``corpus.snapshots``, ``corpus.transfer`` (``copy_catalogue``)
+  (imported on use: they pull in SQLAlchemy)
 """
 
 from corpus.errors import (
