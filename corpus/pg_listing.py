@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from sqlalchemy import RowMapping, Select, func, select
+from sqlalchemy import RowMapping, Select, func, select, text
 from sqlalchemy.orm import Session
 
 from corpus.code_search import code_matches, code_walk_condition
@@ -34,6 +34,10 @@ WALK_PROGRAMS = 2000
 def rows_in_key_order(s: Session, listing: Select, flt: ProgramFilter, limit: int) -> Iterator[RowMapping]:
     """The first ``limit`` rows of ``listing`` (a select over ``program`` with ``id``,
     ``external_id`` and ``code_sha256`` columns) that ``flt`` selects, in key order."""
+    # Parallel workers cannot shorten a walk that stops after ``limit`` rows, and starting them
+    # cost more than the walk: 55 of 64 ms for --licence permissive --tag fractal at 1,000,000
+    # programs on a busy 2-core machine. Local to this transaction.
+    s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     sources = select(Source.id).order_by(Source.name)
     if flt.sources:
         sources = sources.where(Source.name.in_(flt.sources))

@@ -325,3 +325,22 @@ def test_processes_refreshing_the_code_index_at_once_share_the_queue(filled):
         other.rollback()
     assert refresh_code_index(filled) == 1
     assert program_keys(filled, ProgramFilter(code="// more")) == [f"shadertoy:more{i}" for i in range(3)]
+
+
+@on_postgresql
+def test_a_postgresql_listing_walks_without_parallel_workers_in_its_own_transaction_only(filled):
+    from sqlalchemy import event
+
+    seen = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(filled.engine, "before_cursor_execute", keep)
+    try:
+        assert program_keys(filled, ProgramFilter(tags=["neon"]), limit=10) == ["shadertoy:tunnel1"]
+    finally:
+        event.remove(filled.engine, "before_cursor_execute", keep)
+    assert seen[0] == "SET LOCAL max_parallel_workers_per_gather = 0"
+    with filled.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar() != "0"
