@@ -14,14 +14,14 @@ import harvest.cli
 from corpus.cliutils import run_app
 from corpus.db import open_catalogue
 from corpus.exclusions import add_exclusion
-from corpus.frontier import Frontier, NewRequest
 from corpus.models import Program, Snapshot
 from corpus.queries import ProgramFilter
-from corpus.raw import store_raw_documents
 from corpus.snapshots import create_snapshot, export_snapshot
 from corpus.store import ProgramStore, mark_exact_duplicates
 from corpus.transfer import copy_catalogue
 from corpus.validations import PROFILE_FIELDS, pending_validation, record_validations, store_verdicts
+from harvest.frontier import Frontier, NewRequest
+from harvest.raw import store_raw_documents
 from tests.conftest import EXAMPLES, GRADIENT, make_record
 from tests.corpus.helpers import program_keys, typed_rows
 
