@@ -1,50 +1,49 @@
-"""Linear probe: how linearly separable real images are in a frozen encoder's features.
+"""Probes: how well real images are told apart in a frozen encoder's features.
 
-The measure the paper reports (ImageNet linear top-1), at a size this machine can afford:
-features are extracted once (eval mode, no gradients, batched), standardised with the training
-split's mean and std, and a multinomial logistic regression is fitted full-batch with L-BFGS from
-zeros, which is deterministic. Its L2 weight decay is chosen on a fixed 20 % hold-out of the
-training features from :data:`WEIGHT_DECAYS` (or given), then the classifier is refitted on all of them.
+:func:`probe_checkpoint` runs the evaluation protocol (:mod:`pretrain.protocol` fixes and documents
+it) on a checkpoint and, in the same call, on the same architecture at random initialisation, the
+baseline the paper compares against. :func:`probe_encoders` does the same for encoders already in
+memory. Features are extracted once per model and split (eval mode, no gradients, batched) and
+every probe and probe seed reuses them: extraction dominates the cost, measured on this project's 2
+shared CPU cores at 64 px at about 130 images/s for ResNet-18 and 340 for ``alexnet_small``, so the
+protocol's 20,000 images take about 2.5 minutes a ResNet-18 (a minute for ``alexnet_small``) and
+the fits about a minute more; pass a smaller ``max_train``/``max_test`` for quicker, rougher looks.
 
-Defaults cap the splits at :data:`DEFAULT_MAX_TRAIN` training and :data:`DEFAULT_MAX_TEST` test
-images (pass ``None`` for a full split; Fashion-MNIST has 60,000 and 10,000). Feature extraction
-dominates: measured on this project's 2 shared CPU cores at 64 px, about 110 images/s for
-``alexnet_small`` and 60 for ResNet-18, so the default 12,000 images take 2-3.5 minutes (a quarter
-of that at 32 px); pass a smaller ``max_train`` for quicker looks. The training subset depends on
-``seed``; the test subset does not, so probes with different seeds are scored on the same images.
-``few_shot=N`` trains on N images per class instead.
-
-The baseline the paper compares against is the same architecture at random initialisation:
-:func:`probe_checkpoint` with ``random_init=True``.
+:func:`probe` is the single linear probe the protocol is built from (one seed, one subset), kept for
+scripts that want just that number.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from corpus.errors import UsageProblem
 from pretrain.augment import normalize
 from pretrain.checkpoint import encoder_from_checkpoint, load_checkpoint
 from pretrain.evaldata import EvalDataset, EvalSplit, load_eval_dataset
+from pretrain.evaluation import evaluate_features, gains
+from pretrain.layers import PooledStages
+from pretrain.linear import accuracy, can_select, fit_probe, select_indices, standardise
 from pretrain.models import build_backbone
+from pretrain.protocol import WEIGHT_DECAYS, ProbeProtocol, probe_names
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_MAX_TEST",
     "DEFAULT_MAX_TRAIN",
     "extract_features",
-    "fit_linear",
     "probe",
     "probe_checkpoint",
-    "select_indices",
+    "probe_encoders",
 ]
 
 #: ``progress(description, total)``: a context manager yielding ``advance(n)``.
@@ -58,40 +57,13 @@ def _no_progress(description: str, total: int | None = None) -> Iterator[Callabl
 
 DEFAULT_MAX_TRAIN = 10_000
 DEFAULT_MAX_TEST = 2_000
-DEFAULT_SIZE = 64
-WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
-# Too few examples per class to hold some out: a fixed, fairly strong decay instead.
-FEW_SHOT_WEIGHT_DECAY = 1e-2
-_MIN_PER_CLASS_TO_SELECT = 5
-
-
-def select_indices(
-    labels: torch.Tensor, *, few_shot: int | None = None, max_n: int | None = None, seed: int = 0
-) -> torch.Tensor:
-    """Which samples to use, deterministically from ``seed``, in ascending order.
-
-    ``few_shot``: N per class (all of a class that has fewer). ``max_n``: at most that many, drawn
-    uniformly (so class shares follow the split's). Neither: everything.
-    """
-    n = labels.shape[0]
-    gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(n, generator=gen)
-    if few_shot is not None:
-        if few_shot < 1:
-            raise UsageProblem(f"few-shot needs at least 1 image per class, got {few_shot}")
-        shuffled = labels[order]
-        picked = [order[shuffled == c][:few_shot] for c in torch.unique(labels)]
-        chosen = torch.cat(picked)
-    elif max_n is not None and max_n < n:
-        chosen = order[:max_n]
-    else:
-        chosen = torch.arange(n)
-    return torch.sort(chosen).values
+BASELINES = ("random-init", "none")
+CHECKPOINT, RANDOM_INIT = "checkpoint", "random-init"
 
 
 @torch.no_grad()
 def extract_features(
-    encoder: nn.Module,
+    stages: PooledStages,
     split: EvalSplit,
     indices: torch.Tensor | Sequence[int],
     size: int,
@@ -99,85 +71,25 @@ def extract_features(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     advance: Callable[[int], None] | None = None,
-) -> torch.Tensor:
-    """Encoder features ``(n, D)`` of the chosen samples, converted to images one batch at a time;
-    ``advance(n)`` is called after each batch of ``n``."""
+) -> dict[str, torch.Tensor]:
+    """``{stage: (n, C) features}`` of the chosen samples, every stage from one forward pass of the
+    encoder in eval mode, the images made one batch at a time; ``advance(n)`` is called after each
+    batch of ``n``."""
+    encoder = stages.encoder
     was_training = encoder.training
     encoder.eval()
-    out = []
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in stages.layers}
     try:
         idx = [int(i) for i in indices]
         for start in range(0, len(idx), batch_size):
             x = normalize(split.images(idx[start : start + batch_size], size)).to(device)
-            out.append(encoder(x).float().cpu())
+            for name, features in stages(x).items():
+                parts[name].append(features.cpu())
             if advance is not None:
                 advance(x.shape[0])
     finally:
         encoder.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, 0)
-
-
-def fit_linear(
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    num_classes: int,
-    *,
-    weight_decay: float,
-    max_iter: int = 100,
-) -> nn.Linear:
-    """Multinomial logistic regression by full-batch L-BFGS from zeros (deterministic)."""
-    layer = nn.Linear(features.shape[1], num_classes)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    opt = torch.optim.LBFGS(
-        layer.parameters(),
-        lr=1.0,
-        max_iter=max_iter,
-        history_size=20,
-        line_search_fn="strong_wolfe",
-        tolerance_grad=1e-6,
-        tolerance_change=1e-9,
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(layer(features), labels) + 0.5 * weight_decay * layer.weight.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return layer
-
-
-def _accuracy(layer: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (layer(features).argmax(dim=1) == labels).float().mean().item()
-
-
-def _choose_weight_decay(
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    num_classes: int,
-    max_iter: int,
-    advance: Callable[[int], None],
-) -> float:
-    """The decay from :data:`WEIGHT_DECAYS` with the best accuracy on a fixed 20 % hold-out."""
-    gen = torch.Generator().manual_seed(0)
-    held = torch.zeros(labels.shape[0], dtype=torch.bool)
-    for c in torch.unique(labels):
-        members = torch.nonzero(labels == c).flatten()
-        members = members[torch.randperm(members.numel(), generator=gen)]
-        held[members[: max(1, members.numel() // 5)]] = True
-    best, best_acc = WEIGHT_DECAYS[-1], -1.0
-    # From strongest to weakest, keeping the first best: ties go to the simpler model.
-    for wd in reversed(WEIGHT_DECAYS):
-        layer = fit_linear(features[~held], labels[~held], num_classes, weight_decay=wd, max_iter=max_iter)
-        acc = _accuracy(layer, features[held], labels[held])
-        advance(1)
-        if acc > best_acc:
-            best, best_acc = wd, acc
-    return best
+    return {name: torch.cat(xs) if xs else torch.empty(0, 0) for name, xs in parts.items()}
 
 
 def probe(
@@ -196,13 +108,14 @@ def probe(
     device: str | torch.device | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Linear-probe ``encoder`` (features of size ``dim``) on ``dataset``; return the scores.
+    """One linear probe of ``encoder`` (features of size ``dim``) on ``dataset``; return the scores.
 
     ``dataset`` is ``"fashion-mnist"``, an ImageFolder path or a loaded :class:`EvalDataset`.
     ``epochs`` bounds the L-BFGS iterations of each fit. ``max_train``/``max_test`` cap the
-    splits (``None``: all; ignored for training when ``few_shot`` is set). Returns a dict with
-    ``accuracy`` (top-1 on the test split, 0-1), ``train_accuracy``, ``n_train``, ``n_test``,
-    ``num_classes``, ``weight_decay``, timings in seconds, and the options used.
+    splits (``None``: all; ignored for training when ``few_shot`` is set); the training subset
+    depends on ``seed``, the test subset does not. Returns a dict with ``accuracy`` (top-1 on the
+    test split, 0-1), ``train_accuracy``, ``n_train``, ``n_test``, ``num_classes``,
+    ``weight_decay``, timings in seconds, and the options used.
 
     ``progress`` reports the two long phases, feature extraction (in images) and fitting (in
     fits): ``progress(description, total)`` is a context manager yielding ``advance(n)``, as
@@ -220,38 +133,30 @@ def probe(
 
     report = progress or _no_progress
     t0 = time.perf_counter()
+    stages = PooledStages(encoder)
     with report("probe: features", len(train_idx) + len(test_idx)) as advance:
         options = {"batch_size": batch_size, "device": dev, "advance": advance}
-        train_x = extract_features(encoder, data.train, train_idx, size, **options)
-        test_x = extract_features(encoder, data.test, test_idx, size, **options)
+        [train_x] = extract_features(stages, data.train, train_idx, size, **options).values()
+        [test_x] = extract_features(stages, data.test, test_idx, size, **options).values()
     seconds_features = time.perf_counter() - t0
     if train_x.shape[1] != dim:
         raise UsageProblem(
             f"the encoder gives {train_x.shape[1]} features, not {dim}", hint="pass its real dim"
         )
     train_y, test_y = data.train.labels[train_idx], data.test.labels[test_idx]
-
-    # Standardise with the training features only; constant features (dead units) stay at 0.
-    mean, std = train_x.mean(dim=0), train_x.std(dim=0, correction=0)
-    std = torch.where(std > 1e-6, std, torch.ones_like(std))
-    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    train_x, test_x = standardise(train_x, test_x)
 
     t0 = time.perf_counter()
-    select = False
-    if weight_decay is None:
-        per_class = torch.bincount(train_y, minlength=data.num_classes)
-        select = int(per_class[per_class > 0].min()) >= _MIN_PER_CLASS_TO_SELECT
-        weight_decay = FEW_SHOT_WEIGHT_DECAY
-    with report("probe: fitting", 1 + (len(WEIGHT_DECAYS) if select else 0)) as advance:
-        if select:
-            weight_decay = _choose_weight_decay(train_x, train_y, data.num_classes, epochs, advance)
-        layer = fit_linear(train_x, train_y, data.num_classes, weight_decay=weight_decay, max_iter=epochs)
-        advance(1)
+    fits = 1 + (len(WEIGHT_DECAYS) if weight_decay is None and can_select(train_y, data.num_classes) else 0)
+    with report("probe: fitting", fits) as advance:
+        layer, weight_decay = fit_probe(
+            train_x, train_y, data.num_classes, weight_decay=weight_decay, max_iter=epochs, advance=advance
+        )
     seconds_fit = time.perf_counter() - t0
     return {
         "dataset": data.name,
-        "accuracy": round(_accuracy(layer, test_x, test_y), 6),  # float32 digits past these are noise
-        "train_accuracy": _accuracy(layer, train_x, train_y),
+        "accuracy": round(accuracy(layer, test_x, test_y), 6),  # float32 digits past these are noise
+        "train_accuracy": accuracy(layer, train_x, train_y),
         "n_train": int(train_y.shape[0]),
         "n_test": int(test_y.shape[0]),
         "num_classes": data.num_classes,
@@ -266,47 +171,132 @@ def probe(
     }
 
 
+def probe_encoders(
+    encoders: Mapping[str, nn.Module],
+    dataset: str | os.PathLike[str] | EvalDataset,
+    protocol: ProbeProtocol | None = None,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The protocol on each of ``encoders`` (by name), on the same images and seeds.
+
+    Returns ``protocol`` (its record), ``dataset``, ``num_classes``, ``n_train``, ``n_test``,
+    ``models`` (``{name: {layers: {stage: dim}, seconds_features, seconds_fit}}``), ``results``
+    (``{name: {stage: {probe: summary}}}``, see :func:`pretrain.protocol.evaluate_features`) and
+    ``seconds``. ``progress`` reports each model's feature extraction (in images) and probes (in
+    probe runs), as :func:`probe` does.
+    """
+    protocol = protocol or ProbeProtocol()
+    started = time.perf_counter()
+    data = dataset if isinstance(dataset, EvalDataset) else load_eval_dataset(dataset)
+    train_idx = select_indices(data.train.labels, max_n=protocol.max_train, seed=protocol.subset_seed)
+    test_idx = select_indices(data.test.labels, max_n=protocol.max_test, seed=protocol.subset_seed)
+    train_y, test_y = data.train.labels[train_idx], data.test.labels[test_idx]
+    report = progress or _no_progress
+    runs = protocol.seeds * (len(probe_names(protocol)) - 1) + 1
+    models: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for name, encoder in encoders.items():
+        stages = PooledStages(encoder, protocol.layers)
+        dev = torch.device(device) if device is not None else next(encoder.parameters()).device
+        t0 = time.perf_counter()
+        with report(f"probe: features of {name}", len(train_idx) + len(test_idx)) as advance:
+            options = {"batch_size": batch_size, "device": dev, "advance": advance}
+            train_x = extract_features(stages, data.train, train_idx, protocol.size, **options)
+            test_x = extract_features(stages, data.test, test_idx, protocol.size, **options)
+        seconds_features = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results[name] = {}
+        with report(f"probe: fitting on {name}", runs * len(stages.layers)) as advance:
+            for stage in stages.layers:
+                results[name][stage] = evaluate_features(
+                    train_x[stage], train_y, test_x[stage], test_y, data.num_classes, protocol, advance
+                )
+        models[name] = {
+            "layers": {stage: int(x.shape[1]) for stage, x in train_x.items()},
+            "seconds_features": round(seconds_features, 3),
+            "seconds_fit": round(time.perf_counter() - t0, 3),
+        }
+    return {
+        "protocol": protocol.record(),
+        "dataset": data.name,
+        "num_classes": data.num_classes,
+        "n_train": len(train_idx),
+        "n_test": len(test_idx),
+        "models": models,
+        "results": results,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 def probe_checkpoint(
     checkpoint: str | os.PathLike[str] | None,
-    dataset: str | os.PathLike[str] | EvalDataset,
+    dataset: str | os.PathLike[str] | EvalDataset = "fashion-mnist",
     *,
+    baseline: str = RANDOM_INIT,
     arch: str | None = None,
     random_init: bool = False,
-    size: int | None = None,
-    **options: Any,
+    protocol: ProbeProtocol | None = None,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    progress: Progress | None = None,
+    **changes: Any,
 ) -> dict[str, Any]:
-    """:func:`probe` a checkpoint's encoder, or the same architecture at random init (the baseline).
+    """The protocol on a checkpoint's encoder and, with ``baseline="random-init"`` (the default),
+    on the same architecture at random init, in one call; ``baseline="none"`` probes only the
+    checkpoint. With ``random_init`` only the baseline is probed: the checkpoint's architecture if
+    one is given, else ``arch``.
 
-    With ``random_init`` the architecture and training size come from the checkpoint when one is
-    given, else from ``arch``; the weights are drawn from ``seed`` without disturbing the global
-    random state. ``size`` falls back to the checkpoint config's ``size``, then to
-    :data:`DEFAULT_SIZE`. Other options go to :func:`probe`. The result adds ``checkpoint``,
-    ``arch``, ``random_init`` and ``step`` (the checkpoint's training step; 0 at random init).
+    ``protocol`` (default: :class:`ProbeProtocol`'s defaults), with ``changes`` to its fields
+    (``size=32``, ``seeds=3``, ``layers=("layer3", "last")``, ``max_train=2000`` …). Returns
+    :func:`probe_encoders`' report; each of ``models`` also holds ``label`` (for a table),
+    ``checkpoint``, ``arch``, ``random_init`` and ``step`` (0 at random init), and with both
+    models ``gain`` holds ``{stage: {probe: {mean, std, differences}}}``, the checkpoint's
+    accuracy minus the baseline's, seed by seed.
     """
+    if baseline not in BASELINES:
+        raise UsageProblem(f"unknown baseline {baseline!r}", hint=f"choose one of: {', '.join(BASELINES)}")
+    protocol = dataclasses.replace(protocol or ProbeProtocol(), **changes)
     ckpt = load_checkpoint(checkpoint) if checkpoint is not None else None
-    config: dict[str, Any] = dict(ckpt["config"]) if ckpt is not None else {}
+    encoders: dict[str, nn.Module] = {}
+    meta: dict[str, dict[str, Any]] = {}
     if not random_init:
         if ckpt is None:
             raise UsageProblem("nothing to probe", hint="pass a checkpoint, or --random-init with --arch")
-        encoder, dim, config = encoder_from_checkpoint(ckpt, source=str(checkpoint))
-        arch, step = ckpt["arch"], int(ckpt["step"])
-    else:
-        arch = arch or (ckpt["arch"] if ckpt is not None else None)
+        encoder, _, _ = encoder_from_checkpoint(ckpt, source=str(checkpoint))
+        encoders[CHECKPOINT] = encoder
+        step = int(ckpt["step"])
+        meta[CHECKPOINT] = {"label": f"{checkpoint} (step {step})", "arch": ckpt["arch"], "step": step}
+    if random_init or baseline == RANDOM_INIT:
+        if ckpt is not None:
+            if arch is not None and arch != ckpt["arch"]:
+                raise UsageProblem(
+                    f"{checkpoint} is a {ckpt['arch']}, not a {arch}: its baseline is the same architecture",
+                    hint="leave --arch out when probing a checkpoint",
+                )
+            arch = ckpt["arch"]
         if arch is None:
             raise UsageProblem(
                 "a random-init probe needs an architecture", hint="pass --arch or a checkpoint"
             )
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(options.get("seed", 0)))
-            encoder, dim = build_backbone(arch)
-        step = 0
-    del ckpt  # the optimizer state can be large; only the encoder is needed from here on
-    size = size or int(config.get("size") or DEFAULT_SIZE)
-    result = probe(encoder, dim, dataset, size=size, **options)
-    return {
-        **result,
-        "checkpoint": str(checkpoint) if checkpoint is not None else None,
-        "arch": arch,
-        "random_init": random_init,
-        "step": step,
-    }
+            torch.manual_seed(protocol.init_seed)
+            encoders[RANDOM_INIT], _ = build_backbone(arch)
+        meta[RANDOM_INIT] = {"label": f"random-init {arch}", "arch": arch, "step": 0}
+    del ckpt  # the optimizer state can be large; only the encoders are needed from here on
+    report = probe_encoders(
+        encoders, dataset, protocol, batch_size=batch_size, device=device, progress=progress
+    )
+    for name, info in meta.items():
+        report["models"][name] = {
+            **info,
+            "checkpoint": str(checkpoint) if checkpoint is not None else None,
+            "random_init": name == RANDOM_INIT,
+            **report["models"][name],
+        }
+    if len(encoders) == 2:
+        ours, base = report["results"][CHECKPOINT], report["results"][RANDOM_INIT]
+        report["gain"] = {stage: gains(ours[stage], base[stage]) for stage in ours}
+    return report

@@ -63,15 +63,27 @@ def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
     state = torch.load(tmp_path / "r18.pt", weights_only=True)
     assert state["fc.weight"].shape == (1000, 512) and "layer4.1.bn2.running_var" in state
     assert (tmp_path / "MODEL_CARD.md").is_file() and (tmp_path / "ATTRIBUTION.md").is_file()
-    # the baseline of a checkpoint: its arch at its training size, never silently another encoder
+    # the protocol on the checkpoint and on its baseline (its arch at random init) in one call
     colours = write_image_folder(tmp_path / "colours", per_class=5)
-    code, stdout, err = pretrain(
-        ["probe", str(out / "ckpt.pt"), "--random-init", "--dataset", str(colours), "--json"], capsys
-    )
+    probe = ["probe", str(out / "ckpt.pt"), "--dataset", str(colours), "--seeds", "2", "--few-shot", "1,2"]
+    code, stdout, err = pretrain([*probe, "--json"], capsys)
     assert code == 0, err
-    baseline = json.loads(stdout)
-    assert baseline["random_init"] and baseline["arch"] == "resnet18" and baseline["size"] == 32
-    assert baseline["step"] == 0 and "baseline of" in baseline["encoder"]
+    report = json.loads(stdout)
+    assert list(report["models"]) == ["checkpoint", "random-init"]
+    assert (
+        report["models"]["random-init"]["arch"] == "resnet18" and report["models"]["checkpoint"]["step"] == 5
+    )
+    assert report["protocol"]["version"] == "probe-v1" and report["protocol"]["size"] == 64
+    assert report["protocol"]["few_shot"] == [1, 2] and report["protocol"]["seeds"] == 2
+    assert list(report["gain"]["layer4"]) == ["linear", "1-shot", "2-shot", "knn"]
+    code, stdout, err = pretrain([*probe, "--layer", "layer2", "--baseline", "none"], capsys)
+    assert code == 0, err
+    assert f"layer layer2  {out / 'ckpt.pt'} (step 5)\n" in stdout and "random-init" not in stdout
+    assert "\n1-shot " in stdout and "k-NN (k=20)" in stdout and "protocol probe-v1 (modified)" in stdout
+    code, _, err = pretrain([*probe, "--layer", "conv9"], capsys)
+    assert code == 2 and "resnet18 has no layer 'conv9'" in err and "layer1, layer2" in err
+    code, _, err = pretrain([*probe, "--few-shot", "1,ten"], capsys)
+    assert code == 2 and "--few-shot takes whole numbers" in err
     code, stdout, _ = pretrain(
         ["preview", str(snapshot_dir), "--out", str(tmp_path / "p.png"), "--size", "16", "--n", "4"], capsys
     )
@@ -95,25 +107,14 @@ def test_bad_inputs_are_one_line_errors(snapshot_dir, tmp_path, capsys):
 
 @needs_fashion_mnist
 def test_probe_random_init_on_fashion_mnist(capsys):
+    args = ["probe", "--random-init", "--arch", "alexnet_small", "--size", "16", "--seeds", "1"]
     code, stdout, _ = pretrain(
-        [
-            "probe",
-            "--random-init",
-            "--arch",
-            "alexnet_small",
-            "--size",
-            "16",
-            "--max-train",
-            "300",
-            "--max-test",
-            "200",
-            "--json",
-        ],
-        capsys,
+        [*args, "--few-shot", "1", "--max-train", "300", "--max-test", "200", "--json"], capsys
     )
     assert code == 0
-    result = json.loads(stdout)
-    assert result["n_train"] == 300 and result["n_test"] == 200 and 0.2 < result["accuracy"] <= 1.0
+    report = json.loads(stdout)
+    assert report["n_train"] == 300 and report["n_test"] == 200 and list(report["models"]) == ["random-init"]
+    assert 0.2 < report["results"]["random-init"]["conv5"]["linear"]["mean"] <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -202,9 +203,10 @@ def test_probe_and_dataset_report_progress_through_the_shared_helper(
     monkeypatch.setattr(cliutils, "progress", recording)
     colours = write_image_folder(tmp_path / "colours", per_class=5)
     args = ["probe", "--random-init", "--arch", "alexnet_small", "--size", "16", "--dataset", str(colours)]
-    code, _, err = pretrain(args, capsys)
+    code, _, err = pretrain([*args, "--seeds", "2", "--few-shot", "1"], capsys)
     assert code == 0, err
-    assert [d for d, _ in phases] == ["probe: features", "probe: fitting"] and phases[0][1] == 15
+    # 12 training and 3 test images; 2 seeds of 2 linear probes, then the k-NN probe
+    assert phases == [("probe: features of random-init", 15), ("probe: fitting on random-init", 5)]
     phases.clear()
     args = ["dataset", str(snapshot_dir), "--out", str(tmp_path / "d"), "--per-program", "1", "--size", "16"]
     code, _, err = pretrain([*args, "--workers", "0"], capsys)

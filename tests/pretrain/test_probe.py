@@ -12,9 +12,11 @@ import torch
 from corpus.errors import InputFormatError, NotFoundError, UsageProblem
 from pretrain.checkpoint import save_checkpoint
 from pretrain.evaldata import load_fashion_mnist, load_image_folder
+from pretrain.linear import select_indices
 from pretrain.methods import build_method
 from pretrain.models import build_backbone
-from pretrain.probe import WEIGHT_DECAYS, probe, probe_checkpoint, select_indices
+from pretrain.probe import extract_features, probe, probe_checkpoint
+from pretrain.protocol import WEIGHT_DECAYS
 from tests.pretrain.helpers import needs_fashion_mnist, write_image_folder
 from tests.pretrain.synthetic import one_thread
 
@@ -111,25 +113,92 @@ def test_fashion_mnist_reads_from_the_debian_package() -> None:
     assert x.shape == (2, 3, 32, 32) and torch.equal(x[:, 0], x[:, 1])
 
 
-@needs_fashion_mnist
-def test_probe_checkpoint_and_random_init_baseline_on_a_fashion_mnist_subset(tmp_path: Path) -> None:
+def tiny_checkpoint(path: Path, arch: str = "alexnet_small", seed: int = 3, step: int = 5) -> Path:
+    encoder, dim = new_encoder(arch, seed=seed)
+    method = build_method("supervised", encoder, dim, 4)
+    config = {"arch": arch, "size": 32}
+    save_checkpoint(path, config=config, step=step, method=method, optimizer=None, manifest_sha256="0" * 64)
+    return path
+
+
+def test_probe_checkpoint_runs_the_protocol_on_it_and_its_random_init_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_image_folder(tmp_path / "colours")
+    ckpt = tiny_checkpoint(tmp_path / "c.pt")
+    forwards = []
+
+    def counting(stages, split, indices, size, **options):
+        forwards.append((len(stages.layers), split.name, len(indices), size))
+        return extract_features(stages, split, indices, size, **options)
+
+    options = {"seeds": 3, "few_shot": (1, 2), "knn_k": 3, "epochs": 20, "size": 16}
+    monkeypatch.setattr("pretrain.probe.extract_features", counting)
     with one_thread():
-        encoder, dim = new_encoder(seed=3)
-        method = build_method("supervised", encoder, dim, 4)
-        config = {"arch": "alexnet_small", "size": 32}
-        ckpt = tmp_path / "c.pt"
-        save_checkpoint(ckpt, config=config, step=5, method=method, optimizer=None, manifest_sha256="0" * 64)
-        options = {"max_train": 300, "max_test": 200, "epochs": 30}
-        trained = probe_checkpoint(ckpt, "fashion-mnist", **options)
-        baseline = probe_checkpoint(ckpt, "fashion-mnist", random_init=True, **options)
-        few = probe_checkpoint(
-            None, "fashion-mnist", arch="alexnet_small", random_init=True, few_shot=2, **options
-        )
-    assert trained["size"] == 32 and trained["step"] == 5 and trained["arch"] == "alexnet_small"
-    assert (trained["n_train"], trained["n_test"]) == (300, 200)
-    assert trained["accuracy"] > 0.3  # chance is 0.1
-    assert baseline["random_init"] and baseline["step"] == 0 and baseline["size"] == 32
-    assert few["n_train"] == 20 and few["size"] == 64 and few["weight_decay"] == 1e-2
+        report = probe_checkpoint(ckpt, root, layers=("last", "conv2"), **options)
+    # features once per model and split, every layer in the same pass, whatever the seeds and probes
+    assert forwards == [(2, "train", 24, 16), (2, "test", 6, 16)] * 2
+    assert list(report["models"]) == list(report["results"]) == ["checkpoint", "random-init"]
+    ours, base = report["models"]["checkpoint"], report["models"]["random-init"]
+    assert (ours["arch"], ours["step"], ours["random_init"], ours["checkpoint"]) == (
+        "alexnet_small",
+        5,
+        False,
+        str(ckpt),
+    )
+    assert (base["arch"], base["step"], base["random_init"]) == ("alexnet_small", 0, True)
+    assert ours["layers"] == base["layers"] == {"conv5": 256, "conv2": 64}
+    assert report["protocol"]["default"] is False and report["protocol"]["seeds"] == 3
+    assert (report["n_train"], report["n_test"], report["num_classes"]) == (24, 6, 3)
+    for name in ("checkpoint", "random-init"):
+        assert list(report["results"][name]) == ["conv5", "conv2"]
+        probes = report["results"][name]["conv5"]
+        assert list(probes) == ["linear", "1-shot", "2-shot", "knn"]
+        assert len(probes["1-shot"]["accuracies"]) == 3 and probes["2-shot"]["n_train"] == 6
+        assert probes["linear"]["mean"] == 1.0  # flat colours are linearly separable
+    gain = report["gain"]["conv5"]["1-shot"]
+    ours_1, base_1 = (
+        report["results"][n]["conv5"]["1-shot"]["accuracies"] for n in ("checkpoint", "random-init")
+    )
+    assert gain["differences"] == pytest.approx(
+        [a - b for a, b in zip(ours_1, base_1, strict=True)], abs=1e-6
+    )
+    # the same call again gives the same figures: subsets, hold-outs and the baseline's weights are seeded
+    with one_thread():
+        again = probe_checkpoint(ckpt, root, layers=("last", "conv2"), **options)
+    assert again["results"] == report["results"]
+
+
+def test_the_baseline_is_the_checkpoint_s_architecture_or_none(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "colours", per_class=5)
+    ckpt = tiny_checkpoint(tmp_path / "c.pt")
+    options = {"seeds": 1, "few_shot": (), "epochs": 5, "size": 16}
+    with one_thread():
+        alone = probe_checkpoint(ckpt, root, baseline="none", **options)
+        baseline = probe_checkpoint(ckpt, root, random_init=True, **options)
+    assert list(alone["models"]) == ["checkpoint"] and "gain" not in alone
+    assert (
+        list(baseline["models"]) == ["random-init"]
+        and baseline["models"]["random-init"]["arch"] == "alexnet_small"
+    )
+    with pytest.raises(UsageProblem, match="is a alexnet_small, not a resnet18"):
+        probe_checkpoint(ckpt, root, arch="resnet18", **options)
+    with pytest.raises(UsageProblem, match="unknown baseline 'imagenet'") as info:
+        probe_checkpoint(ckpt, root, baseline="imagenet", **options)
+    assert info.value.hint == "choose one of: random-init, none"
+
+
+@needs_fashion_mnist
+def test_probe_checkpoint_on_a_fashion_mnist_subset(tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "c.pt")
+    options = {"max_train": 300, "max_test": 200, "epochs": 30, "seeds": 2, "few_shot": (1,)}
+    with one_thread():
+        report = probe_checkpoint(ckpt, "fashion-mnist", **options)
+    assert report["protocol"]["size"] == 64  # the protocol's size, not the checkpoint's 32
+    assert (report["n_train"], report["n_test"]) == (300, 200)
+    for name in ("checkpoint", "random-init"):
+        assert report["results"][name]["conv5"]["linear"]["mean"] > 0.3  # chance is 0.1
+        assert report["results"][name]["conv5"]["1-shot"]["n_train"] == 10
 
 
 def test_probe_needs_something_to_probe() -> None:
