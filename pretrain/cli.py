@@ -88,6 +88,13 @@ def train_command(
     programs: Annotated[
         int | None, typer.Option(help="Sample only N programs of the snapshot (a seeded choice); 0: all.")
     ] = None,
+    samples_per_program: Annotated[
+        int | None,
+        typer.Option(
+            help="Consecutive samples that share a program, each at its own time: a batch of B compiles "
+            "B/N programs (default 0: 1 where a worker's cache holds every program, else 8)."
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help=f"Seed of everything: data, augmentations, init (default {_D.seed}).")
     ] = None,
@@ -143,6 +150,7 @@ def train_command(
         mixup_alpha=mixup_alpha,
         device=device,
         programs=programs,
+        samples_per_program=samples_per_program,
         seed=seed,
         out=out,
         db=db,

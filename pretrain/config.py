@@ -24,6 +24,16 @@ def max_workers() -> int:
 
 
 METHODS = ("supervised", "supcon", "simclr", "mocov2")
+#: Samples a program when a snapshot has more programs than a worker's cache holds (pretrain.data):
+#: a batch of 64 then compiles 8 programs instead of ~64.
+SAMPLES_PER_PROGRAM = 8
+
+
+def samples_per_program_for(programs: int, cache_programs: int) -> int:
+    """The stream's group size when the config leaves it at 0: 1 when a worker's cache holds all
+    ``programs`` sampled (each is compiled once a worker, then only rendered), else
+    :data:`SAMPLES_PER_PROGRAM`."""
+    return 1 if programs <= cache_programs else SAMPLES_PER_PROGRAM
 
 
 @dataclass
@@ -52,6 +62,9 @@ class TrainConfig:
     queue_size: int = 4096  # MoCo v2
     amp: bool = True  # mixed precision where the device supports it (CUDA)
     cache_programs: int = 64
+    # m consecutive samples share a program (pretrain.data); 0: 1 where the cache holds every
+    # program sampled, else SAMPLES_PER_PROGRAM. A run records the value it used.
+    samples_per_program: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
     device: str = "auto"  # torch device: auto (cuda if available), cpu, cuda
@@ -106,6 +119,12 @@ class TrainConfig:
             raise UsageProblem("size must be >= 16, steps >= 1 and batch_size >= 2")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.programs < 0:
             raise UsageProblem("log_every and checkpoint_every must be >= 1, and programs >= 0")
+        if self.samples_per_program < 0 or self.cache_programs < 1:
+            raise UsageProblem(
+                f"samples_per_program must be >= 0 and cache_programs >= 1, not "
+                f"{self.samples_per_program} and {self.cache_programs}",
+                hint="leave samples_per_program at 0 to choose it from the snapshot's size",
+            )
         if self.lr < 0:
             raise UsageProblem(f"lr must be > 0, not {self.lr}")
         if self.mixup_alpha <= 0:

@@ -8,16 +8,32 @@ of a shared-memory ring the training process copies batches out of (:class:`_Rin
 Determinism: sample ``i`` of the global stream draws everything (program, time, MixUp partners
 and weights) from ``Generator(Philox(key=seed, counter=[0, i, 0, 0]))``: a counter-based
 generator, so each sample starts at its own block of one stream and never reaches the next
-sample's (a draw advances the first counter word). Rank ``r`` of ``W`` takes samples
-``j * W + r``; its batch ``b`` holds rank-local samples ``b*B … b*B+B-1``; DataLoader worker ``w``
-of ``N`` makes batches ``b ≡ w (mod N)``, which is the order the DataLoader returns them in.
-So every rank and worker split sees the same samples, and a run resumed at step ``s`` starts at
-batch ``s`` and sees exactly what it would have seen.
+sample's (a draw advances the first counter word). Samples come in groups of
+``samples_per_program`` (m) consecutive indices that share one program (or, with MixUp, one set of
+K programs): the one the group's first sample ``i - i % m`` draws; every sample still draws its
+own time (and MixUp weights) from its own generator, the same it would draw with m = 1. Rank ``r``
+of ``W`` takes whole groups ``g * W + r``, so its rank-local sample ``j`` is global sample
+``((j // m) * W + r) * m + j % m`` (``j * W + r`` for m = 1); its batch ``b`` holds rank-local
+samples ``b*B … b*B+B-1``; DataLoader worker ``w`` of ``N`` makes batches ``b ≡ w (mod N)``, which
+is the order the DataLoader returns them in. So every rank and worker split sees the same samples,
+and a run resumed at step ``s`` starts at batch ``s`` and sees exactly what it would have seen.
 
 Each worker owns one headless GL context (created in the worker, never forked), compiles
 programs lazily and keeps a bounded LRU cache of compiled ones: compiling every program up front
 costs ~70 ms each on llvmpipe (25 minutes for 21k programs). A program that fails here (it stops
 compiling on this driver, or draws nothing) is skipped, counted, and replaced by another draw.
+
+Why groups: on llvmpipe a program's first draw compiles it to machine code (LLVM), a median of
+~0.2 s and seconds for some (measured on the real corpus, a cold Mesa shader cache), while a 64²
+frame takes ~1-5 ms. With a snapshot of many more programs than a worker's cache holds (20,000
+against 64), nearly every sample meets a program its worker has not compiled: a batch of 64 would
+spend most of its time compiling. With m samples a program, a batch compiles B/m programs. What it
+does to the methods: supervised and SupCon read the labels (same-program images are one class, or
+positives); MoCo v2's negatives are the queue of earlier batches' keys, where a program of this
+batch almost never is with thousands of programs; SimCLR would take a group's other images as
+negatives, so with m > 1 it leaves same-program images out of its negatives (pretrain.methods).
+With a snapshot the cache holds whole, every program is compiled once per worker and m = 1 costs
+nothing: that is the default there (pretrain.config.samples_per_program_for).
 """
 
 from __future__ import annotations
@@ -56,11 +72,16 @@ class StreamConfig:
     mixup_k: int = 0  # 0 or 1: no MixUp; K >= 2: blend K programs with Dirichlet(alpha) weights
     mixup_alpha: float = 1.0
     cache_programs: int = 64  # compiled programs each worker keeps
+    samples_per_program: int = 1  # m: consecutive samples that share a program (module docstring)
     device: str | None = None  # GL device: auto, cpu, gpu, or an EGL index
 
 
 class ProgramFailed(Exception):
     pass
+
+
+#: A sample's draw: its programs, their times, and its MixUp weights (None without MixUp).
+_Draw = tuple[list[int], list[float], "np.ndarray | None"]
 
 
 def has_history(compiled) -> bool:
@@ -95,7 +116,7 @@ class _Renderer:
         self.engine = Engine(device=config.device)
         self.cache: OrderedDict[int, Any] = OrderedDict()
         self.failed: dict[int, str] = {}
-        self.compiles = 0
+        self.compiles = 0  # compile attempts, failed ones included: each costs a compile
 
     def compiled(self, index: int):
         from render.engine import ShaderError, UnsupportedProgram
@@ -106,12 +127,12 @@ class _Renderer:
         if hit is not None:
             self.cache.move_to_end(index)
             return hit
+        self.compiles += 1
         try:
             compiled = self.engine.compile(self.snapshot.program(index), float_picture=False)
         except (ShaderError, UnsupportedProgram, OSError) as exc:
             self.failed[index] = f"{type(exc).__name__}: {exc}"[:300]
             raise ProgramFailed(self.failed[index]) from None
-        self.compiles += 1
         self.cache[index] = compiled
         while len(self.cache) > self.config.cache_programs:
             _, old = self.cache.popitem(last=False)
@@ -156,6 +177,8 @@ class ShaderStream(IterableDataset):
         self.rank = rank
         self.world_size = world_size
         self.max_batches = max_batches
+        if config.samples_per_program < 1:
+            raise ValueError(f"samples_per_program must be >= 1, not {config.samples_per_program}")
         n = len(snapshot)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
@@ -193,39 +216,34 @@ class ShaderStream(IterableDataset):
     def _time(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(self.config.time_min, self.config.time_max))
 
-    def _first_draw(self, global_index: int) -> tuple[int, float]:
-        """Program and time that sample ``global_index`` draws first when MixUp is off."""
-        rng = self._rng(global_index)
-        return self._draw_program(rng), self._time(rng)
+    def _draws(self, rng: np.random.Generator, k: int) -> _Draw:
+        """One draw of a sample's ``k`` programs, their times and (``k`` >= 2) MixUp weights."""
+        labels = [self._draw_program(rng) for _ in range(k)]
+        times = [self._time(rng) for _ in range(k)]
+        weights = rng.dirichlet([self.config.mixup_alpha] * k) if k >= 2 else None
+        return labels, times, weights
 
-    def _sample(self, renderer: _Renderer, global_index: int, out: np.ndarray, scratch: np.ndarray):
-        """Fill ``out`` with sample ``global_index``; returns (label, mix labels, mix weights, skipped)."""
-        rng = self._rng(global_index)
-        k = self.config.mixup_k if self.config.mixup_k >= 2 else 1
-        skipped = 0
-        labels: list[int] = []
-        for _ in range(MAX_REDRAWS):
-            labels = [self._draw_program(rng) for _ in range(k)]
-            times = [self._time(rng) for _ in range(k)]
+    def _resolve(self, renderer: _Renderer, leader: int, k: int) -> tuple[_Draw, int]:
+        """The first draw of sample ``leader`` whose programs all compile here, and how many draws
+        were skipped before it: what the group led by ``leader`` renders."""
+        rng = self._rng(leader)
+        for skipped in range(MAX_REDRAWS):
+            draw = self._draws(rng, k)
             try:
-                if k == 1:
-                    renderer.render_into(labels[0], times[0], out)
-                    return labels[0], None, None, skipped
-                weights = rng.dirichlet([self.config.mixup_alpha] * k)
-                acc = np.zeros(out.shape, np.float32)
-                for label, t, w in zip(labels, times, weights, strict=True):
-                    renderer.render_into(label, t, scratch)
-                    acc += np.float32(w) * scratch
-                np.rint(acc, out=acc)
-                out[...] = acc.astype(np.uint8)
-                order = np.argsort(-weights, kind="stable")
-                return labels[int(order[0])], np.array(labels)[order], weights[order], skipped
+                for label in draw[0]:
+                    renderer.compiled(label)
             except ProgramFailed:
-                skipped += 1
+                continue
+            return draw, skipped
         raise RuntimeError(
             f"no program of snapshot {self.snapshot.name} renders here after {MAX_REDRAWS} draws "
             f"({len(renderer.failed)} failed, e.g. {next(iter(renderer.failed.values()), '?')})"
         )
+
+    def global_index(self, j: int) -> int:
+        """The global index of this rank's sample ``j`` (module docstring)."""
+        m = self.config.samples_per_program
+        return ((j // m) * self.world_size + self.rank) * m + j % m
 
     def batch(
         self, renderer: _Renderer, b: int, into: tuple[torch.UntypedStorage, int] | None = None
@@ -233,7 +251,7 @@ class ShaderStream(IterableDataset):
         """Rank-local batch ``b``, rendered into ``into`` (a storage and a byte offset where
         :func:`batch_nbytes` bytes are free) or into a new storage."""
         cfg = self.config
-        bs, size, k = cfg.batch_size, cfg.size, _mix_k(cfg)
+        bs, size, k, m = cfg.batch_size, cfg.size, _mix_k(cfg), cfg.samples_per_program
         storage, offset = into if into is not None else (torch.UntypedStorage(batch_nbytes(cfg)), 0)
         images, ids, mix_weights = _batch_views(storage, offset, cfg)
         array = images.numpy()  # shares memory: GL writes straight into the tensor
@@ -241,30 +259,62 @@ class ShaderStream(IterableDataset):
         # Written through numpy: a tensor's __setitem__ costs microseconds per call.
         ids_array = ids.numpy()
         weights_array = mix_weights.numpy() if k else None
-        skipped = 0
-        indices = [(b * bs + j) * self.world_size + self.rank for j in range(bs)]
-        # Without MixUp, every sample's program and time are drawn before any is rendered: the
-        # drawing code then runs warm instead of between renders (~5 % of a 64² image's CPU). A
-        # sample whose program fails goes through _sample, which draws that program first again,
-        # finds it failed and draws anew, exactly as if it had been drawn there.
-        drawn = None if k else [self._first_draw(i) for i in indices]
+        skipped, compiles = 0, renderer.compiles
+        indices = [self.global_index(b * bs + j) for j in range(bs)]
+        # Every sample's first draw comes before any is rendered: the drawing code then runs warm
+        # instead of between renders (~5 % of a 64² image's CPU). A group whose programs fail is
+        # resolved anew from its leader's generator, as if it had drawn again there.
+        drawn = [self._draws(self._rng(i), max(k, 1)) for i in indices]
+        groups: dict[int, list[int]] = {}  # leader: the programs its group renders
         for j, global_index in enumerate(indices):
-            if drawn is not None:
-                label, t = drawn[j]
-                try:
-                    renderer.render_into(label, t, array[j])
-                    ids_array[j], ids_array[bs + j] = label, global_index
-                    continue
-                except ProgramFailed:
-                    pass
-            label, mls, mws, s = self._sample(renderer, global_index, array[j], scratch)
-            ids_array[j] = label
-            ids_array[bs + j] = global_index
-            skipped += s
+            leader = global_index - global_index % m
+            labels, times, weights = drawn[j]
+            if leader != global_index and leader not in groups:  # the leader was drawn earlier
+                at = j - (global_index - leader)
+                groups[leader] = drawn[at][0] if at >= 0 else self._draws(self._rng(leader), max(k, 1))[0]
+            try:
+                chosen = self._render(renderer, groups.get(leader, labels), times, weights, array[j], scratch)
+            except ProgramFailed:
+                resolved, redraws = self._resolve(renderer, leader, max(k, 1))
+                skipped += redraws
+                groups[leader] = resolved[0]
+                if leader == global_index:  # the leader's own time and weights come with the draw
+                    labels, times, weights = resolved
+                chosen = self._render(renderer, resolved[0], times, weights, array[j], scratch)
+            groups.setdefault(leader, labels)
+            ids_array[j], ids_array[bs + j] = chosen[0], global_index
             if k:
-                ids_array[2 * bs + j * k : 2 * bs + (j + 1) * k] = mls
-                weights_array[j] = mws
-        return {**_batch_dict(images, ids, mix_weights, cfg), "batch": b, "skipped": skipped}
+                ids_array[2 * bs + j * k : 2 * bs + (j + 1) * k] = chosen[1]
+                weights_array[j] = chosen[2]
+        return {
+            **_batch_dict(images, ids, mix_weights, cfg),
+            "batch": b,
+            "skipped": skipped,
+            "compiles": renderer.compiles - compiles,
+        }
+
+    @staticmethod
+    def _render(
+        renderer: _Renderer,
+        labels: list[int],
+        times: list[float],
+        weights: np.ndarray | None,
+        out: np.ndarray,
+        scratch: np.ndarray,
+    ) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+        """Render one sample into ``out``: one program, or ``labels`` blended with ``weights``;
+        returns its label and, under MixUp, its labels and weights heaviest first."""
+        if weights is None:
+            renderer.render_into(labels[0], times[0], out)
+            return labels[0], None, None
+        acc = np.zeros(out.shape, np.float32)
+        for label, t, w in zip(labels, times, weights, strict=True):
+            renderer.render_into(label, t, scratch)
+            acc += np.float32(w) * scratch
+        np.rint(acc, out=acc)
+        out[...] = acc.astype(np.uint8)
+        order = np.argsort(-weights, kind="stable")
+        return labels[int(order[0])], np.array(labels)[order], weights[order]
 
     def __iter__(self):
         from render.context import share_cores

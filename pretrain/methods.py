@@ -76,18 +76,24 @@ def label_overlap(labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def weighted_contrastive_loss(
-    z: torch.Tensor, positive_weights: torch.Tensor, temperature: float
+    z: torch.Tensor,
+    positive_weights: torch.Tensor,
+    temperature: float,
+    excluded: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, float]:
     """SupCon's loss (Khosla et al. 2020, L_out) with real-valued positive weights.
 
     ``z`` are L2-normalised embeddings ``(M, d)``; ``positive_weights`` ``(M, M)`` say how much j is a
     positive for anchor i (the diagonal is ignored). Each anchor's loss is the weighted mean of
     ``-log softmax`` over all other samples; with 0/1 weights from labels this is SupCon, with weights
-    marking only the other view of the same image it is SimCLR's NT-Xent. Returns the mean loss and
-    the share of anchors whose nearest other sample is a positive.
+    marking only the other view of the same image it is SimCLR's NT-Xent. ``excluded`` ``(M, M)``
+    (bool) marks pairs that are neither positives nor negatives: left out as the diagonal is.
+    Returns the mean loss and the share of anchors whose nearest other sample is a positive.
     """
     m = z.shape[0]
     eye = torch.eye(m, dtype=torch.bool, device=z.device)
+    if excluded is not None:
+        eye = eye | excluded.to(z.device)
     logits = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
     log_prob = (logits - torch.logsumexp(logits, dim=1, keepdim=True)).masked_fill(eye, 0.0)
     w = positive_weights.to(z.dtype).masked_fill(eye, 0.0)
@@ -179,12 +185,17 @@ class SupCon(Method):
         labels, weights = _label_lists(batch, device)
         return label_overlap(labels, weights).repeat(n_views, n_views)
 
+    def _excluded(self, batch: Batch, n: int, n_views: int, device: torch.device) -> torch.Tensor | None:
+        """Pairs that are neither positives nor negatives: none for SupCon."""
+        return None
+
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         views = self._views(batch)
         n = views[0].shape[0]
         z = F.normalize(self.head(self.backbone(torch.cat(views))), dim=1)
         weights = self._positive_weights(batch, n, len(views), z.device)
-        loss, pos_acc = weighted_contrastive_loss(z, weights, self.temperature)
+        excluded = self._excluded(batch, n, len(views), z.device)
+        loss, pos_acc = weighted_contrastive_loss(z, weights, self.temperature, excluded)
         return loss, {"loss": loss.detach().item(), "pos_acc": pos_acc}
 
 
@@ -192,18 +203,35 @@ class SimCLR(SupCon):
     """SimCLR (Chen et al. 2020): NT-Xent over the views of a batch, no labels.
 
     The positives of an anchor are the other views of the same image; everything else in the batch
-    (on this process) is a negative.
+    (on this process) is a negative, except, with ``exclude_same_program``, the other images of the
+    same program (any program in common under MixUp): a stream that groups samples by program
+    (``samples_per_program`` > 1, :mod:`pretrain.data`) puts several in a batch, and they are no
+    negatives (a program that changes slowly draws near-copies). The training loop sets it then.
     """
 
     name = "simclr"
 
     def __init__(
-        self, backbone: nn.Module, dim: int, num_classes: int, temperature: float = 0.2, proj_dim: int = 128
+        self,
+        backbone: nn.Module,
+        dim: int,
+        num_classes: int,
+        temperature: float = 0.2,
+        proj_dim: int = 128,
+        exclude_same_program: bool = False,
     ) -> None:
         super().__init__(backbone, dim, num_classes, temperature=temperature, proj_dim=proj_dim)
+        self.exclude_same_program = exclude_same_program
 
     def _positive_weights(self, batch: Batch, n: int, n_views: int, device: torch.device) -> torch.Tensor:
         return torch.eye(n, device=device).repeat(n_views, n_views)
+
+    def _excluded(self, batch: Batch, n: int, n_views: int, device: torch.device) -> torch.Tensor | None:
+        if not self.exclude_same_program:
+            return None
+        labels, weights = _label_lists(batch, device)
+        others = (label_overlap(labels, weights) > 0) & ~torch.eye(n, dtype=torch.bool, device=device)
+        return others.repeat(n_views, n_views)
 
 
 def _all_gather(x: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
-from pretrain.config import RESUMABLE_CHANGES, TrainConfig
+from pretrain.config import RESUMABLE_CHANGES, TrainConfig, samples_per_program_for
 from pretrain.outputs import check_folder, make_folder
 from pretrain.stopping import StopRequest, TrainingInterrupted
 
@@ -47,6 +47,15 @@ def _check_resumed_config(saved: dict[str, Any], config: TrainConfig, step: int,
             f"the run in {out} is already at step {step}, and --steps is {config.steps}",
             hint=f"pass --steps N with N > {step} to train further",
         )
+
+
+def _choose_group_size(config: TrainConfig, programs: int) -> None:
+    """Fill in ``samples_per_program`` where it is 0 (auto), from the programs sampled and the
+    cache: chosen once, then recorded in config.json and the checkpoint, so a resume (which may
+    change ``cache_programs``) streams the same samples."""
+    if not config.samples_per_program:
+        sampled = config.programs if 0 < config.programs < programs else programs
+        config.samples_per_program = samples_per_program_for(sampled, config.cache_programs)
 
 
 def lr_at(config: TrainConfig, step: int, world_size: int) -> float:
@@ -220,6 +229,9 @@ def train(
             raise NotFoundError(f"nothing to resume: {ckpt_path} does not exist", hint="drop --resume")
         ckpt = load_checkpoint(ckpt_path)
         check_compatible(ckpt, arch=config.arch, manifest_sha256=snapshot.manifest_sha256)
+        if "samples_per_program" not in (ckpt.get("config") or {}):  # a run from before groups
+            config.samples_per_program = config.samples_per_program or 1
+        _choose_group_size(config, len(snapshot))
         _check_resumed_config(ckpt.get("config") or {}, config, int(ckpt["step"]), out)
         method.load_state_dict(ckpt["method"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -232,6 +244,9 @@ def train(
             hint="pass --resume to continue it, or choose another --out",
         )
     resumed_from = step
+    _choose_group_size(config, len(snapshot))
+    if config.method == "simclr":  # a group's other images are no negatives (pretrain.methods)
+        method.exclude_same_program = config.samples_per_program > 1
     if rank == 0:
         make_folder(out)
         (out / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
@@ -252,6 +267,7 @@ def train(
             mixup_k=config.mixup_k,
             mixup_alpha=config.mixup_alpha,
             cache_programs=config.cache_programs,
+            samples_per_program=config.samples_per_program,
             device=config.gl_device or None,
         ),
         start_batch=step,
@@ -281,7 +297,7 @@ def train(
 
     started = time.perf_counter()
     first_batch_s = None
-    seen, skipped, window_start, window_images = 0, 0, time.perf_counter(), 0
+    seen, skipped, compiles, window_start, window_images = 0, 0, 0, time.perf_counter(), 0
     last_loss = float("nan")
     model.train()
     # Ctrl-C stops between steps, with a checkpoint (pretrain.stopping); under torchrun the ranks
@@ -323,6 +339,7 @@ def train(
             seen += len(x) * world
             window_images += len(x) * world
             skipped += int(batch["skipped"])
+            compiles += int(batch["compiles"])
             last_loss = float(loss.detach())
             if rank == 0 and (step % config.log_every == 0 or step in (config.steps, stop_at)):
                 now = time.perf_counter()
@@ -332,6 +349,7 @@ def train(
                     "lr": round(lr, 6),
                     "images_per_s": round(window_images / max(now - window_start, 1e-9), 2),
                     "skipped": skipped,
+                    "compiles": compiles,  # programs compiled by this rank's loader so far
                     "seconds": round(now - started, 2),
                     **{k: round(float(v), 5) for k, v in metrics.items()},
                 }
@@ -359,6 +377,8 @@ def train(
         "first_batch_s": round(first_batch_s or 0.0, 2),
         "final_loss": round(last_loss, 5) if math.isfinite(last_loss) else None,
         "skipped_programs": skipped,
+        "compiles": compiles,  # programs this rank's loader compiled in this run
+        "samples_per_program": config.samples_per_program,
         "programs": len(snapshot),
         "programs_sampled": config.programs or len(snapshot),
         "world_size": world,

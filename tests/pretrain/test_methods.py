@@ -96,6 +96,25 @@ def test_simclr_loss_is_nt_xent() -> None:
     assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
 
 
+def test_simclr_leaves_other_images_of_the_same_program_out_of_its_negatives() -> None:
+    torch.manual_seed(0)
+    backbone, dim = build_backbone("alexnet_small")
+    method = build_method("simclr", backbone, dim, 3, exclude_same_program=True).eval()
+    views = [torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)]
+    labels = torch.tensor([0, 0, 1, 2])  # images 0 and 1: one program at two times
+    loss, _ = method({"views": views, "labels": labels})
+    with torch.no_grad():
+        z = F.normalize(method.head(method.backbone(torch.cat(views))), dim=1)
+    sim = z @ z.T / method.temperature
+    same = labels.repeat(2)[:, None] == labels.repeat(2)[None, :]
+    own = torch.eye(4, dtype=torch.bool).repeat(2, 2)
+    sim = sim.masked_fill(same & ~own, float("-inf")).fill_diagonal_(float("-inf"))
+    reference = F.cross_entropy(sim, torch.cat([torch.arange(4, 8), torch.arange(4)]))
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
+    method.exclude_same_program = False  # as SimCLR is without groups: every other image a negative
+    assert method({"views": views, "labels": labels})[0].item() > loss.item()  # more negatives
+
+
 def test_supcon_loss_matches_khosla_et_al_written_as_loops() -> None:
     labels = torch.tensor([0, 1, 0, 2, 1, 0])
     t = 0.1

@@ -97,6 +97,37 @@ def test_resume_takes_the_runs_own_settings_and_refuses_to_change_what_defines_i
         train(TrainConfig.load(None, base=run_config(out), steps=3), resume=True)
 
 
+def test_the_group_size_follows_the_cache_and_is_recorded_so_a_resume_keeps_it(snapshot_dir, tmp_path):
+    # the cache holds all 4 programs: one sample a program costs no compiles after the first batch
+    summary = train(config(snapshot_dir, tmp_path / "a", steps=2))
+    assert summary["samples_per_program"] == 1 and summary["compiles"] == len(SHADERS)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["samples_per_program"] == 1
+    # a cache smaller than the snapshot: samples come in groups of 8 (a batch of 8: one program)
+    out = tmp_path / "b"
+    summary = train(config(snapshot_dir, out, steps=2, cache_programs=2, method="simclr"))
+    assert summary["samples_per_program"] == 8 and summary["compiles"] <= 2
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["compiles"] == summary["compiles"]
+    # a bigger cache on resume (allowed) does not change the stream the run was started with
+    resumed = TrainConfig.load(None, base=run_config(out), steps=3, cache_programs=64)
+    assert train(resumed, resume=True)["samples_per_program"] == 8
+    with pytest.raises(UsageProblem, match="samples_per_program=8"):
+        train(TrainConfig.load(None, base=run_config(out), steps=4, samples_per_program=2), resume=True)
+
+
+def test_a_run_from_before_groups_resumes_with_one_sample_a_program(snapshot_dir, tmp_path):
+    out = tmp_path / "old"
+    train(config(snapshot_dir, out, steps=2, cache_programs=2, samples_per_program=1))
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    del ckpt["config"]["samples_per_program"]
+    torch.save(ckpt, out / "ckpt.pt")
+    saved = run_config(out)
+    del saved["samples_per_program"]
+    (out / "config.json").write_text(json.dumps(saved))
+    summary = train(TrainConfig.load(None, base=run_config(out), steps=3), resume=True)
+    assert summary["samples_per_program"] == 1  # not the 8 a new run with this cache would get
+
+
 def test_a_run_folder_is_never_overwritten_and_resume_needs_a_checkpoint(snapshot_dir, tmp_path):
     train(config(snapshot_dir, tmp_path / "r", steps=1))
     with pytest.raises(ImageProgramsError, match="already holds a run"):
