@@ -70,8 +70,9 @@ def evaluate_features(
     """Every probe of ``protocol`` on one model's features: ``{probe: summary}``.
 
     ``train_x`` is the whole training pool, raw (standardised here). A summary holds ``mean``,
-    ``std`` (over probe seeds), ``accuracies`` (one a seed), ``n_train`` (images the classifier
-    saw), ``n_test``, ``test_stderr`` and, for linear probes, the ``weight_decays`` chosen.
+    ``std`` (over probe seeds: the few-shot probes run once a seed, the whole-pool linear and k-NN
+    probes once, std 0), ``accuracies`` (one a run), ``n_train`` (images the classifier saw),
+    ``n_test``, ``test_stderr`` and, for linear probes, the ``weight_decays`` chosen.
     ``advance(1)`` is called after each probe run.
     """
     train_x, test_x = standardise(train_x, test_x)
@@ -85,7 +86,8 @@ def evaluate_features(
     subsets: list[tuple[str, int | None]] = [(LINEAR, None), *((f"{n}-shot", n) for n in protocol.few_shot)]
     for name, shots in subsets:
         accuracies, decays, n_train = [], [], 0
-        for seed in range(protocol.seeds):
+        # the whole pool is the same whatever the seed: its probe, like k-NN's, is run once
+        for seed in range(protocol.seeds if shots else 1):
             idx = select_indices(train_y, few_shot=shots, seed=seed)
             classifier, decay = fit_probe(train_x[idx], train_y[idx], num_classes, seed=seed, **fit)
             accuracies.append(accuracy(classifier, test_x, test_y))

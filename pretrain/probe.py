@@ -7,7 +7,8 @@ memory. Features are extracted once per model and split (eval mode, no gradients
 every probe and probe seed reuses them: extraction dominates the cost, measured on this project's 2
 shared CPU cores at 64 px at about 130 images/s for ResNet-18 and 340 for ``alexnet_small``, so the
 protocol's 20,000 images take about 2.5 minutes a ResNet-18 (a minute for ``alexnet_small``) and
-the fits about a minute more; pass a smaller ``max_train``/``max_test`` for quicker, rougher looks.
+the fits one to two minutes more; pass a smaller ``max_train``/``max_test`` for quicker, rougher
+looks.
 
 :func:`probe` is the single linear probe the protocol is built from (one seed, one subset), kept for
 scripts that want just that number.
@@ -34,7 +35,7 @@ from pretrain.evaluation import evaluate_features, gains
 from pretrain.layers import PooledStages
 from pretrain.linear import accuracy, can_select, fit_probe, select_indices, standardise
 from pretrain.models import build_backbone
-from pretrain.protocol import WEIGHT_DECAYS, ProbeProtocol, probe_names
+from pretrain.protocol import WEIGHT_DECAYS, ProbeProtocol
 
 __all__ = [
     "BASELINES",
@@ -195,7 +196,7 @@ def probe_encoders(
     test_idx = select_indices(data.test.labels, max_n=protocol.max_test, seed=protocol.subset_seed)
     train_y, test_y = data.train.labels[train_idx], data.test.labels[test_idx]
     report = progress or _no_progress
-    runs = protocol.seeds * (len(probe_names(protocol)) - 1) + 1
+    runs = protocol.seeds * len(protocol.few_shot) + 2  # few-shot runs a seed, linear and k-NN once
     models: dict[str, dict[str, Any]] = {}
     results: dict[str, dict[str, Any]] = {}
     for name, encoder in encoders.items():

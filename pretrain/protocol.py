@@ -19,17 +19,19 @@ changed. With the defaults, on a dataset (Fashion-MNIST unless told otherwise):
   fewer than 5 a class nothing is held out and the decay is 1e-2.
 * **k-NN probe.** Cosine similarity between standardised features, the k = 20 nearest images of the
   pool vote with weight exp(similarity / 0.07): the weighted k-NN of Wu et al. (2018) and DINO.
-* **Seeds.** Five probe seeds (0-4) draw the few-shot subsets and the hold-outs that choose the
-  weight decays; figures are mean ± sample std over them. The linear probe on the whole pool
-  varies with its seed only through the decay chosen, and the k-NN probe not at all (it is run
-  once, std 0). Every figure also carries the test set's own noise, which ``test_stderr`` states
-  (the binomial standard error of an accuracy on that many test images: 0.36 points at 85 % on
-  10,000); the gain's is smaller, both models being scored on the same images.
+* **Seeds.** Five probe seeds (0-4) draw the few-shot subsets and the hold-outs that choose their
+  weight decays; their figures are mean ± sample std over the seeds. The whole-pool linear probe
+  and the k-NN probe read the same images whatever the seed: each is run once (std 0; the linear
+  probe's hold-out drawn with seed 0). Every figure also carries the test set's own noise, which
+  ``test_stderr`` states (the binomial standard error of an accuracy on that many test images:
+  0.36 points at 85 % on 10,000); the gain's is smaller, both models being scored on the same
+  images.
 * **Baseline.** The same architecture at random initialisation (weights from seed 0), through the
   same protocol; ``gain`` is the checkpoint's accuracy minus the baseline's, seed by seed.
 
 Feature extraction dominates the cost (about 130 images/s for ResNet-18 at 64 px on this
-project's 2 CPU cores, 340 for ``alexnet_small``); the fits take a few seconds each. This module
+project's 2 CPU cores, 340 for ``alexnet_small``); the fits, on one thread, take from a fraction
+of a second (1-shot) to half a minute (the whole pool) each. This module
 holds the constants and the report's table, and imports no torch (``pretrain --help`` shows the
 defaults); :mod:`pretrain.evaluation` runs the probes on features, :mod:`pretrain.probe` on models.
 """
@@ -152,10 +154,7 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     stderr = report["results"][models[0]][next(iter(report["results"][models[0]]))][LINEAR]["test_stderr"]
     lines.append("")
-    lines.append(
-        "linear: the whole pool, its seeds draw only the hold-out that picks the weight decay; "
-        "k-NN: run once, std 0"
-    )
+    lines.append("linear and k-NN read the whole pool: run once (std 0); few-shot: one run a seed")
     lines.append(
         f"the test set's own noise: ±{100 * stderr:.2f} points on the linear probe "
         f"(one binomial standard error on {report['n_test']} images)"

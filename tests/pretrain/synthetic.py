@@ -6,12 +6,10 @@ and frequency, so that instance discrimination (SimCLR, MoCo) has something to f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 
 from pretrain.augment import Augment, normalize
+from pretrain.linear import one_thread  # noqa: F401  (the tests' name for it)
 
 NUM_CLASSES = 4
 
@@ -35,14 +33,3 @@ def make_batch(generator: torch.Generator, n: int = 16, size: int = 32, views: i
     images = grating_images(labels, generator, size)
     aug = Augment(size, "light")
     return {"views": [normalize(aug(images, generator)) for _ in range(views)], "labels": labels}
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread: the machine's cores are shared, and results stay reproducible."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -205,8 +205,8 @@ def test_probe_and_dataset_report_progress_through_the_shared_helper(
     args = ["probe", "--random-init", "--arch", "alexnet_small", "--size", "16", "--dataset", str(colours)]
     code, _, err = pretrain([*args, "--seeds", "2", "--few-shot", "1"], capsys)
     assert code == 0, err
-    # 12 training and 3 test images; 2 seeds of 2 linear probes, then the k-NN probe
-    assert phases == [("probe: features of random-init", 15), ("probe: fitting on random-init", 5)]
+    # 12 training and 3 test images; 2 seeds of the 1-shot probe, the linear and the k-NN probes
+    assert phases == [("probe: features of random-init", 15), ("probe: fitting on random-init", 4)]
     phases.clear()
     args = ["dataset", str(snapshot_dir), "--out", str(tmp_path / "d"), "--per-program", "1", "--size", "16"]
     code, _, err = pretrain([*args, "--workers", "0"], capsys)

@@ -155,6 +155,7 @@ def test_probe_checkpoint_runs_the_protocol_on_it_and_its_random_init_baseline(
         probes = report["results"][name]["conv5"]
         assert list(probes) == ["linear", "1-shot", "2-shot", "knn"]
         assert len(probes["1-shot"]["accuracies"]) == 3 and probes["2-shot"]["n_train"] == 6
+        assert len(probes["linear"]["accuracies"]) == 1 and probes["linear"]["n_train"] == 24
         assert probes["linear"]["mean"] == 1.0  # flat colours are linearly separable
     gain = report["gain"]["conv5"]["1-shot"]
     ours_1, base_1 = (

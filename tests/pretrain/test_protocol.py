@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from corpus.errors import UsageProblem
+from pretrain import linear
 from pretrain.evaluation import evaluate_features, gains, knn_accuracy
 from pretrain.layers import PooledStages, resolve_layers
 from pretrain.linear import select_indices, standardise
@@ -68,10 +69,11 @@ def test_every_probe_runs_on_the_same_features_with_its_seeds() -> None:
         assert result["mean"] == 1.0 and result["n_test"] == 30, name  # separable clusters
         assert result["test_stderr"] == 0.0  # an accuracy of 1 has no binomial spread
     assert [results[n]["n_train"] for n in ("linear", "1-shot", "4-shot", "knn")] == [60, 3, 12, 60]
-    assert len(results["linear"]["accuracies"]) == len(results["1-shot"]["weight_decays"]) == 3
+    assert len(results["1-shot"]["accuracies"]) == len(results["4-shot"]["weight_decays"]) == 3
     assert results["1-shot"]["weight_decays"] == [1e-2] * 3  # too few to hold out: the fixed decay
-    assert len(results["knn"]["accuracies"]) == 1 and results["knn"]["std"] == 0.0
-    assert len(runs) == 3 * 3 + 1  # a run per seed and linear probe, one k-NN
+    for whole_pool in ("linear", "knn"):  # the same images whatever the seed: run once
+        assert len(results[whole_pool]["accuracies"]) == 1 and results[whole_pool]["std"] == 0.0
+    assert len(runs) == 3 * 2 + 2  # a run per seed and few-shot probe, one linear, one k-NN
 
 
 def test_few_shot_seeds_draw_other_images_and_the_spread_shows_it() -> None:
@@ -88,6 +90,25 @@ def test_few_shot_seeds_draw_other_images_and_the_spread_shows_it() -> None:
     assert result["test_stderr"] == pytest.approx(math.sqrt(mean * (1 - mean) / 150), abs=1e-6)
     picks = [set(select_indices(train_y, few_shot=1, seed=s).tolist()) for s in range(4)]
     assert len({frozenset(p) for p in picks}) == 4
+
+
+def test_probes_fit_on_one_thread_and_give_the_threads_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads = []
+    fit = linear.fit_linear
+
+    def recording(*args, **kwargs):
+        threads.append(torch.get_num_threads())
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(linear, "fit_linear", recording)
+    x, y = clusters(10)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        linear.fit_probe(x, y, 3, max_iter=5)
+        assert threads == [1] * (len(linear.WEIGHT_DECAYS) + 1) and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_gain_is_taken_seed_by_seed() -> None:
