@@ -264,18 +264,19 @@ class ShaderStream(IterableDataset):
         # Every sample's first draw comes before any is rendered: the drawing code then runs warm
         # instead of between renders (~5 % of a 64² image's CPU). A group whose programs fail is
         # resolved anew from its leader's generator, as if it had drawn again there.
-        drawn = [self._draws(self._rng(i), max(k, 1)) for i in indices]
+        programs = max(k, 1)  # a sample's programs: its MixUp partners, or one
+        drawn = [self._draws(self._rng(i), programs) for i in indices]
         groups: dict[int, list[int]] = {}  # leader: the programs its group renders
         for j, global_index in enumerate(indices):
             leader = global_index - global_index % m
             labels, times, weights = drawn[j]
             if leader != global_index and leader not in groups:  # the leader was drawn earlier
                 at = j - (global_index - leader)
-                groups[leader] = drawn[at][0] if at >= 0 else self._draws(self._rng(leader), max(k, 1))[0]
+                groups[leader] = drawn[at][0] if at >= 0 else self._draws(self._rng(leader), programs)[0]
             try:
                 chosen = self._render(renderer, groups.get(leader, labels), times, weights, array[j], scratch)
             except ProgramFailed:
-                resolved, redraws = self._resolve(renderer, leader, max(k, 1))
+                resolved, redraws = self._resolve(renderer, leader, programs)
                 skipped += redraws
                 groups[leader] = resolved[0]
                 if leader == global_index:  # the leader's own time and weights come with the draw
