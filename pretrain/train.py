@@ -95,8 +95,9 @@ def _device(config: TrainConfig, rank: int) -> torch.device:
     """The torch device the config asks for, checked here before anything is written: a device
     this torch cannot use is an error that says what it can use."""
     if config.device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", rank % torch.cuda.device_count())
+        if torch.cuda.is_available():  # the GPU of this rank on its machine (torchrun's LOCAL_RANK)
+            local = int(os.environ.get("LOCAL_RANK", rank))
+            return torch.device("cuda", local % torch.cuda.device_count())
         return torch.device("cpu")
     try:
         device = torch.device(config.device)

@@ -3,8 +3,11 @@
 One context per process, reused for many programs (creating one costs tens of milliseconds and
 leaks driver state on some stacks). ``IMAGEPROGRAMS_GL_DEVICE`` picks: ``auto`` (the default: the
 first EGL device that is not a software rasteriser, else the software one), ``cpu`` or ``gpu``, or
-an EGL device index. The renderer string (vendor | renderer | version) is recorded with every
-result, since a program's status and speed belong to the driver that produced them.
+an EGL device index. With several GPUs, ``auto`` and ``gpu`` give each process of a ``torchrun``
+job the GPU of its local rank (``LOCAL_RANK``, modulo the GPUs EGL lists), so the ranks of one
+machine render on different GPUs without a per-rank setting. The renderer string (vendor |
+renderer | version) is recorded with every result, since a program's status and speed belong to
+the driver that produced them.
 """
 
 from __future__ import annotations
@@ -70,6 +73,15 @@ def _is_software(ctx) -> bool:
     return any(word in ctx.info["GL_RENDERER"].lower() for word in _SOFTWARE)
 
 
+def local_rank() -> int:
+    """This process's rank on its machine in a ``torchrun`` job (0 outside one): which GPU
+    ``auto`` picks where there are several. DataLoader workers inherit it from their rank."""
+    try:
+        return max(0, int(os.environ.get("LOCAL_RANK", "0")))
+    except ValueError:
+        return 0
+
+
 def create_context(device: str | None = None):
     """A standalone EGL context (moderngl), chosen as the module docstring says."""
     choice = (device or os.environ.get("IMAGEPROGRAMS_GL_DEVICE") or "auto").lower()
@@ -81,7 +93,9 @@ def create_context(device: str | None = None):
             errors.append(f"device {choice}: {exc}")
     else:
         candidates: list = []
-        for index in range(8):
+        gpus: list = []
+        wanted = local_rank()
+        for index in range(16):
             try:
                 ctx = _try(index)
             except Exception as exc:  # noqa: BLE001
@@ -89,10 +103,17 @@ def create_context(device: str | None = None):
                     errors.append(str(exc))
                 break
             if not _is_software(ctx) and choice in ("auto", "gpu"):
-                for other in candidates:
-                    other.release()
-                return ctx
+                gpus.append(ctx)
+                if len(gpus) > wanted:  # this rank's GPU: no need to open the others
+                    break
+                continue
             candidates.append(ctx)
+        if gpus:
+            chosen = gpus[wanted % len(gpus)]
+            for other in candidates + gpus:
+                if other is not chosen:
+                    other.release()
+            return chosen
         if choice != "gpu":
             software = [c for c in candidates if _is_software(c)]
             if software:

@@ -108,3 +108,60 @@ def test_asking_for_a_gpu_where_there_is_none_says_so_with_its_own_code(tmp_path
         assert code == NoContextError.exit_code == 9, (args, err)
         assert "no GPU to render on" in err and "software (llvmpipe" in err, err
         assert "hint: leave out --device (or give --device cpu)" in err and "libegl1" not in err, err
+
+
+class _FakeContext:
+    def __init__(self, index: int, renderer: str) -> None:
+        self.index = index
+        self.info = {"GL_RENDERER": renderer}
+        self.released = False
+
+    def release(self) -> None:
+        self.released = True
+
+
+def _fake_devices(monkeypatch, renderers: list[str]) -> list[_FakeContext]:
+    """EGL devices as a machine with these renderers lists them; every context made is kept."""
+    import render.context as context
+
+    made: list[_FakeContext] = []
+
+    def fake_try(index):
+        if index is None or index >= len(renderers):
+            raise RuntimeError("no such EGL device")
+        made.append(_FakeContext(index, renderers[index]))
+        return made[-1]
+
+    monkeypatch.setattr(context, "_try", fake_try)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("rank", "device"), [(None, 0), ("0", 0), ("1", 1), ("2", 3), ("3", 4), ("4", 0), ("5", 1)]
+)
+def test_each_torchrun_rank_renders_on_the_gpu_of_its_local_rank(monkeypatch, rank, device):
+    from render.context import create_context
+
+    made = _fake_devices(
+        monkeypatch, ["NVIDIA H100", "NVIDIA H100", "llvmpipe (LLVM 15)", "NVIDIA H100", "NVIDIA H100"]
+    )
+    monkeypatch.delenv("IMAGEPROGRAMS_GL_DEVICE", raising=False)
+    if rank is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", rank)
+    for choice in ("auto", "gpu"):
+        ctx = create_context(choice)
+        assert ctx.index == device, (choice, rank)
+        assert all(c.released for c in made if c is not ctx), "every other context is released"
+        made.clear()
+
+
+def test_without_a_gpu_every_rank_renders_on_the_software_device(monkeypatch):
+    from render.context import create_context
+
+    made = _fake_devices(monkeypatch, ["llvmpipe (LLVM 15)"])
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    ctx = create_context("auto")
+    assert ctx.index == 0 and ctx.info["GL_RENDERER"].startswith("llvmpipe") and not ctx.released
+    assert len(made) == 1
