@@ -218,3 +218,15 @@ def run_config(out: str | Path) -> dict[str, Any] | None:
         raise UsageProblem(
             f"{path} cannot be read: {exc}", hint="fix or remove it, or resume with --config"
         ) from exc
+
+
+def peak_lr(config: TrainConfig | dict, world_size: int = 1) -> float:
+    """The learning rate a run peaks at: ``lr`` where given, else the default its optimizer gets
+    (SGD: 0.1 × images a step over all ranks / 256, the linear scaling rule; AdamW: 1e-3).
+    ``lr`` 0 in a config means "the default", so whatever reports a run's settings says this."""
+    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
+    if get("lr"):
+        return float(get("lr"))
+    if get("optimizer", "sgd") == "sgd":
+        return 0.1 * int(get("batch_size", 256)) * world_size / 256
+    return 1e-3

@@ -23,6 +23,7 @@ from typing import Any
 
 from corpus.errors import NotFoundError, SnapshotError, UsageProblem
 from pretrain.checkpoint import check_export, load_checkpoint, write_encoder
+from pretrain.config import peak_lr
 from pretrain.outputs import atomic_write
 from pretrain.snapshot import SnapshotData, open_snapshot
 
@@ -109,6 +110,18 @@ def _licence_table(entries: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _lr(config: dict[str, Any], ckpt: dict[str, Any]) -> str:
+    """The peak learning rate, and where it came from when the config left it to the default."""
+    world = int((ckpt.get("extra") or {}).get("world_size") or 1)
+    rate = f"{peak_lr(config, world):.4g}"
+    if config.get("lr"):
+        return rate
+    if config.get("optimizer", "sgd") == "sgd":
+        ranks = f"{world} rank{'s' if world != 1 else ''}"
+        return f"{rate} (SGD's default: 0.1 × {config.get('batch_size')} images × {ranks} / 256)"
+    return f"{rate} (AdamW's default)"
+
+
 def model_card(
     ckpt: dict[str, Any], snapshot: SnapshotData, written: dict[str, Any], weights_sha256: str
 ) -> str:
@@ -131,7 +144,8 @@ def model_card(
         _marker(weights),
         f"# {weights.stem}",
         "",
-        f"A {arch} image encoder pretrained by imageprograms (`pretrain train`) on images rendered "
+        f"{'An' if arch[:1].lower() in 'aeiou' else 'A'} {arch} image encoder "
+        "pretrained by imageprograms (`pretrain train`) on images rendered "
         "live from GLSL shader programs: procedural images, no photographs.",
         "",
         "| | |",
@@ -141,7 +155,7 @@ def model_card(
         f"| load | {load} |",
         f"| training | {config.get('method')}, {ckpt['step']} of {config.get('steps')} steps of "
         f"{config.get('batch_size')} images at {config.get('size')} px, optimizer {config.get('optimizer')}, "
-        f"seed {config.get('seed')} |",
+        f"peak learning rate {_lr(config, ckpt)}, seed {config.get('seed')} |",
         f"| snapshot | **{snapshot.name}**, manifest sha256 `{snapshot.manifest_sha256}`, "
         f"{len(snapshot)} programs ({sampled} sampled in training) |",
         f"| snapshot made | {meta.get('created', '?')}; licence classes "

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
-from pretrain.config import RESUMABLE_CHANGES, TrainConfig, samples_per_program_for
+from pretrain.config import RESUMABLE_CHANGES, TrainConfig, peak_lr, samples_per_program_for
 from pretrain.outputs import check_folder, make_folder
 from pretrain.stopping import StopRequest, TrainingInterrupted
 
@@ -61,7 +61,7 @@ def _choose_group_size(config: TrainConfig, programs: int) -> None:
 def lr_at(config: TrainConfig, step: int, world_size: int) -> float:
     """Linear warm-up then cosine decay to zero; a pure function of the step, so resuming needs no
     scheduler state."""
-    base = config.lr or (0.1 * config.batch_size * world_size / 256 if config.optimizer == "sgd" else 1e-3)
+    base = peak_lr(config, world_size)
     warmup = config.warmup_steps if config.warmup_steps >= 0 else max(1, config.steps // 20)
     if step < warmup:
         return base * (step + 1) / warmup

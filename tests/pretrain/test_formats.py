@@ -82,6 +82,9 @@ def test_export_writes_a_model_card_and_the_snapshots_attribution_beside_the_wei
     assert f"**{snap.name}**, manifest sha256 `{snap.manifest_sha256}`" in card
     assert f"sha256 `{weights_sha}`" in card and "torchvision.models.resnet18()" in card
     assert f"| MIT | permissive | {len(SHADERS)} |" in card
+    assert "A resnet18 image encoder" in card
+    # the config's lr 0 means "the default": the card says which rate that was, not 0.0
+    assert "peak learning rate 0.025 (SGD's default: 0.1 × 64 images × 1 rank / 256)" in card, card
     config = json.loads(card.split("```json\n", 1)[1].split("```", 1)[0])
     assert config["arch"] == "resnet18" and config["snapshot"] == str(snapshot_dir)
     assert "limit their use" not in card  # every program here is MIT
@@ -154,3 +157,13 @@ def test_the_licence_table_counts_each_licence_and_warns_of_those_that_limit_use
     text = "\n".join(_licence_table(entries))
     assert "| CC-BY-NC-SA-3.0 | noncommercial | 2 |" in text and "| NOASSERTION | unknown | 1 |" in text
     assert "3 of 4 programs are under licences that limit their use (noncommercial 2, unknown 1" in text
+
+
+def test_the_card_names_an_alexnet_with_an_and_a_given_learning_rate_as_given(snapshot_dir, tmp_path):
+    write_checkpoint(snapshot_dir, tmp_path / "ckpt.pt", arch="alexnet_small")
+    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    ckpt["config"].update(lr=0.03, optimizer="adamw")
+    torch.save(ckpt, tmp_path / "ckpt.pt")
+    card = Path(export_model(tmp_path / "ckpt.pt", tmp_path / "m" / "a.pt")["card"]).read_text()
+    assert "An alexnet_small image encoder" in card and "A alexnet_small" not in card
+    assert "peak learning rate 0.03," in card
