@@ -379,7 +379,7 @@ def dataset_command(
         return
     typer.echo(
         f"{summary['images']} images from {summary['programs']} programs in {out} ({fmt}); "
-        f"{summary['skipped_units']} parts were already done"
+        f"{summary['images_this_run']} rendered now, {summary['skipped_units']} parts were already done"
     )
     for program, why in list(summary["failed"].items())[:10]:
         warn(f"skipped {program}: {why}")

@@ -122,7 +122,7 @@ def _program_unit(program: int) -> dict[str, Any]:
     job: DatasetJob = _worker["job"]
     final = Path(job.out) / folder_name(program)
     if final.is_dir():
-        return {"unit": program, "done": "already"}
+        return {"unit": program, "done": "already", "images": sum(1 for _ in final.glob("*.png"))}
     tmp = Path(job.out) / f".{folder_name(program)}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -145,7 +145,9 @@ def _shard_unit(shard: int, samples: list[tuple[int, int]]) -> dict[str, Any]:
     snapshot = _worker["snapshot"]
     final = Path(job.out) / f"shard-{shard:06d}.tar"
     if final.exists():
-        return {"unit": shard, "done": "already"}
+        with tarfile.open(final) as tar:
+            held = sum(1 for name in tar.getnames() if name.endswith(".png"))
+        return {"unit": shard, "done": "already", "images": held}
     tmp = final.with_suffix(".tar.tmp")
     failed: list[int] = []
     written = 0
@@ -274,7 +276,8 @@ def build_dataset(
     summary: dict[str, Any] = {
         "format": job.fmt,
         "programs": n,
-        "images": 0,
+        "images": 0,  # in the dataset, resumed parts included
+        "images_this_run": 0,
         "skipped_units": 0,
         "failed": {},
     }
@@ -290,6 +293,8 @@ def build_dataset(
     for result in results:
         if result.get("done") == "already":
             summary["skipped_units"] += 1
+        else:
+            summary["images_this_run"] += result.get("images", 0)
         summary["images"] += result.get("images", 0)
         if result.get("failed"):
             summary["failed"][snapshot.entries[result["unit"]]["program"]] = result["failed"]

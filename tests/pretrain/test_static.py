@@ -29,7 +29,18 @@ def test_imagefolder_has_a_folder_per_program_and_resumes(snapshot_with_broken, 
     assert image.size == (24, 24)
     assert (out / "ATTRIBUTION.md").exists()
     again = build_dataset(DatasetJob(str(snapshot_with_broken), str(out), per_program=3, size=24), workers=1)
-    assert again["skipped_units"] == len(SHADERS) and again["images"] == 0
+    assert again["skipped_units"] == len(SHADERS) and again["images_this_run"] == 0
+    assert again["images"] == 3 * len(SHADERS)  # what the folder holds, not what this run added
+    # a run cut short: the resumed run counts the folders it kept and the ones it rendered
+    kept = sorted(p for p in out.iterdir() if p.is_dir())
+    for folder in kept[:2]:
+        for png in folder.glob("*.png"):
+            png.unlink()
+        folder.rmdir()
+    job = DatasetJob(str(snapshot_with_broken), str(out), per_program=3, size=24)
+    resumed = build_dataset(job, workers=0)
+    assert (resumed["images"], resumed["images_this_run"]) == (3 * len(SHADERS), 6)
+    assert json.loads((out / "dataset.json").read_text())["summary"]["images"] == 3 * len(SHADERS)
     # other options into the same folder would keep these images under a description of others
     for change in ({"size": 32}, {"per_program": 4}, {"fmt": "webdataset"}):
         job = DatasetJob(str(snapshot_with_broken), str(out), **({"per_program": 3, "size": 24} | change))
@@ -45,6 +56,13 @@ def test_webdataset_shards_are_the_same_whatever_the_worker_count(snapshot_dir, 
         job = DatasetJob(str(snapshot_dir), str(out), per_program=5, size=16, fmt="webdataset", shard_size=8)
         summary = build_dataset(job, workers=workers)
         assert summary["images"] == 5 * len(SHADERS) and summary["units"] == -(-5 * len(SHADERS) // 8)
+        (out / "shard-000001.tar").unlink()  # as if cut short: the resumed run counts the kept shards
+        again = build_dataset(job, workers=workers)
+        assert (again["images"], again["images_this_run"], again["skipped_units"]) == (
+            5 * len(SHADERS),
+            8,
+            summary["units"] - 1,
+        )
         return {p.name: p.read_bytes() for p in sorted(out.glob("shard-*.tar"))}
 
     one, two = shards(0), shards(2)
