@@ -49,6 +49,10 @@ class ExitCode(IntEnum):
     UNSUPPORTED = 11
     #: interrupted (Ctrl-C): what was committed or checkpointed is kept
     INTERRUPTED = 130
+    #: stopped by the watchdog (128 + SIGKILL): a shader that drew nothing within --deadline while
+    #: rendering in the command's own process (render frames, video, bench); only a kill stops a
+    #: process stuck in the GL driver, so the shell reports the kill's status
+    HUNG = 137
 
     @property
     def hint(self) -> str:
@@ -70,6 +74,8 @@ _DEFAULT_HINTS = {
     ExitCode.SHADER_ERROR: "the driver's log says where; render frames shows the same error",
     ExitCode.UNSUPPORTED: "render validate records why a program cannot be drawn here",
     ExitCode.INTERRUPTED: "run the same command again: it resumes where it stopped",
+    ExitCode.HUNG: "check the program with `render validate` (it runs each in a killable worker), "
+    "or raise --deadline",
 }
 
 

@@ -24,6 +24,7 @@ from corpus.cli_options import (
     program_filter,
 )
 from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, progress, warn
+from corpus.errors import ExitCode
 
 app = new_app(
     "render",
@@ -294,7 +295,7 @@ class _Watchdog:
         parent = os.getpid()
         message = (
             f"error: {self.what} drew nothing for {self.seconds:g} s and was stopped (the shader may "
-            "hang the driver)\nhint: check it with `render validate`, or raise --deadline\n"
+            f"hang the driver; exit code {int(ExitCode.HUNG)})\nhint: {ExitCode.HUNG.hint}\n"
         ).encode()
         self.child = os.fork()
         if self.child == 0:  # the watchdog: no GL, no Python beyond the loop below

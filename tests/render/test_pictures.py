@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from corpus.errors import ExitCode
 from render.pictures import Stepper, bench, frames, video
 from render.program import RenderPassSource, RenderProgram
 from render.sheet import contact_sheet
@@ -287,5 +288,7 @@ def test_a_hanging_shader_stops_render_frames_with_a_message(tmp_path):
         timeout=120,
     )
     assert proc.returncode == -9 and time.monotonic() - started < 60
+    assert 128 + 9 == ExitCode.HUNG  # what a shell reports for it: a code of the README's table
     assert "error: render frames file:endless.glsl drew nothing for 2 s" in proc.stderr
+    assert "exit code 137" in proc.stderr and "hint: check the program with `render validate`" in proc.stderr
     assert "Traceback" not in proc.stderr
