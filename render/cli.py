@@ -223,7 +223,7 @@ def vet_command(
 
     Example: render vet --explain shadertoy:ipEx11   (also: render vet --write-policy p.toml)
     """
-    from render.vetting import Policy, advice, vet
+    from render.vetting import CHECK_MEANINGS, Policy, advice, vet
     from render.vetting import explain as explain_fn
 
     chosen = Policy.load(policy)
@@ -259,8 +259,11 @@ def vet_command(
     typer.echo(
         f"vetted {summary['vetted']} of {summary['programs']} programs (policy {summary['policy_hash'][:12]})"
     )
-    for name, n in summary["rejected_by_first_failed_check"].items():
-        typer.echo(f"  rejected by {name}: {n}")
+    rejected = summary["rejected_by_first_failed_check"]
+    if rejected:
+        typer.echo("rejected, by the first check each failed:")
+    for name, n in rejected.items():
+        typer.echo(f"  {name} ({CHECK_MEANINGS.get(name, 'a check of the policy')}): {n}")
     if summary["vetted"]:
         typer.echo("next: corpus ls --vetted, or corpus snapshot create NAME --vetted")
     for line in advice(summary, chosen):

@@ -33,6 +33,20 @@ from typing import Any
 
 from corpus.errors import UsageProblem
 
+#: What each check's name means in a summary line ("rejected by <name>" said little).
+CHECK_MEANINGS = {
+    "validated": "no result on this renderer yet",
+    "status": "a status the policy does not accept",
+    "profile": "no profile at the policy's size",
+    "frame_ms": "frames too slow",
+    "first_frame_ms": "first frame (compile + JIT) too slow",
+    "nonfinite": "too many non-finite pixels",
+    "entropy": "too few colours (entropy)",
+    "coverage": "too little of the canvas drawn",
+    "temporal_change": "too little change over time",
+    "standins": "inputs replaced by stand-ins",
+}
+
 
 @dataclass(frozen=True)
 class Policy:

@@ -174,8 +174,9 @@ def test_vetting_without_profiles_at_the_policys_size_says_which_size_is_missing
     from tests.render.helpers import run_render
 
     cat, _ = validated
-    code, _, err = run_render(["vet", "--db", cat.engine.url.database], capsys)
+    code, out, err = run_render(["vet", "--db", cat.engine.url.database], capsys)
     assert code == 0
+    assert "rejected, by the first check each failed:\n  profile (no profile at the policy's size): " in out
     first = err.splitlines()[0]
     assert first.startswith("nothing vetted: ") and "have no 256x256 profile" in first, err
     assert "render validate --sizes 64,256 --again" in first and "run `render validate` first" not in err
@@ -214,3 +215,15 @@ def test_explain_shows_the_stored_compile_log_of_a_failed_program(validated, cap
     assert code == 0 and "FAIL  status compile_error" in out
     log = out.split("\nlog:\n", 1)[1]
     assert log.startswith("  0:") and "error" in log.splitlines()[0], out
+
+
+def test_every_check_has_a_meaning_for_the_summary():
+    import inspect
+    import re
+
+    import render.vetting
+
+    source = inspect.getsource(render.vetting)
+    names = set(re.findall(r'Check\(\s*"(\w+)"', source)) | set(re.findall(r'limit\(\s*"(\w+)"', source))
+    assert {"validated", "status", "frame_ms", "standins"} <= names
+    assert names == set(render.vetting.CHECK_MEANINGS)
