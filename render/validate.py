@@ -56,10 +56,14 @@ class ValidationInterrupted(ImageProgramsError):
 
     exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, stored: int, in_flight: int) -> None:
+    def __init__(self, stored: int, in_flight: int, again: bool = False) -> None:
         super().__init__(
             f"interrupted: {stored} programs validated and stored; {in_flight} in flight dropped",
-            hint="run the same command again to validate the rest",
+            # --again validates every program once more, so running it again starts over
+            hint="run it again with --again to start over, or without --again to validate only "
+            "programs with no result yet (programs not reached keep their earlier result)"
+            if again
+            else "run the same command again to validate the rest",
         )
         self.stored = stored
 
@@ -106,7 +110,7 @@ def validate(
         except KeyboardInterrupt:
             in_flight = sum(1 for w in pool.workers if w.item is not None)
             record_validations(catalogue, batch)  # what came back is kept
-            raise ValidationInterrupted(stored + len(batch), in_flight) from None
+            raise ValidationInterrupted(stored + len(batch), in_flight, options.again) from None
         if batch:
             record_validations(catalogue, batch)
     report.seconds = time.perf_counter() - started

@@ -283,3 +283,11 @@ def test_real_shadertoy_programs_from_the_shared_samples_validate(tmp_path):
     ]
     assert statuses.count("ok") >= 18
     cat.close()
+
+
+def test_an_interrupted_validation_with_again_says_what_running_it_again_does():
+    from render.validate import ValidationInterrupted
+
+    plain, again = ValidationInterrupted(5, 2), ValidationInterrupted(5, 2, again=True)
+    assert plain.hint == "run the same command again to validate the rest"
+    assert "with --again to start over" in again.hint and "without --again" in again.hint
