@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -80,17 +81,20 @@ def info_command(
 
     Example: render info --json
     """
-    from render.context import create_context, device_info
+    from render.context import device_info
+    from render.engine import Engine
 
-    ctx = create_context(device)
-    info = device_info(ctx).to_json()
-    info["extensions"] = len(ctx.extensions)
-    ctx.release()
+    with Engine(device=device) as engine:
+        info = device_info(engine.ctx).to_json()
+        info["extensions"] = len(engine.ctx.extensions)
+        info["loop_guard"] = engine.loop_guard
+        info["renderer_string"] = engine.renderer_string
     if json_out:
         emit_json(info)
         return
     kind = "CPU (software rasteriser)" if info["software"] else "GPU"
-    typer.echo(f"renderer: {info['renderer_string']}\ndevice:   {kind}")
+    guard = "on (every loop bounded)" if info["loop_guard"] else "off"
+    typer.echo(f"renderer: {info['renderer_string']}\ndevice:   {kind}\nloop guard: {guard}")
 
 
 @app.command("validate")
@@ -122,6 +126,16 @@ def validate_command(
         Path | None,
         typer.Option("--policy", help="The vetting policy --sizes must serve (default: the built-in one)."),
     ] = None,
+    loop_guard: Annotated[
+        str | None,
+        typer.Option(
+            "--loop-guard",
+            show_default=False,
+            help="Bound every loop of the programs, so that one that never ends cannot hang a GPU: "
+            "auto (the default: on for a GPU, off for llvmpipe, which caps loops itself), on or off. "
+            "A tripped guard is a timeout; the renderer string says when the guard was on.",
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Compile, render and profile every program without a result for its code on this renderer.
@@ -133,10 +147,13 @@ def validate_command(
 
     Example: render validate --workers 2 --deadline 20
     """
+    from render.engine import LOOP_GUARD_ENV, loop_guard_choice
     from render.validate import ValidateOptions, validate
     from render.vetting import Policy
 
     flt = program_filter(source, dialect, licence, spdx, tag, author, search, code, True)
+    if loop_guard is not None:  # the workers read it when they create their engines
+        os.environ[LOOP_GUARD_ENV] = loop_guard_choice(loop_guard)
     vetting_size = Policy.load(policy).size
     if (vetting_size, vetting_size) not in _parse_sizes(sizes):
         square = f"{vetting_size}x{vetting_size}"

@@ -14,22 +14,36 @@ float_picture=False)`` (pretraining, frames, sheets, bench) draws the image pass
 8-bit target instead, as the browser does (its float→unorm conversion also turns NaN into 0 and
 clamps), and flips rows while copying into the caller's array. Programs whose picture feeds back
 into the next frame keep float targets either way.
+
+On a GPU every program is compiled with its loops bounded (:mod:`render.dialects.loopguard`): a
+GPU driver has no watchdog on a headless context, and a shader that never ends would keep the
+device busy after its process was killed. ``IMAGEPROGRAMS_LOOP_GUARD`` (or ``Engine(loop_guard=)``)
+says ``auto`` (the default: on for a GPU, off for llvmpipe, whose own cap bounds loops), ``on`` or
+``off``; the renderer string says when the guard is on, so guarded results are kept apart.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time as _time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from corpus.errors import ExitCode, ImageProgramsError
+from corpus.errors import ExitCode, ImageProgramsError, UsageProblem
 from render.context import DeviceInfo, create_context, device_info
 from render.dialects import Binding, PassPlan, Plan, build_plan
+from render.dialects.loopguard import (
+    REPORT_BINDING,
+    REPORT_BLOCK,
+    REPORT_EXTENSION,
+    UnguardableLoop,
+    guard_loops,
+)
 from render.program import RenderProgram
 from render.standins import standin_pixels
 
@@ -71,6 +85,32 @@ class ShaderError(ImageProgramsError):
 
 class UnsupportedProgram(ImageProgramsError):
     exit_code = ExitCode.UNSUPPORTED
+
+
+class LoopGuardRefused(ShaderError):
+    """The loop guard is on and cannot bound one of the program's loops for sure: the program is
+    not run (status ``unsupported``), since on a GPU an unbounded loop may never end."""
+
+    def __init__(self, pass_name: str, why: str) -> None:
+        log = f"loop guard: cannot bound {why} in {pass_name}; not run with the guard on"
+        super().__init__(f"{pass_name}: {log}", "unsupported", log)
+        self.hint = "the loop guard is on for GPUs (IMAGEPROGRAMS_LOOP_GUARD=off turns it off)"
+
+
+#: The environment variable that says whether the loop guard is on: ``auto``, ``on`` or ``off``.
+LOOP_GUARD_ENV = "IMAGEPROGRAMS_LOOP_GUARD"
+LOOP_GUARD_CHOICES = ("auto", "on", "off")
+
+
+def loop_guard_choice(value: str | None = None) -> str:
+    """``value`` (or ``IMAGEPROGRAMS_LOOP_GUARD``, else ``auto``), checked."""
+    choice = (value or os.environ.get(LOOP_GUARD_ENV) or "auto").strip().lower()
+    if choice not in LOOP_GUARD_CHOICES:
+        raise UsageProblem(
+            f"unknown loop guard setting {choice!r}",
+            hint=f"give one of {', '.join(LOOP_GUARD_CHOICES)} (--loop-guard or {LOOP_GUARD_ENV})",
+        )
+    return choice
 
 
 def _driver_log(exc: Exception) -> tuple[str, str]:
@@ -181,9 +221,19 @@ class _Targets:
 class Engine:
     """One OpenGL context and everything shared between programs (stand-ins, the 8-bit pass)."""
 
-    def __init__(self, ctx=None, *, device: str | None = None) -> None:
+    def __init__(self, ctx=None, *, device: str | None = None, loop_guard: str | None = None) -> None:
+        choice = loop_guard_choice(loop_guard)
+        self._owns_ctx = ctx is None  # a caller's context stays the caller's to release
         self.ctx = ctx if ctx is not None else create_context(device)
         self.device: DeviceInfo = device_info(self.ctx)
+        #: whether programs are compiled with their loops bounded (render.dialects.loopguard)
+        self.loop_guard = choice == "on" or (choice == "auto" and not self.device.software)
+        #: whether a tripped guard can be seen (a storage buffer; GLSL 3.30 alone has none)
+        self.loop_guard_reports = self.loop_guard and REPORT_EXTENSION in self.ctx.extensions
+        self._loop_flag = None
+        if self.loop_guard_reports:
+            self._loop_flag = self.ctx.buffer(reserve=4)
+            self._loop_flag.bind_to_storage_buffer(REPORT_BINDING)
         self._standins: dict[tuple[str, str | None], Any] = {}
         self._convert = self.ctx.program(vertex_shader=_CONVERT_VERTEX, fragment_shader=_CONVERT_FRAGMENT)
         self._convert["src"].value = 0
@@ -191,7 +241,24 @@ class Engine:
 
     @property
     def renderer_string(self) -> str:
-        return self.device.renderer_string
+        """The driver's vendor | renderer | version, and ``| loop guard`` when the guard is on
+        (results with and without it are kept apart)."""
+        if not self.loop_guard:
+            return self.device.renderer_string
+        suffix = " | loop guard" if self.loop_guard_reports else " | loop guard, unreported"
+        return self.device.renderer_string + suffix
+
+    def reset_loop_guard(self) -> None:
+        """Clear the flag a tripped loop guard sets (every program shares the engine's flag)."""
+        if self._loop_flag is not None:
+            self._loop_flag.write(b"\0\0\0\0")
+
+    def loop_guard_tripped(self) -> bool | None:
+        """Whether a loop guard tripped since :meth:`reset_loop_guard`; None when the guard is off
+        or cannot report. Waits for the frames drawn so far."""
+        if self._loop_flag is None:
+            return None
+        return self._loop_flag.read() != b"\0\0\0\0"
 
     def compile(self, program: RenderProgram | Plan, *, float_picture: bool = True) -> CompiledProgram:
         """Compile every pass; raises :class:`ShaderError` or :class:`UnsupportedProgram`.
@@ -202,7 +269,19 @@ class Engine:
         plan = program if isinstance(program, Plan) else build_plan(program)
         if plan.unsupported:
             raise UnsupportedProgram(plan.unsupported)
+        if self.loop_guard:
+            plan = self._guarded(plan)
         return CompiledProgram(self, plan, float_picture=float_picture)
+
+    def _guarded(self, plan: Plan) -> Plan:
+        """``plan`` with every pass's loops bounded (a copy; the caller's plan is left as it is)."""
+        passes = []
+        for p in plan.passes:
+            try:
+                passes.append(replace(p, fragment=guard_loops(p.fragment, report=self.loop_guard_reports)))
+            except UnguardableLoop as exc:
+                raise LoopGuardRefused(p.name, str(exc)) from None
+        return replace(plan, passes=passes)
 
     def standin(self, kind: str, ref: str | None):
         key = (kind, ref if kind in ("noise", "cubemap", "volume") else None)
@@ -226,7 +305,10 @@ class Engine:
         self._standins.clear()
         self._convert_vao.release()
         self._convert.release()
-        self.ctx.release()
+        if self._loop_flag is not None:
+            self._loop_flag.release()
+        if self._owns_ctx:
+            self.ctx.release()
 
     def __enter__(self) -> Engine:
         return self
@@ -285,6 +367,7 @@ class CompiledProgram:
         self._last_targets: _Targets | None = None
         self.frame = 0
         self.time_delta = 1.0 / 60.0
+        engine.reset_loop_guard()
         started = _time.perf_counter()
         try:
             for p in plan.passes:
@@ -303,6 +386,8 @@ class CompiledProgram:
             status, log = _driver_log(exc)
             raise ShaderError(f"{p.name}: {status.replace('_', ' ')}: {log[:300]}", status, log) from None
         members = {name: program[name] for name in program}
+        if REPORT_BLOCK in members:  # the loop guard's trip flag
+            members.pop(REPORT_BLOCK).binding = REPORT_BINDING
         uniforms: list[tuple[Any, str, Callable[[Any], Any]]] = []
         samplers: list[tuple[int, Binding, Any]] = []
         channel_units: dict[int, int] = {}
@@ -421,6 +506,12 @@ class CompiledProgram:
                 pair = targets.buffers[p.name]
                 pair[0], pair[1] = pair[1], pair[0]
         self.frame = frame + 1
+
+    def loop_guard_tripped(self) -> bool | None:
+        """Whether the loop guard cut this program's loops short in a frame drawn since it was
+        compiled (the flag is the engine's: compiling another program clears it); None when the
+        guard is off or this driver cannot report it."""
+        return self.engine.loop_guard_tripped()
 
     def image_texture(self, size: tuple[int, int], target: int = 0):
         targets = self._targets_for((int(size[0]), int(size[1])))

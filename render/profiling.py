@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from render.dialects import Plan, build_plan
+from render.dialects.loopguard import TRIPPED_LOG
 from render.engine import CompiledProgram, Engine, ShaderError
 from render.program import RenderProgram
 from render.stats import classify, frame_stats
@@ -76,6 +77,8 @@ def validate_one(
         result["compile_ms"] = round(compiled.compile_ms, 3)
         phase("first-frame")  # llvmpipe compiles to machine code at the first draw
         result["first_frame_ms"] = round(_timed_frame(compiled, times[0], sizes[0]), 3)
+        if compiled.loop_guard_tripped():  # bounded, but cut short: as if the deadline had passed
+            return result | {"status": "timeout", "log": TRIPPED_LOG}
         # where the worker's time goes (benchmarks/bench_validate.py); not stored
         cost = {"compile": result["compile_ms"], "first_frame": result["first_frame_ms"]}
         cost |= {"render": 0.0, "read": 0.0, "statistics": 0.0}
@@ -112,6 +115,8 @@ def validate_one(
         started = time.perf_counter()
         status = classify(*largest)
         cost["statistics"] += (time.perf_counter() - started) * 1000.0
+        if compiled.loop_guard_tripped():
+            status, result["log"] = "timeout", TRIPPED_LOG
         if status != "ok":
             result["profiles"] = []  # profiles describe usable programs only
         return result | {"status": status, "cost_ms": {k: round(v, 3) for k, v in cost.items()}}

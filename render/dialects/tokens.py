@@ -12,6 +12,7 @@ the size of the code, whatever it holds (an unterminated comment ends at the end
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
 _TOKEN = re.compile(
@@ -42,8 +43,13 @@ class Token(NamedTuple):
 
 def tokenize(code: str) -> list[Token]:
     """The tokens of ``code`` (comments and white space left out)."""
+    return list(iter_tokens(code))
+
+
+def iter_tokens(code: str) -> Iterator[Token]:
+    """:func:`tokenize` one token at a time, for scans that stop early."""
     kept = (m for m in _TOKEN.finditer(code) if m.lastgroup not in ("space", "comment"))
-    return [Token(m.lastgroup, m.group(), *m.span()) for m in kept]
+    return (Token(m.lastgroup, m.group(), *m.span()) for m in kept)
 
 
 def code_tokens(code: str) -> list[Token]:

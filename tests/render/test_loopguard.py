@@ -1,0 +1,263 @@
+"""The loop guard: every loop bounded (GPU-safe validation), programs unchanged until it trips."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from render.dialects import build_plan
+from render.dialects.loopguard import LOOP_BUDGET, TRIPPED_LOG, UnguardableLoop, guard_loops
+from render.engine import Engine, LoopGuardRefused, ShaderError
+from render.profiling import validate_one
+from render.program import RenderPassSource, RenderProgram
+from render.validate import ValidateOptions, validation_pool
+from tests.render.helpers import GOOD, shadertoy_item
+
+HEADER = "#version 330 core\nuniform float t;\n#line 1 0\n"
+
+#: Endless loops of every kind, each with a cheap body: bounded, they end in well under a second.
+ENDLESS_LOOPS = {
+    "for": "for (;;) { v += 1.0; }",
+    "while": "while (true) { v += 1.0; }",
+    "do-while": "do { v += 1.0; } while (true);",
+    "braceless": "for (int i = 0; i < 16; i += int(iTime > 1e9)) v += 1.0;",
+    "continue": "for (int i = 0; i >= 0; ) { v += 1.0; if (v > 0.0) continue; i++; }",
+    "nested": "for (int i = 0; i < 8; i++) { for (int j = 0; j < 4; j += int(iTime > 1e9)) v += 1.0; }",
+    "macro": "LOOP { v += 1.0; }",
+}
+MACRO = "#define LOOP while (v > -1.0)\n"
+
+
+def _shader(body: str) -> str:
+    return (
+        f"void mainImage(out vec4 c, in vec2 f) {{\n    float v = 0.0;\n    {body}\n"
+        "    c = vec4(v, 0.0, 0.0, 1.0);\n}\n"
+    )
+
+
+def _guarded(code: str, **kw) -> str:
+    return guard_loops(HEADER + code, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rewrite, without a context
+
+
+def test_each_kind_of_loop_gets_a_check_before_each_iteration_and_a_count_at_its_back_edge():
+    code = (
+        "void f() {\n"
+        "  for (int i = 0; i < 4; i++) x += 1.0;\n"
+        "  for (;;) { if (x > 3.0) break; }\n"
+        "  while (x < 10.0) x++;\n"
+        "  do { x--; } while (x > 0.0);\n"
+        "  do x++; while (x < 3.0);\n"
+        "}\n"
+    )
+    lines = _guarded(code).split("#line 1 0\n", 1)[1].splitlines()
+    assert lines[1] == "  for (int i = 0; _ip_loop_ok() && ( i < 4); i++, ++_ip_loops) x += 1.0;"
+    assert lines[2] == "  for (; _ip_loop_ok(); ++_ip_loops) { if (x > 3.0) break; }"
+    assert lines[3] == "  for (; _ip_loop_ok() && (x < 10.0); ++_ip_loops) x++;"
+    assert lines[4] == "  do { x--; } while ((x > 0.0) && _ip_loop_next());"
+    assert lines[5] == "  do x++; while ((x < 3.0) && _ip_loop_next());"
+
+
+def test_loops_in_macro_bodies_are_guarded_in_the_macro():
+    code = "#define REPEAT(n) for (int k = 0; k < n; k++)\n#define SPIN while (true) \\\n  { }\n"
+    guarded = _guarded(code)
+    assert "#define REPEAT(n) for (int k = 0; _ip_loop_ok() && ( k < n); k++, ++_ip_loops)" in guarded
+    assert "#define SPIN for (; _ip_loop_ok() && (true); ++_ip_loops) \\\n  { }" in guarded
+
+
+def test_code_without_loops_is_left_as_it_is():
+    code = HEADER + "#define F(x) (x * 2.0) // for the record\nvoid f() { float dow = 1.0; }\n"
+    assert guard_loops(code) == code
+
+
+def test_the_zero_initialising_loops_of_the_webgl_adaptation_are_left_alone():
+    code = "void f() { float a[4]; for (int _ip_z0 = 0; _ip_z0 < 4; ++_ip_z0) { a[_ip_z0] = 0.0; } }\n"
+    assert guard_loops(HEADER + code) == HEADER + code
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "#define LOOP for\nvoid f() { LOOP (;;) {} }",  # a keyword without its parentheses
+        "#define BEGIN do {\n#define END } while (x);\n",  # a do whose while is in another macro
+        "void f() { while (bool b = g()) {} }",  # a declaration as condition
+        "void f() { for (int i = 0;\n#ifdef A\n i < 2;\n#else\n i < 3;\n#endif\n i++) {} }",
+    ],
+)
+def test_a_loop_the_scan_cannot_read_for_sure_is_refused(code):
+    with pytest.raises(UnguardableLoop):
+        _guarded(code)
+
+
+def test_the_prelude_goes_after_the_extensions_and_line_numbers_stay_the_users():
+    head = "#version 450\n#ifdef A\n#extension GL_X : enable\n#endif\n"
+    code = head + "#define N 3\nvoid f() {\n  while (true) {}\n}\n"
+    guarded = guard_loops(code, report=False)
+    assert guarded.startswith(head)
+    prelude, rest = guarded[len(head) :].split("#line 5\n")  # line 5 is `#define N 3`, as before
+    assert "int _ip_loops = 0;" in prelude and "buffer" not in prelude  # GLSL 3.30: no storage buffer
+    assert rest == "#define N 3\nvoid f() {\n  for (; _ip_loop_ok() && (true); ++_ip_loops) {}\n}\n"
+
+
+def test_a_long_program_with_many_loops_is_guarded_in_linear_time():
+    code = "void f() {\n" + "  for (int i = 0; i < 3; i++) { while (x < 1.0) x += 0.5; }\n" * 10000 + "}\n"
+    started = time.perf_counter()
+    guarded = _guarded(code)  # 600 KB: a scan that went back over the code for each loop takes minutes
+    assert time.perf_counter() - started < 10.0
+    assert guarded.count("_ip_loop_ok()") == 20000 + 1  # the loops, and its definition
+
+
+# ---------------------------------------------------------------------------------------------
+# On llvmpipe with the guard on
+
+
+@pytest.fixture(scope="module")
+def guarded_engine(engine):
+    """An engine with the guard on, on the session's context (llvmpipe here)."""
+    eng = Engine(engine.ctx, loop_guard="on")
+    yield eng
+    eng.release()
+
+
+def _render(engine, program, size=(24, 16), frames=1, t=0.5):
+    with engine.compile(program) as compiled:
+        for i in range(frames):
+            compiled.render(t + i / 60, size)
+        return compiled.read_float(size).copy(), compiled.loop_guard_tripped()
+
+
+@pytest.mark.parametrize("kind", sorted(ENDLESS_LOOPS))
+def test_an_endless_loop_ends_quickly_and_says_the_guard_tripped(guarded_engine, kind):
+    code = (MACRO if kind == "macro" else "") + _shader(ENDLESS_LOOPS[kind])
+    started = time.perf_counter()
+    picture, tripped = _render(guarded_engine, RenderProgram.single(code))
+    assert time.perf_counter() - started < 10.0
+    assert tripped is True
+    assert 0 < picture[0, 0, 0] <= LOOP_BUDGET  # the loop ran until the budget ended it
+
+
+def test_endless_loops_in_the_common_pass_and_in_a_buffer_trip_the_guard(guarded_engine):
+    spin = "float spin(float v) { while (v > -1.0) { v += 1.0; } return v; }\n"
+    show = "void mainImage(out vec4 c, in vec2 f) { c = texelFetch(iChannel0, ivec2(f), 0); }"
+    calls_common = "void mainImage(out vec4 c, in vec2 f) { c = vec4(spin(0.0)); }"
+    looping_buffer = _shader("for (;;) { v += 1.0; }")
+    read_a = ({"channel": 0, "kind": "buffer", "ref": "Buffer A"},)
+    programs = {
+        "common": (
+            RenderPassSource("Common", "common", spin),
+            RenderPassSource("Image", "image", calls_common),
+        ),
+        "buffer": (
+            RenderPassSource("Buffer A", "buffer", looping_buffer),
+            RenderPassSource("Image", "image", show, read_a),
+        ),
+    }
+    for name, passes in programs.items():
+        _, tripped = _render(guarded_engine, RenderProgram(f"shadertoy:{name}", "shadertoy", passes))
+        assert tripped is True, name
+
+
+def test_ordinary_loops_render_the_same_pixels_with_and_without_the_guard(engine, guarded_engine):
+    code = """float fbm(vec2 p) {
+    float a = 0.5, s = 0.0;
+    for (int i = 0; i < 5; i++) { s += a * sin(p.x) * cos(p.y); p *= 2.03; a *= 0.5; }
+    return s;
+}
+void mainImage(out vec4 c, in vec2 f) {
+    vec2 uv = f / iResolution.xy; float t = 0.0; int n = 0;
+    while (t < 4.0 && n < 200) { t += 0.05 + 0.02 * fbm(uv * 3.0 + t); n++; if (n % 7 == 0) continue; }
+    do { t -= 0.5; } while (t > 1.0);
+    c = vec4(t, fbm(uv * 4.0 + iTime), float(n) / 200.0, 1.0);
+}"""
+    program = RenderProgram.single(code)
+    plain, not_tripped = _render(engine, program, frames=2)
+    guarded, tripped = _render(guarded_engine, program, frames=2)
+    assert not_tripped is None and tripped is False
+    assert np.array_equal(plain, guarded)
+
+
+def test_the_guard_without_a_report_still_bounds_every_loop(guarded_engine):
+    plan = build_plan(RenderProgram.single(_shader(ENDLESS_LOOPS["while"])))
+    plan.passes[0].fragment = guard_loops(plan.passes[0].fragment, report=False)
+    engine = Engine(guarded_engine.ctx, loop_guard="off")  # compiles the plan as it is
+    try:
+        picture, tripped = _render(engine, plan)
+    finally:
+        engine.release()
+    assert tripped is None and picture[0, 0, 0] == LOOP_BUDGET
+
+
+def test_the_drivers_line_numbers_are_the_users_with_the_guard_on(guarded_engine):
+    code = "void mainImage(out vec4 c, in vec2 f) {\n    for (;;) {}\n    c = vec4(1.0)\n}"
+    with pytest.raises(ShaderError) as info:
+        guarded_engine.compile(RenderProgram.single(code))
+    assert "0:4(" in info.value.log
+
+
+def test_an_unguardable_program_is_refused_as_unsupported(guarded_engine):
+    code = "#define FOREVER for\nvoid mainImage(out vec4 c, in vec2 f) { FOREVER (;;) {} c = vec4(1.0); }"
+    with pytest.raises(LoopGuardRefused) as info:
+        guarded_engine.compile(RenderProgram.single(code))
+    assert info.value.status == "unsupported" and "loop guard" in info.value.log
+
+
+def test_validation_of_a_tripping_program_is_a_timeout_that_says_the_guard_tripped(guarded_engine):
+    item = shadertoy_item("spin", _shader(ENDLESS_LOOPS["do-while"]))
+    result = validate_one(guarded_engine, item, sizes=((16, 16),), times=(0.5,))
+    assert result["status"] == "timeout" and result["log"] == TRIPPED_LOG
+    assert result["renderer"].endswith(" | loop guard")
+
+
+def test_render_validate_workers_take_the_guard_from_the_environment(monkeypatch):
+    monkeypatch.setenv("IMAGEPROGRAMS_LOOP_GUARD", "on")
+    options = ValidateOptions(workers=1, sizes=((16, 16),), times=(0.5,), compile_deadline=20.0)
+    items = [shadertoy_item("spin", _shader(ENDLESS_LOOPS["for"])), shadertoy_item("calm", GOOD)]
+    with validation_pool(options) as pool:
+        results = {r["program"]: r for r in pool.run(items, options.task_params())}
+    assert results["shadertoy:spin"]["status"] == "timeout"
+    assert results["shadertoy:spin"]["log"] == TRIPPED_LOG
+    assert results["shadertoy:calm"]["status"] == "ok"
+    assert results["shadertoy:calm"]["renderer"].endswith(" | loop guard")
+
+
+def test_the_guard_is_off_on_llvmpipe_by_default_and_a_bad_setting_is_refused(engine, monkeypatch):
+    assert engine.device.software and not engine.loop_guard
+    assert "loop guard" not in engine.renderer_string
+    monkeypatch.setenv("IMAGEPROGRAMS_LOOP_GUARD", "sometimes")
+    with pytest.raises(Exception, match="loop guard setting"):
+        Engine(engine.ctx)
+
+
+def test_render_validate_loop_guard_on_stores_a_timeout_that_says_so(tmp_path, capsys, monkeypatch):
+    import json
+
+    from corpus.db import open_catalogue
+    from corpus.programs import find_program
+    from corpus.validations import latest_program_validation, validation_counts
+    from harvest.importing import import_path
+    from tests.render.helpers import run_render
+
+    monkeypatch.setenv("IMAGEPROGRAMS_LOOP_GUARD", "off")  # restored after the test: the command sets it
+    dump = tmp_path / "dump.jsonl"
+    codes = {"spin": _shader(ENDLESS_LOOPS["while"]), "calm": GOOD}
+    dump.write_text("".join(json.dumps({"id": k, "image_code": c}) + "\n" for k, c in codes.items()))
+    db = str(tmp_path / "c.db")
+    cat = open_catalogue(db, create=True)
+    import_path(cat, dump)
+    args = ["validate", "--db", db, "--workers", "1", "--sizes", "16,256", "--loop-guard", "on"]
+    code, out, err = run_render(args, capsys)
+    assert code == 0, err
+    assert "renderer: " in out and out.rstrip().splitlines()[-2].endswith("| loop guard")
+    assert validation_counts(cat, out.split("renderer: ")[1].splitlines()[0]) == {"ok": 1, "timeout": 1}
+    with cat.session() as s:
+        stored = latest_program_validation(s, find_program(s, "shadertoy:spin"))
+    assert stored["log"] == TRIPPED_LOG
+    cat.close()
+
+    code, _, err = run_render(["validate", "--db", db, "--loop-guard", "sometimes"], capsys)
+    assert code == 2 and "auto, on, off" in err
