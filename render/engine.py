@@ -12,8 +12,10 @@ validation sees NaNs. The picture is converted to 8 bits as a browser canvas wou
 That second pass costs as much as a simple shader on llvmpipe, so ``compile(...,
 float_picture=False)`` (pretraining, frames, sheets, bench) draws the image pass straight into an
 8-bit target instead, as the browser does (its float→unorm conversion also turns NaN into 0 and
-clamps), and flips rows while copying into the caller's array. Programs whose picture feeds back
-into the next frame keep float targets either way.
+clamps), and upside down (:mod:`render.dialects.flip`: the program sees the coordinates it sees
+upright), so that rows are read top first straight into the caller's array; a pass that cannot
+be drawn upside down exactly is read bottom-up and flipped on the CPU. Programs whose picture
+feeds back into the next frame keep float targets either way.
 
 On a GPU every program is compiled with its loops bounded (:mod:`render.dialects.loopguard`): a
 GPU driver has no watchdog on a headless context, and a shader that never ends would keep the
@@ -37,6 +39,7 @@ import numpy as np
 from corpus.errors import ExitCode, ImageProgramsError, UsageProblem
 from render.context import DeviceInfo, create_context, device_info
 from render.dialects import Binding, PassPlan, Plan, build_plan
+from render.dialects.flip import takes_vertical_derivatives, upside_down
 from render.dialects.loopguard import (
     REPORT_BINDING,
     REPORT_BLOCK,
@@ -188,6 +191,8 @@ class _Targets:
             self.u8_fbo = ctx.framebuffer([self.u8])
         #: uniform values at this size; the per-frame ones are overwritten by each render
         self.values = _size_values(size)
+        #: the passes drawn at this size, and whether the picture is drawn upside down
+        self.passes, self.upside_down = compiled.passes_at(size[1])
 
     def _texture(self, ctx, dtype: str = "f4"):
         tex = ctx.texture(self.size, 4, dtype=dtype)
@@ -367,15 +372,36 @@ class CompiledProgram:
         self._last_targets: _Targets | None = None
         self.frame = 0
         self.time_delta = 1.0 / 60.0
+        passes = list(plan.passes)
+        #: whether the picture is drawn upside down into 8 bits, to be read with no CPU flip
+        self.upside_down = False
+        #: the image pass as written, for odd heights where upside down would change its dFdy
+        self._upright: PassPlan | _CompiledPass | None = None
+        if not float_picture and plan.feedback_targets() == 0:
+            flipped = upside_down(passes[-1])
+            if flipped is not None:
+                if takes_vertical_derivatives(passes[-1]):
+                    self._upright = passes[-1]
+                passes[-1], self.upside_down = flipped, True
         engine.reset_loop_guard()
         started = _time.perf_counter()
         try:
-            for p in plan.passes:
+            for p in passes:
                 self.passes.append(self._compile_pass(p))
         except ShaderError:
             self.release()
             raise
         self.compile_ms = (_time.perf_counter() - started) * 1000.0
+
+    def passes_at(self, height: int) -> tuple[list[_CompiledPass], bool]:
+        """The passes that draw a picture ``height`` rows high, and whether upside down: at odd
+        heights a pass taking vertical derivatives is drawn as written (compiled on first use),
+        because upside down its 2×2 quads would pair other rows."""
+        if not self.upside_down or height % 2 == 0 or self._upright is None:
+            return self.passes, self.upside_down
+        if isinstance(self._upright, PassPlan):
+            self._upright = self._compile_pass(self._upright)
+        return [*self.passes[:-1], self._upright], False
 
     def _compile_pass(self, p: PassPlan) -> _CompiledPass:
         import moderngl
@@ -471,7 +497,7 @@ class CompiledProgram:
         values = targets.values
         _frame_values(values, float(t), frame, self.time_delta)
         ctx = self.ctx
-        for cp in self.passes:
+        for cp in targets.passes:
             p = cp.plan
             chan_res = [(0.0, 0.0, 0.0)] * 4
             for unit, binding, sampler in cp.samplers:
@@ -535,17 +561,21 @@ class CompiledProgram:
         size = (w, h) if size is None else size
         targets = self._targets_for((int(size[0]), int(size[1])))
         if targets.direct:
-            staging = targets.staging.get(components)
-            if staging is None:
-                staging = targets.staging[components] = np.empty((h, w, components), np.uint8)
-            targets.image_fbo(self.ctx, 0).read_into(staging, components=components)
-            np.copyto(out, staging[::-1])
+            fbo, bottom_up = targets.image_fbo(self.ctx, 0), not targets.upside_down
+        else:
+            self.ctx.clear_samplers(0, 1)  # a pass's mipmap sampler would make the float image incomplete
+            targets.image[targets.image_latest][0].use(0)
+            targets.u8_fbo.use()
+            self.engine._convert_vao.render(vertices=3)  # converts and flips rows
+            fbo, bottom_up = targets.u8_fbo, False
+        if not bottom_up and out.flags.c_contiguous:  # rows already top first: straight in
+            fbo.read_into(out, components=components)
             return out
-        self.ctx.clear_samplers(0, 1)  # a pass's mipmap sampler would make the float image incomplete
-        targets.image[targets.image_latest][0].use(0)
-        targets.u8_fbo.use()
-        self.engine._convert_vao.render(vertices=3)
-        targets.u8_fbo.read_into(out, components=components, dtype="f1")
+        staging = targets.staging.get(components)
+        if staging is None:
+            staging = targets.staging[components] = np.empty((h, w, components), np.uint8)
+        fbo.read_into(staging, components=components)
+        np.copyto(out, staging[::-1] if bottom_up else staging)
         return out
 
     def release(self) -> None:
@@ -553,6 +583,9 @@ class CompiledProgram:
             targets.release()
         self._targets.clear()
         self._last_size = self._last_targets = None
+        if isinstance(self._upright, _CompiledPass):
+            self.passes.append(self._upright)
+        self._upright = None
         for cp in self.passes:
             for _, _, sampler in cp.samplers:
                 sampler.release()

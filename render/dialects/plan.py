@@ -103,14 +103,20 @@ _FRAGMENT_IN = re.compile(
 _FILL = {"float": "uv.x", "vec2": "uv", "vec3": "vec3(uv, 0.0)", "vec4": "vec4(uv, 0.0, 1.0)"}
 
 
+def fragment_inputs(fragment: str) -> dict[str, str]:
+    """``{name: type}`` of the ``in`` variables the fragment declares (``gl_`` ones left out)."""
+    found: dict[str, str] = {}
+    for m in _FRAGMENT_IN.finditer(fragment):
+        if not m.group(2).startswith("gl_"):
+            found.setdefault(m.group(2), m.group(1))
+    return found
+
+
 def vertex_for(fragment: str) -> str:
     """A vertex shader that feeds every ``in`` the fragment declares: texture coordinates in
     0..1 (``surfacePosition`` gets GLSL Sandbox's centred surface coordinates)."""
     outs, sets = [], []
-    for m in _FRAGMENT_IN.finditer(fragment):
-        kind, name = m.group(1), m.group(2)
-        if name.startswith("gl_") or f" {name};" in "".join(outs):
-            continue
+    for name, kind in fragment_inputs(fragment).items():
         outs.append(f"out {kind} {name};\n")
         value = "p * 0.5 * _ip_surface" if name == "surfacePosition" and kind == "vec2" else _FILL[kind]
         sets.append(f"    {name} = {value};\n")

@@ -240,3 +240,72 @@ def test_the_8_bit_fast_path_refuses_float_reads(engine):
         compiled.render(0.0, (8, 8))
         with pytest.raises(ImageProgramsError, match="8-bit pictures only"):
             compiled.read_float((8, 8))
+
+
+DERIVATIVES = """void mainImage(out vec4 c, in vec2 f) {
+    float v = sin(f.x * 0.37) * f.y * f.y * 0.01 + gl_FragCoord.y * 0.1;
+    c = vec4(0.5 + dFdx(v), 0.5 + dFdy(v), fwidth(v) * 0.2, 1.0);
+}"""
+ISF_VARYING = """/*{ "INPUTS": [] }*/
+void main() { gl_FragColor = vec4(isf_FragNormCoord, fract(TIME), 1.0); }"""
+PLAIN_VARYING = """#version 330
+in vec2 vUv;
+out vec4 color;
+void main() { color = vec4(vUv, dFdy(vUv.y) * 20.0, 1.0); }"""
+PLAIN_FRAGCOORD = """#version 330
+uniform vec2 u_resolution;
+out vec4 color;
+void main() { vec2 uv = gl_FragCoord.xy / u_resolution; color = vec4(uv, fwidth(uv.y * uv.x) * 9.0, 1.0); }"""
+SANDBOX_SURFACE = """precision mediump float;
+varying vec2 surfacePosition;
+void main() { gl_FragColor = vec4(fract(surfacePosition * 3.0), 0.5, 1.0); }"""
+
+
+@pytest.mark.parametrize("size", [(24, 16), (33, 17)])
+def test_the_picture_drawn_upside_down_reads_the_same_as_the_cpu_flip_did(
+    engine, example_programs, size, monkeypatch
+):
+    """The 8-bit fast path draws the image pass upside down and reads rows in order: the pictures
+    are exactly those of the old bottom-up read and CPU flip, with and without buffers."""
+    import render.engine
+
+    cases = {
+        "gradient": RenderProgram.single(GRADIENT),
+        "plasma": RenderProgram.single(PLASMA),
+        "derivatives": RenderProgram.single(DERIVATIVES),
+        "twigl": RenderProgram.single(GEEKEST, "twigl-geekest-300es"),  # declares b: feedback
+        "twigl-classic": RenderProgram.single(
+            "precision highp float; uniform vec2 resolution; uniform float time;\n"
+            "void main() { gl_FragColor = vec4(gl_FragCoord.xy / resolution, fract(time), 1.0); }",
+            "twigl-classic",
+        ),
+        "isf": RenderProgram.single(ISF_VARYING, "isf", "dir:x.fs"),  # interpolated: not flipped
+        "plain": RenderProgram.single(PLAIN_VARYING, "glsl", "repo:x.frag"),  # the same
+        "plain-fragcoord": RenderProgram.single(PLAIN_FRAGCOORD, "glsl", "repo:y.frag"),
+        "sandbox": RenderProgram.single(SANDBOX_SURFACE, "glslsandbox"),  # the same
+        "buffers": example_programs["shadertoy:ipEx04"],  # Common, Buffer A read by the image
+        "counter": example_programs["shadertoy:ipEx05"],
+        "feedback": RenderProgram.single(SANDBOX_TRAIL, "glslsandbox"),  # backbuffer: not flipped
+        "mipmapped": example_programs["shadertoy:ipEx06"],  # a mipmapped texture: not flipped
+    }
+    w, h = size
+    for name, program in cases.items():
+        pictures, flipped = [], []
+        for flip in (True, False):
+            if not flip:  # the old read: bottom-up rows flipped on the CPU
+                monkeypatch.setattr(render.engine, "upside_down", lambda p: None)
+            with engine.compile(program, float_picture=False) as compiled:
+                for i in range(3):
+                    compiled.render(0.5 + i / 30, size)
+                rgba = compiled.read_into(np.zeros((h, w, 4), np.uint8))
+                rgb = compiled.read_into(np.zeros((h, w, 3), np.uint8))
+                strided = compiled.read_into(np.zeros((h, w + 3, 4), np.uint8)[:, :w])
+                pictures.append((rgba, rgb, strided))
+                flipped.append(compiled.upside_down)
+            monkeypatch.undo()
+        (new, new_rgb, new_strided), (old, _, _) = pictures
+        upright = ("twigl", "feedback", "mipmapped", "isf", "plain", "sandbox")
+        assert flipped == [name not in upright, False], name
+        assert np.array_equal(new, old), (name, np.abs(new.astype(int) - old).max())
+        assert np.array_equal(new_rgb, old[..., :3]) and np.array_equal(new_strided, old), name
+        assert new[..., :3].std() > 2, name
