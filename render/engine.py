@@ -223,6 +223,26 @@ class _Targets:
             tex.release()
 
 
+_PROBE_FRAGMENT = """\
+#version 330 core
+uniform int n;
+layout(location = 0) out vec4 o;
+void main() { int i = 0; while (i < n) { i++; } o = vec4(float(i)); }
+"""
+
+
+def _guard_can_report(ctx) -> bool:
+    """Whether the driver compiles the guard's trip flag (a storage buffer in GLSL 3.30): it must
+    list the extension, and a guarded shader must compile (checked once, on a tiny shader)."""
+    if REPORT_EXTENSION not in ctx.extensions:
+        return False
+    try:
+        ctx.program(vertex_shader=_CONVERT_VERTEX, fragment_shader=guard_loops(_PROBE_FRAGMENT)).release()
+    except Exception:  # noqa: BLE001 - moderngl raises a bare Exception with the driver's log
+        return False
+    return True
+
+
 class Engine:
     """One OpenGL context and everything shared between programs (stand-ins, the 8-bit pass)."""
 
@@ -234,7 +254,7 @@ class Engine:
         #: whether programs are compiled with their loops bounded (render.dialects.loopguard)
         self.loop_guard = choice == "on" or (choice == "auto" and not self.device.software)
         #: whether a tripped guard can be seen (a storage buffer; GLSL 3.30 alone has none)
-        self.loop_guard_reports = self.loop_guard and REPORT_EXTENSION in self.ctx.extensions
+        self.loop_guard_reports = self.loop_guard and _guard_can_report(self.ctx)
         self._loop_flag = None
         if self.loop_guard_reports:
             self._loop_flag = self.ctx.buffer(reserve=4)

@@ -17,9 +17,6 @@ bound, counted the same way, per pixel:
   (GLSL 3.30 without ``GL_ARB_shader_storage_buffer_object``) still gets every loop bounded, but
   cannot report a trip (``report=False``).
 
-So a guarded program draws exactly what it draws unguarded until a pixel's loops run 65,000
-times; on llvmpipe that is also where its own cap would have cut them.
-
 Each loop is rewritten on its own lines (line numbers in the driver's log stay the user's), with
 the code inside its parentheses kept as written::
 
@@ -27,15 +24,32 @@ the code inside its parentheses kept as written::
     while (cond) body             →  for (; _ip_loop_ok() && (cond); ++_ip_loops) body
     do body while (cond);         →  do body while ((cond) && _ip_loop_next());
 
+except a counted loop (:mod:`render.dialects.loopcount`: ``for (int i = 0; i < 16; i++)`` whose
+body leaves ``i`` alone) that does a bounded amount of work, its inner loops included (at most
+65,000 iterations, all counted loops, no call of a function that loops). Such a loop is left as
+written, so that a compiler unrolls it as it would unguarded (a check in its condition stops
+that, and with it the compile-time folding of ``sin(float(i) * k)`` that hash functions rely
+on), and charged its count before it starts::
+
+    for (int i = 0; i < 16; i++) body  →  { _ip_loop_charge(16); for (int i = 0; i < 16; i++) body }
+
+Bounded in every case: a loop with a check stops once the budget is spent; a counted loop does at
+most 65,000 iterations' work each time it starts, and it starts either from code outside any
+loop or inside a loop with a check, which the count it charged stops soon. So a pixel does at
+most about twice the budget, and a guarded program draws exactly what it draws unguarded until a
+pixel's loops run 65,000 times (on llvmpipe, where its own cap would cut them too), as far as the
+compiler makes the same code of it: a check in a loop's condition can change how it rounds
+(measured on real programs: RESULTS.md).
+
 Everything the compiler sees is rewritten: every pass, the Common code (part of each pass),
 functions, and the bodies of ``#define`` directives, where a loop is rewritten in the macro itself
 (``#define REPEAT(n) for (int i = 0; i < n; i++)``), so every expansion of it is guarded. The
 zero-initialising loops :mod:`render.dialects.zeroinit` writes (``_ip_z…``) are bounded by a
 literal and left as they are. A loop the scan cannot read for sure is never run unguarded: the
 program is refused (:class:`UnguardableLoop`): a loop header whose parentheses or semicolons
-differ between preprocessor branches, a ``do`` whose ``while`` is out of sight (in another
-macro), a loop keyword without its parentheses. A loop made by token pasting (``f##or``) is not
-seen; no real program does that. Scanning is linear in the size of the code
+differ between preprocessor branches or come from a macro, a ``do`` whose ``while`` is out of
+sight (in another macro), a loop keyword without its parentheses. A loop made by token pasting
+(``f##or``) is not seen; no real program does that. Scanning is linear in the size of the code
 (:mod:`render.dialects.tokens`).
 """
 
@@ -44,8 +58,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from render.dialects.loopcount import Knowns, constant_trip_count, knowns, static_work
 from render.dialects.prelude import insert_prelude
-from render.dialects.tokens import Token, matching, tokenize
+from render.dialects.tokens import Token, matching, statement_end, tokenize
 
 #: Loop iterations (back edges) one invocation of a pass may run, all loops together. llvmpipe
 #: stops at 65,535; the guard trips a little earlier, so that on llvmpipe it is the one that stops.
@@ -73,6 +88,7 @@ _COUNTING = f"""\
 int _ip_loops = 0;
 bool _ip_loop_ok() {{ return _ip_loops < {LOOP_BUDGET} || _ip_loop_trip(); }}
 bool _ip_loop_next() {{ return ++_ip_loops < {LOOP_BUDGET} || _ip_loop_trip(); }}
+bool _ip_loop_charge(int n) {{ _ip_loops += n; return _ip_loops <= {LOOP_BUDGET} || _ip_loop_trip(); }}
 """
 _DEFINE = re.compile(r"#\s*define\s+\w+(?:\([^)]*\))?")
 _LOOP_WORDS = ("for", "while", "do")
@@ -94,14 +110,15 @@ def guard_loops(fragment: str, *, report: bool = True) -> str:
     :class:`UnguardableLoop` for a loop it cannot bound for sure."""
     everything = tokenize(fragment)
     code = [t for t in everything if t.kind != "directive"]
-    edits = _loop_edits(code, fragment)
+    known = knowns(everything, code)
+    edits = _loop_edits(code, fragment, known)
     for directive in everything:
         if directive.kind == "directive" and (m := _DEFINE.match(directive.text)):
             if any(word in directive.text for word in _LOOP_WORDS):
                 body = directive.text[m.end() :]
                 shift = directive.start + m.end()
                 inner = [t._replace(start=t.start + shift, end=t.end + shift) for t in tokenize(body)]
-                edits += _loop_edits(inner, fragment)
+                edits += _loop_edits(inner, fragment, known)
     if not edits:
         return fragment
     pieces, done = [], 0
@@ -112,7 +129,7 @@ def guard_loops(fragment: str, *, report: bool = True) -> str:
     return insert_prelude("".join(pieces), (_REPORTING if report else _SILENT) + _COUNTING)
 
 
-def _loop_edits(tokens: list[Token], code: str) -> list[_Edit]:
+def _loop_edits(tokens: list[Token], code: str, known: Knowns) -> list[_Edit]:
     """The edits that guard every loop among ``tokens`` (one statement list: the code, or one
     macro body)."""
     closing_whiles = set()
@@ -137,7 +154,7 @@ def _loop_edits(tokens: list[Token], code: str) -> list[_Edit]:
                 _Edit(tokens[close].start, tokens[close].start, "); ++_ip_loops"),
             ]
         else:
-            edits += _for_edits(tokens, open_, close, code)
+            edits += _for_edits(tokens, i, close, code, known)
     return edits
 
 
@@ -151,7 +168,20 @@ def _header(tokens: list[Token], i: int, code: str) -> tuple[int, int]:
     return i + 1, close
 
 
-def _for_edits(tokens: list[Token], open_: int, close: int, code: str) -> list[_Edit]:
+def _for_edits(tokens: list[Token], i: int, close: int, code: str, known: Knowns) -> list[_Edit]:
+    open_ = i + 1
+    if open_ + 2 < close and tokens[open_ + 2].text.startswith("_ip_z"):  # zeroinit's own loop
+        return []
+    end = statement_end(tokens, i)
+    count = constant_trip_count(tokens, open_, close, end, known) if end > close else None
+    if count is not None and static_work(tokens, i, close, end, count, known) is not None:
+        # it and the loops inside it do a bounded amount of work: charged before it, drawn as
+        # written, so that a compiler unrolls it as it would unguarded
+        after = tokens[end].end
+        return [
+            _Edit(tokens[i].start, tokens[i].start, f"{{ _ip_loop_charge({count}); "),
+            _Edit(after, after, " }"),
+        ]
     semicolons, depth = [], 0
     for j in range(open_ + 1, close):
         text = tokens[j].text
@@ -164,9 +194,6 @@ def _for_edits(tokens: list[Token], open_: int, close: int, code: str) -> list[_
     if len(semicolons) != 2:
         raise UnguardableLoop(f"a `for` header the scan cannot read: {_excerpt(code, tokens[open_ - 1])}")
     first, second = semicolons
-    init = tokens[open_ + 1 : first]
-    if len(init) > 1 and init[1].text.startswith("_ip_z"):  # zeroinit's own loop over an array
-        return []
     condition = tokens[first + 1 : second]
     _refuse_declaration(condition, code)
     edits = []
@@ -191,68 +218,11 @@ def _refuse_declaration(condition: list[Token], code: str) -> None:
 
 def _do_while(tokens: list[Token], i: int, code: str) -> int:
     """The index of the ``while`` that closes the ``do`` at ``tokens[i]``."""
-    try:
-        end = _statement_end(tokens, i + 1)
-    except (_Unreadable, RecursionError):
-        end = -1
+    end = statement_end(tokens, i + 1)
     after = end + 1
     if end < 0 or after >= len(tokens) or tokens[after].text != "while":
         raise UnguardableLoop(f"a `do` whose `while` the scan cannot find: {_excerpt(code, tokens[i])}")
     return after
-
-
-class _Unreadable(Exception):
-    pass
-
-
-def _statement_end(tokens: list[Token], k: int) -> int:
-    """The index of the last token of the statement that starts at ``tokens[k]``."""
-    if k >= len(tokens):
-        raise _Unreadable
-    text = tokens[k].text
-    if text == "{":
-        return _closing(tokens, k)
-    if text in ("if", "for", "while", "switch"):
-        if k + 1 >= len(tokens) or tokens[k + 1].text != "(":
-            raise _Unreadable
-        close = _closing(tokens, k + 1)
-        if text == "switch":
-            return _closing(tokens, close + 1) if close + 1 < len(tokens) else _unreadable()
-        end = _statement_end(tokens, close + 1)
-        if text == "if" and end + 1 < len(tokens) and tokens[end + 1].text == "else":
-            end = _statement_end(tokens, end + 2)
-        return end
-    if text == "do":
-        end = _statement_end(tokens, k + 1)
-        if end + 2 >= len(tokens) or tokens[end + 1].text != "while" or tokens[end + 2].text != "(":
-            raise _Unreadable
-        close = _closing(tokens, end + 2)
-        if close + 1 >= len(tokens) or tokens[close + 1].text != ";":
-            raise _Unreadable
-        return close + 1
-    j = k
-    while j < len(tokens) and tokens[j].text != ";":
-        if tokens[j].text in ("(", "[", "{"):
-            j = _closing(tokens, j)
-        elif tokens[j].text in (")", "]", "}"):
-            raise _Unreadable
-        j += 1
-    if j >= len(tokens):
-        raise _Unreadable
-    return j
-
-
-def _closing(tokens: list[Token], k: int) -> int:
-    if tokens[k].text not in ("(", "[", "{"):
-        raise _Unreadable
-    close = matching(tokens, k)
-    if close < 0:
-        raise _Unreadable
-    return close
-
-
-def _unreadable() -> int:
-    raise _Unreadable
 
 
 def _excerpt(code: str, token: Token) -> str:

@@ -95,3 +95,66 @@ def balanced(tokens: list[Token]) -> bool:
             if depth[closing[t.text]] < 0:
                 return False
     return not any(depth.values())
+
+
+def statement_end(tokens: list[Token], k: int) -> int:
+    """The index of the last token of the statement that starts at ``tokens[k]`` (a block, an
+    ``if``/``for``/``while``/``do``/``switch`` with what it governs, or an expression or
+    declaration up to its ``;``), or -1 where the code does not say for sure."""
+    try:
+        return _end_of(tokens, k)
+    except (_Unreadable, RecursionError):
+        return -1
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _end_of(tokens: list[Token], k: int) -> int:
+    if k >= len(tokens):
+        raise _Unreadable
+    text = tokens[k].text
+    if text == "{":
+        return _closing(tokens, k)
+    if text in ("if", "for", "while", "switch"):
+        if k + 1 >= len(tokens) or tokens[k + 1].text != "(":
+            raise _Unreadable
+        close = _closing(tokens, k + 1)
+        if text == "switch":
+            return _closing(tokens, close + 1) if close + 1 < len(tokens) else _unreadable()
+        end = _end_of(tokens, close + 1)
+        if text == "if" and end + 1 < len(tokens) and tokens[end + 1].text == "else":
+            end = _end_of(tokens, end + 2)
+        return end
+    if text == "do":
+        end = _end_of(tokens, k + 1)
+        if end + 2 >= len(tokens) or tokens[end + 1].text != "while" or tokens[end + 2].text != "(":
+            raise _Unreadable
+        close = _closing(tokens, end + 2)
+        if close + 1 >= len(tokens) or tokens[close + 1].text != ";":
+            raise _Unreadable
+        return close + 1
+    j = k
+    while j < len(tokens) and tokens[j].text != ";":
+        if tokens[j].text in ("(", "[", "{"):
+            j = _closing(tokens, j)
+        elif tokens[j].text in (")", "]", "}"):
+            raise _Unreadable
+        j += 1
+    if j >= len(tokens):
+        raise _Unreadable
+    return j
+
+
+def _closing(tokens: list[Token], k: int) -> int:
+    if tokens[k].text not in ("(", "[", "{"):
+        raise _Unreadable
+    close = matching(tokens, k)
+    if close < 0:
+        raise _Unreadable
+    return close
+
+
+def _unreadable() -> int:
+    raise _Unreadable

@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 
-from render.dialects import build_plan
 from render.dialects.loopguard import LOOP_BUDGET, TRIPPED_LOG, UnguardableLoop, guard_loops
 from render.engine import Engine, LoopGuardRefused, ShaderError
 from render.profiling import validate_one
@@ -26,6 +25,7 @@ ENDLESS_LOOPS = {
     "continue": "for (int i = 0; i >= 0; ) { v += 1.0; if (v > 0.0) continue; i++; }",
     "nested": "for (int i = 0; i < 8; i++) { for (int j = 0; j < 4; j += int(iTime > 1e9)) v += 1.0; }",
     "macro": "LOOP { v += 1.0; }",
+    "counted nest": "for (int i = 0; i < 60000; i++) for (int j = 0; j < 60000; j++) v += 1.0;",
 }
 MACRO = "#define LOOP while (v > -1.0)\n"
 
@@ -48,7 +48,7 @@ def _guarded(code: str, **kw) -> str:
 def test_each_kind_of_loop_gets_a_check_before_each_iteration_and_a_count_at_its_back_edge():
     code = (
         "void f() {\n"
-        "  for (int i = 0; i < 4; i++) x += 1.0;\n"
+        "  for (int i = 0; i < n; i++) x += 1.0;\n"
         "  for (;;) { if (x > 3.0) break; }\n"
         "  while (x < 10.0) x++;\n"
         "  do { x--; } while (x > 0.0);\n"
@@ -56,11 +56,66 @@ def test_each_kind_of_loop_gets_a_check_before_each_iteration_and_a_count_at_its
         "}\n"
     )
     lines = _guarded(code).split("#line 1 0\n", 1)[1].splitlines()
-    assert lines[1] == "  for (int i = 0; _ip_loop_ok() && ( i < 4); i++, ++_ip_loops) x += 1.0;"
+    assert lines[1] == "  for (int i = 0; _ip_loop_ok() && ( i < n); i++, ++_ip_loops) x += 1.0;"
     assert lines[2] == "  for (; _ip_loop_ok(); ++_ip_loops) { if (x > 3.0) break; }"
     assert lines[3] == "  for (; _ip_loop_ok() && (x < 10.0); ++_ip_loops) x++;"
     assert lines[4] == "  do { x--; } while ((x > 0.0) && _ip_loop_next());"
     assert lines[5] == "  do x++; while ((x < 3.0) && _ip_loop_next());"
+
+
+COUNTED = "{ _ip_loop_charge(%d); "
+
+
+@pytest.mark.parametrize(
+    ("loop", "count"),
+    [
+        ("for (int i = 0; i < 16; i++) x += sin(float(i) * 12.9898);", 16),
+        ("for (float t = 0.; t <= 1.; t += .25) { x += t; }", 6),  # floats: counted with a margin
+        ("for (int i = N; i > -N; i -= 2) x += 1.0;", 8),  # a literal macro defined once
+        ("for (int i = 0; i < STEPS && x < 9.0; ++i) { x += 0.1; }", 64),  # a global constant
+        ("for (int i = min(iFrame, 0); i < 5; i++) x += 1.0;", 5),  # zero, written not to unroll
+        ("for (int i = ZERO; i < 5; i++) x += 1.0;", 5),
+        ("for (int x = -1; x <= 1; x++) { cell.x += float(x); }", 3),  # a member named x
+        ("for (int i = 0; i < 255; i++) { x += 1.0; if (x > 9.0) break; continue; }", 255),
+    ],
+)
+def test_a_counted_loop_doing_bounded_work_is_left_as_written_and_charged_before_it(loop, count):
+    head = (
+        "#define N 8\n#define ZERO min(iFrame, 0)\nconst int STEPS = 64;\nfloat hash(float v) { return v; }\n"
+    )
+    body = _guarded(head + "void f() {\n  " + loop + "\n}\n").split("void f() {\n", 1)[1]
+    assert body.startswith("  " + COUNTED % count + loop + " }")
+
+
+def test_counted_loops_inside_a_counted_loop_are_charged_each_time_they_start():
+    code = "void f() {\n  for (int i = 0; i < 4; i++) for (int j = 0; j < 3; j++) x += float(i * j);\n}\n"
+    inner = "{ _ip_loop_charge(3); for (int j = 0; j < 3; j++) x += float(i * j); }"
+    assert f"  {{ _ip_loop_charge(4); for (int i = 0; i < 4; i++) {inner} }}" in _guarded(code)
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "for (int i = 0; i < 16; i++) { i += 1; }",  # changes its own variable
+        "for (int i = 0; i < 16; i++) { bump(i); }",  # through an out parameter
+        "for (int i = 0; i < 16; i++) { BUMP; }",  # through a macro
+        "for (int i = 0; i < 16; i++) { x += spin(x); }",  # calls a function that loops
+        "for (int i = 0; i < 1000; i++) for (int j = 0; j < 1000; j++) x += 1.0;",  # too much work
+        "for (int i = 0; i < 16 || x < 1.0; i++) x += 1.0;",  # an `||`: not bounded by 16
+        "for (int i = 0; i != 15; i += 2) x += 1.0;",  # never equal
+        "for (float t = 0.; t < 1e9; t += 1e-3) x += 1.0;",  # too many, and stuck in float
+        "for (int i = min(iFrame, 0); i > -5; i--) x += 1.0;",  # min(…) is only a lower bound
+        "for (int i = 0; i < LIMIT; i++) x += 1.0;",  # a macro defined twice
+    ],
+)
+def test_a_loop_that_may_not_end_when_its_header_says_gets_a_check_in_it(loop):
+    head = (
+        "#define BUMP i++\n#ifdef A\n#define LIMIT 4\n#else\n#define LIMIT 8\n#endif\n"
+        "void bump(inout int k) { k++; }\nfloat spin(float v) { while (v < 1.0) v += 0.5; return v; }\n"
+    )
+    body = _guarded(head + "void f() {\n  " + loop + "\n}\n").split("void f() {\n", 1)[1]
+    assert body.startswith("  for (") and "_ip_loop_ok() && (" in body.split("\n")[0]
+    assert "_ip_loop_charge" not in body.split(")", 1)[0]
 
 
 def test_loops_in_macro_bodies_are_guarded_in_the_macro():
@@ -138,7 +193,8 @@ def test_an_endless_loop_ends_quickly_and_says_the_guard_tripped(guarded_engine,
     picture, tripped = _render(guarded_engine, RenderProgram.single(code))
     assert time.perf_counter() - started < 10.0
     assert tripped is True
-    assert 0 < picture[0, 0, 0] <= LOOP_BUDGET  # the loop ran until the budget ended it
+    most = 2 * LOOP_BUDGET if kind == "counted nest" else LOOP_BUDGET  # a counted loop runs to its end
+    assert 0 < picture[0, 0, 0] <= most  # the loop ran until the budget ended it
 
 
 def test_endless_loops_in_the_common_pass_and_in_a_buffer_trip_the_guard(guarded_engine):
@@ -181,12 +237,15 @@ void mainImage(out vec4 c, in vec2 f) {
     assert np.array_equal(plain, guarded)
 
 
-def test_the_guard_without_a_report_still_bounds_every_loop(guarded_engine):
-    plan = build_plan(RenderProgram.single(_shader(ENDLESS_LOOPS["while"])))
-    plan.passes[0].fragment = guard_loops(plan.passes[0].fragment, report=False)
-    engine = Engine(guarded_engine.ctx, loop_guard="off")  # compiles the plan as it is
+def test_the_guard_without_a_report_still_bounds_every_loop(guarded_engine, monkeypatch):
+    """A driver whose GLSL 3.30 has no storage buffers gets every loop bounded, and says so."""
+    import render.engine
+
+    monkeypatch.setattr(render.engine, "_guard_can_report", lambda ctx: False)
+    engine = Engine(guarded_engine.ctx, loop_guard="on")
     try:
-        picture, tripped = _render(engine, plan)
+        assert engine.renderer_string.endswith(" | loop guard, unreported")
+        picture, tripped = _render(engine, RenderProgram.single(_shader(ENDLESS_LOOPS["while"])))
     finally:
         engine.release()
     assert tripped is None and picture[0, 0, 0] == LOOP_BUDGET
