@@ -1,23 +1,27 @@
 """Benchmark: the loop guard changes no picture of a real ``ok`` program, and what it costs.
 
-Input: a random slice (``--programs N``, ``--seed``) of ``../shared/corpus/shadertoys-public.jsonl.gz``
-written to a temporary JSON-lines file and imported into a temporary catalogue (or, with
-``--examples``, the bundled examples). It is validated as ``render validate`` does by default
-(2 workers, 64² and 256², guard off: the programs that are ``ok`` without it), then each ``ok``
-program is rendered in a sandboxed worker (task :func:`compare_task`) twice on one context:
-unguarded and guarded, the same frames in the same order (``--size``, each of ``--times``
-rendered ``--repeats`` times in a row, so buffers and backbuffers feed back alike), the guarded and
-the unguarded frame of each step drawn one after the other, in alternating order (and the two
-compiled in an order that alternates between programs), each timed up to ``glFinish``.
-Pictures are compared as the 8-bit pictures a browser shows (the float path).
+Input: a random slice (``--programs N``, ``--seed``) of ``../shared/corpus/shadertoys-public.jsonl.gz``,
+drawn among the single-pass records whose ``test`` field (the dataset's own render) says ok
+(``--any-record``: among all), written to a temporary JSON-lines file and imported into a
+temporary catalogue (or, with ``--examples``, the bundled examples). It is validated as
+``render validate`` does by default (2 workers, 64² and 256², the guard as the device wants it:
+off on llvmpipe; on a GPU on, so that the unguarded side below only ever draws programs whose
+loops ended), then each ``ok`` program is rendered in a sandboxed worker (task
+:func:`compare_task`) twice on one context: unguarded and guarded, the same frames in the same
+order (``--size``, each of ``--times`` rendered ``--repeats`` times in a row, so buffers and
+backbuffers feed back alike), the guarded and the unguarded frame of each step drawn one after
+the other, in alternating order (and the two compiled in an order that alternates between
+programs), each timed up to ``glFinish``. Pictures are compared as the 8-bit pictures a browser
+shows (the float path).
 
 Reported: compile failures the guard introduces, programs it refuses (a loop it cannot read),
-programs where it tripped, programs whose frames differ (share of pixels, largest difference),
-and its cost: the guarded / unguarded ratio of compile time, of the first frame (llvmpipe's JIT)
-and of the frame time (per program the sum over its frames; the median, p90 and the ratio of the
-sums over programs). ``MESA_SHADER_CACHE_DISABLE=true``.
+programs where it tripped, how many are identical and which differ (share of pixels, largest
+difference), and its cost: the guarded / unguarded ratio of compile time, of the first frame
+(llvmpipe's JIT) and of the frame time (per program the sum over its frames; the median, p90 and
+the ratio of the sums over programs), and the programs it slows most.
+``MESA_SHADER_CACHE_DISABLE=true``.
 
-Usage: ``python benchmarks/bench_loopguard.py [--programs 400] [--seed 11] [--examples]``. Prints
+Usage: ``python benchmarks/bench_loopguard.py [--programs 250] [--seed 11] [--examples]``. Prints
 plain lines and a final JSON line.
 """
 
@@ -124,11 +128,29 @@ def compare_task(engine: Engine, item: dict[str, Any], params: dict[str, Any], p
             c.release()
 
 
-def corpus_slice(path: Path, count: int, seed: int, out: Path) -> int:
-    """Write ``count`` random lines of the corpus (chosen by ``seed``) to ``out``; returns how many."""
+PASS_FIELDS = (
+    "common_code",
+    "sound_code",
+    "buffer_a_code",
+    "buffer_b_code",
+    "buffer_c_code",
+    "buffer_d_code",
+    "cube_a_code",
+)
+
+
+def tested_ok_single_pass(line: str) -> bool:
+    """Whether a dump record is one the dataset's own renderer drew (``test`` ok) in one pass."""
+    record = json.loads(line)
+    return record.get("test") == "ok" and not any((record.get(f) or "").strip() for f in PASS_FIELDS)
+
+
+def corpus_slice(path: Path, count: int, seed: int, out: Path, *, any_record: bool = False) -> int:
+    """Write ``count`` random lines of the corpus (chosen by ``seed``) to ``out``, among the
+    records :func:`tested_ok_single_pass` accepts unless ``any_record``; returns how many."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        total = sum(1 for _ in f)
-    chosen = set(random.Random(seed).sample(range(total), min(count, total)))
+        eligible = [n for n, line in enumerate(f) if any_record or tested_ok_single_pass(line)]
+    chosen = set(random.Random(seed).sample(eligible, min(count, len(eligible))))
     with gzip.open(path, "rt", encoding="utf-8") as f, out.open("w", encoding="utf-8") as w:
         for n, line in enumerate(f):
             if n in chosen:
@@ -149,7 +171,12 @@ def _ratio_stats(pairs: list[tuple[float, float]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--programs", type=int, default=400, help="random corpus programs to draw")
+    parser.add_argument("--programs", type=int, default=250, help="random corpus programs to draw")
+    parser.add_argument(
+        "--any-record",
+        action="store_true",
+        help="draw from every record, not only single-pass ones tested ok",
+    )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--examples", action="store_true", help="the bundled examples, not the corpus")
     parser.add_argument("--workers", type=int, default=2)
@@ -162,7 +189,6 @@ def main() -> None:
     params = {"size": size, "times": [float(t) for t in args.times.split(",")], "repeats": args.repeats}
     figures: dict[str, Any] = {"cpus": os.cpu_count(), "load_1min_before": round(os.getloadavg()[0], 2)}
     figures["params"] = params | {"seed": args.seed}
-    os.environ["IMAGEPROGRAMS_LOOP_GUARD"] = "off"  # validation finds the programs `ok` without it
 
     with tempfile.TemporaryDirectory() as tmp:
         catalogue = open_catalogue(str(Path(tmp) / "c.db"), create=True)
@@ -171,9 +197,12 @@ def main() -> None:
                 import_path(catalogue, EXAMPLES / name)
             figures["input"] = "bundled examples"
         elif CORPUS.exists():
-            drawn = corpus_slice(CORPUS, args.programs, args.seed, Path(tmp) / "slice.jsonl")
+            drawn = corpus_slice(
+                CORPUS, args.programs, args.seed, Path(tmp) / "slice.jsonl", any_record=args.any_record
+            )
             import_path(catalogue, Path(tmp) / "slice.jsonl")
-            figures["input"] = f"{drawn} random programs of {CORPUS.name} (seed {args.seed})"
+            which = "records" if args.any_record else "single-pass records tested ok"
+            figures["input"] = f"{drawn} random {which} of {CORPUS.name} (seed {args.seed})"
         else:
             sys.exit(f"{CORPUS} is absent: give --examples")
         options = ValidateOptions(workers=args.workers, compile_deadline=args.deadline)
@@ -203,6 +232,8 @@ def main() -> None:
     figures |= {
         "ok_programs": len(items),
         "compared": len(compared),
+        "identical": len(compared) - len(differing),
+        "largest_difference": max((r["largest_difference"] for r in compared), default=0),
         "not_compared": dict(Counter(r["status"] for r in results if "differing_share" not in r)),
         "guard_compile_failures": len(introduced) - len(refused),
         "guard_refused": len(refused),
@@ -217,6 +248,12 @@ def main() -> None:
             [(r["plain_first_frame_ms"], r["guarded_first_frame_ms"]) for r in compared]
         ),
         "frame_ratio": _ratio_stats([(r["plain_frame_ms"], r["guarded_frame_ms"]) for r in compared]),
+        "slowest_guarded": [  # the programs whose frames the guard slowed most: where it costs
+            (r["program"], round(r["plain_frame_ms"], 1), round(r["guarded_frame_ms"], 1))
+            for r in sorted(compared, key=lambda r: r["guarded_frame_ms"] / max(r["plain_frame_ms"], 1e-6))[
+                -5:
+            ]
+        ],
         "load_1min_after": round(os.getloadavg()[0], 2),
     }
     print(f"ok programs: {len(items)}, compared: {len(compared)} ({figures['comparison_seconds']} s)")
@@ -226,11 +263,16 @@ def main() -> None:
     for key, why in figures["guard_failures"]:
         print(f"  {key}: {why}")
     print(f"guard tripped: {len(tripped)} {figures['tripped']}")
-    print(f"programs whose pictures differ: {len(differing)}")
+    print(
+        f"identical pictures: {figures['identical']}, programs whose pictures differ: {len(differing)}"
+        f" (largest difference of any pixel channel, of 255: {figures['largest_difference']})"
+    )
     for key, share, most, trip in figures["differing"]:
         print(f"  {key}: {share:.3%} of pixels, largest difference {most}, tripped {trip}")
     for name in ("compile_ratio", "first_frame_ratio", "frame_ratio"):
         print(f"guarded / unguarded {name.replace('_ratio', '').replace('_', ' ')} time: {figures[name]}")
+    slowest = ", ".join(f"{key} {plain} → {guarded} ms" for key, plain, guarded in figures["slowest_guarded"])
+    print(f"frames the guard slowed most (sum over a program's frames): {slowest}")
     print(json.dumps(figures))
 
 

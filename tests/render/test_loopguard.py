@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from render.dialects import build_plan
 from render.dialects.loopguard import LOOP_BUDGET, TRIPPED_LOG, UnguardableLoop, guard_loops
 from render.engine import Engine, LoopGuardRefused, ShaderError
 from render.profiling import validate_one
@@ -235,6 +236,59 @@ void mainImage(out vec4 c, in vec2 f) {
     guarded, tripped = _render(guarded_engine, program, frames=2)
     assert not_tripped is None and tripped is False
     assert np.array_equal(plain, guarded)
+
+
+#: Loops as real programs write them (self-written): each must draw the same picture guarded.
+CORPUS_LIKE = {
+    "hash in a counted loop": """float h(float n) { return fract(sin(n) * 43758.5453); }
+void mainImage(out vec4 c, in vec2 f) {
+    float s = 0.0;
+    for (int i = 0; i < 12; i++) s += h(float(i) * 17.13 + floor(f.x / 4.0));
+    c = vec4(fract(s), h(f.y), 0.5, 1.0);
+}""",
+    "raymarch with break": """float map(vec3 p) { return length(p - vec3(0.0, 0.0, 3.0)) - 1.0; }
+void mainImage(out vec4 c, in vec2 f) {
+    vec3 rd = normalize(vec3((f - 0.5 * iResolution.xy) / iResolution.y, 1.0));
+    float t = 0.0;
+    for (int i = 0; i < 64; i++) { float d = map(rd * t); if (d < 0.001) break; t += d; }
+    c = vec4(vec3(t / 5.0), 1.0);
+}""",
+    "float steps and a looping helper": """vec3 rings(vec2 p, float a, float b) {
+    vec3 col = vec3(0.0);
+    for (float r = a; r <= b; r += 0.25) col += vec3(smoothstep(0.02, 0.0, abs(length(p) - r)));
+    return col;
+}
+void mainImage(out vec4 c, in vec2 f) {
+    vec2 p = (f - 0.5 * iResolution.xy) / iResolution.y * 3.0;
+    vec3 col = vec3(0.0);
+    for (float k = 0.0; k < 1.0; k += 0.5) col += rings(p + k, 0.25, 1.0 + iTime * 0.1);
+    c = vec4(col, 1.0);
+}""",
+    "macro loop, while and do": """#define TAPS 5
+#define SUM(v, n) for (int k = 0; k < n; k++) v += cos(float(k) + iTime)
+void mainImage(out vec4 c, in vec2 f) {
+    float v = 0.0; SUM(v, TAPS);
+    int n = int(f.x) % 7; float w = 0.0;
+    while (n > 0) { w += 0.1; n--; }
+    do { w *= 0.9; } while (w > 0.5);
+    c = vec4(fract(v), w, float(int(f.y) % 3) / 2.0, 1.0);
+}""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS_LIKE))
+def test_corpus_like_loops_draw_the_same_8bit_picture_guarded(engine, guarded_engine, name):
+    program = RenderProgram.single(CORPUS_LIKE[name])
+    fragment = build_plan(program).passes[0].fragment
+    assert guard_loops(fragment) != fragment  # the guard did rewrite it
+    plain, not_tripped = _render(engine, program, size=(64, 48), t=2.5)
+    guarded, tripped = _render(guarded_engine, program, size=(64, 48), t=2.5)
+    assert not_tripped is None and tripped is False
+    assert np.array_equal(_as_8bit(plain), _as_8bit(guarded))
+
+
+def _as_8bit(picture: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.nan_to_num(picture) * 255.0), 0, 255).astype(np.uint8)
 
 
 def test_the_guard_without_a_report_still_bounds_every_loop(guarded_engine, monkeypatch):
