@@ -54,11 +54,18 @@ class Knowns:
 
     def may_loop(self, token: Token) -> bool:
         """Whether the name ``token`` may run a loop where it stands: a loop keyword, a call of a
-        looping function, or a macro whose body names either."""
-        if token.text in _LOOP_WORDS or token.text in self.looping:
+        looping function, or a macro whose body names either, or names a macro that does (at
+        any depth: a loop two macros away is still a loop)."""
+        return self._names_a_loop(token.text, set())
+
+    def _names_a_loop(self, name: str, seen: set[str]) -> bool:
+        if name in _LOOP_WORDS or name in self.looping:
             return True
-        uses = self.macros.get(token.text)
-        return uses is not None and bool(uses & self.looping or uses & _LOOP_WORDS)
+        uses = self.macros.get(name)
+        if uses is None or name in seen:
+            return False
+        seen.add(name)
+        return any(self._names_a_loop(used, seen) for used in uses)
 
 
 def knowns(everything: list[Token], code: list[Token]) -> Knowns:

@@ -107,12 +107,15 @@ def test_counted_loops_inside_a_counted_loop_are_charged_each_time_they_start():
         "for (float t = 0.; t < 1e9; t += 1e-3) x += 1.0;",  # too many, and stuck in float
         "for (int i = min(iFrame, 0); i > -5; i--) x += 1.0;",  # min(…) is only a lower bound
         "for (int i = 0; i < LIMIT; i++) x += 1.0;",  # a macro defined twice
+        "for (int i = 0; i < 60000; i++) { OUTER }",  # a macro naming a macro that loops 60,000 times
     ],
 )
 def test_a_loop_that_may_not_end_when_its_header_says_gets_a_check_in_it(loop):
     head = (
         "#define BUMP i++\n#ifdef A\n#define LIMIT 4\n#else\n#define LIMIT 8\n#endif\n"
         "void bump(inout int k) { k++; }\nfloat spin(float v) { while (v < 1.0) v += 0.5; return v; }\n"
+        "#define INNER for (int k = 0; k < 60000; k++) x += 1.0;\n"
+        "#define MIDDLE INNER\n#define OUTER MIDDLE\n"
     )
     body = _guarded(head + "void f() {\n  " + loop + "\n}\n").split("void f() {\n", 1)[1]
     assert body.startswith("  for (") and "_ip_loop_ok() && (" in body.split("\n")[0]
