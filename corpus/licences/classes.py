@@ -25,6 +25,8 @@ _RANK = {
     "proprietary": 5,
 }
 EXPR_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+#: Parentheses nested deeper than this make no real expression (and would exhaust the stack).
+_MAX_NESTING = 32
 
 #: How the categories of license-expression's bundled licence database (ScanCode's LicenseDB,
 #: one category per licence) map to our classes. Ids the database does not know are ``unknown``.
@@ -146,26 +148,28 @@ def _id_class(ident: str) -> str:
     return CATEGORY_CLASSES.get(category, "unknown") if category else "unknown"
 
 
-def _parse_or(tokens: list[str], pos: int) -> tuple[str, int]:
-    cls, pos = _parse_and(tokens, pos)
+def _parse_or(tokens: list[str], pos: int, depth: int = 0) -> tuple[str, int]:
+    if depth > _MAX_NESTING:
+        raise ValueError("parentheses nested too deep")
+    cls, pos = _parse_and(tokens, pos, depth)
     while pos < len(tokens) and tokens[pos].upper() == "OR":
-        other, pos = _parse_and(tokens, pos + 1)
+        other, pos = _parse_and(tokens, pos + 1, depth)
         cls = min(cls, other, key=_RANK.__getitem__)
     return cls, pos
 
 
-def _parse_and(tokens: list[str], pos: int) -> tuple[str, int]:
-    cls, pos = _parse_atom(tokens, pos)
+def _parse_and(tokens: list[str], pos: int, depth: int) -> tuple[str, int]:
+    cls, pos = _parse_atom(tokens, pos, depth)
     while pos < len(tokens) and tokens[pos].upper() == "AND":
-        other, pos = _parse_atom(tokens, pos + 1)
+        other, pos = _parse_atom(tokens, pos + 1, depth)
         cls = max(cls, other, key=_RANK.__getitem__)
     return cls, pos
 
 
-def _parse_atom(tokens: list[str], pos: int) -> tuple[str, int]:
+def _parse_atom(tokens: list[str], pos: int, depth: int) -> tuple[str, int]:
     token = tokens[pos]
     if token == "(":
-        cls, pos = _parse_or(tokens, pos + 1)
+        cls, pos = _parse_or(tokens, pos + 1, depth + 1)
         if tokens[pos] != ")":
             raise ValueError("unbalanced parenthesis")
         return cls, pos + 1

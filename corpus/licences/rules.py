@@ -3,6 +3,10 @@
 A handler gets the match and the whole text and returns ``(spdx, score[, vague])`` or None.
 The SPDX-line rule returns the expression as stated; :func:`corpus.licences.scan.scan`
 normalises it (normalising may itself scan a free-form name, so that lives with the scanner).
+
+Patterns must stay linear on any text: never two quantifiers over the same characters with only
+optional items between them (``\\s*,?\\s*`` tries every split of a run of blanks, which made
+200 KB of spaces after "Apache License" cost minutes), and a handler looks at a bounded window.
 """
 
 from __future__ import annotations
@@ -67,20 +71,15 @@ def _mit_name(match: re.Match[str], text: str):
     return "MIT", 0.95 if match.group(1).lower() == "e" else 0.85
 
 
-@_rule(("mit",), r"MIT(?<!\wMIT)(?!\w)", flags=0)
-def _mit_alone(match: re.Match[str], text: str):
-    # "MIT" on a line of its own (or "The MIT."), the shortest header there is.
-    start = text.rfind("\n", 0, match.start()) + 1
-    end = text.find("\n", match.end())
-    line = text[start : end if end >= 0 else len(text)].strip()
-    return ("MIT", 0.7) if re.fullmatch(r"(?:the\s+)?MIT\.?", line, re.I) else None
+# "MIT" on a line of its own (or "The MIT."), the shortest header there is.
+_add(("mit",), r"^[^\S\n]*(?:(?i:the)[^\S\n]+)?MIT\.?[^\S\n]*$", "MIT", 0.7, flags=re.MULTILINE)
 
 
 # "License: X", "licensed under the X", "license X" where X is an id we know.
 @_rule(
     ("licen",),
-    r"\blicen[cs](?:e[ds]?|ing)?\b[ \t]*(?:[:=]|-(?=\s)|\bunder\b(?:\s+the)?(?:\s+terms\s+of(?:\s+the)?)?"
-    r"|\bas\b|\bis\b)?[ \t]*\(?([A-Za-z0-9][A-Za-z0-9.+-]*)",
+    r"\blicen[cs](?:e[ds]?|ing)?\b[ \t]*(?:(?:[:=]|-(?=\s)|\bunder\b(?:\s+the)?(?:\s+terms\s+of(?:\s+the)?)?"
+    r"|\bas\b|\bis\b)[ \t]*)?\(?([A-Za-z0-9][A-Za-z0-9.+-]*)",
 )
 def _licence_named(match: re.Match[str], text: str):
     spdx = lookup_id(match.group(1).rstrip(".-"))
@@ -139,7 +138,7 @@ def _apache_id(version: str | None) -> str | None:
     return {"1": "Apache-1.0", "1.0": "Apache-1.0", "1.1": "Apache-1.1"}.get(version)
 
 
-@_rule(("apache",), r"\bapache\s+licen[cs]e(?:\s*,?\s*(?:version\s*|v\.?\s*)?(\d(?:\.\d)?)(?![\d.]\d))?")
+@_rule(("apache",), r"\bapache\s+licen[cs]e(?:[\s,]*(?:version\s*|v\.?\s*)?(\d(?:\.\d)?)(?![\d.]\d))?")
 def _apache_name(match: re.Match[str], text: str):
     spdx = _apache_id(match.group(1))
     if spdx is None:
@@ -218,7 +217,7 @@ def _cc_id(elements: str, version: str | None) -> tuple[str, bool]:
 
 @_rule(
     ("attribution",),
-    r"(?:(?P<cc>\bcreative\s+commons|\bcc\b)[\s:,-]*(?:licen[cs]e[\s:,-]*)?\(?\s*)?\battribution"
+    r"(?=[ca])(?:(?P<cc>\bcreative\s+commons|\bcc\b)[\s:,-]*(?:licen[cs]e[\s:,-]*)?(?:\(\s*)?)?\battribution"
     r"(?P<el>(?:[\s-]+(?:non[\s-]?commercial|share[\s-]?alike|no[\s-]?deriv(?:ative)?s?))*)"
     r"(?:\s+licen[cs]e)?(?:[\s,]*(?:version\s*|v\.?\s*)?(?P<ver>\d\.\d)(?!\d))?"
     r"(?P<q>\s+(?:international|unported|generic))?",
@@ -236,7 +235,7 @@ def _cc_long(match: re.Match[str], text: str):
 
 @_rule(
     ("cc by", "cc-by", "cc_by", "ccby", "cc (by", "creative"),
-    r"(?:\bcc|\bcreative\s+commons)[\s_-]*\(?\s*by\b(?P<el>(?:[\s_-]+(?:nc|sa|nd)\b)*)"
+    r"(?:\bcc|\bcreative\s+commons)[\s_-]*(?:\(\s*)?by\b(?P<el>(?:[\s_-]+(?:nc|sa|nd)\b)*)"
     r"(?:[\s_-]*(?:v\.?\s*|version\s*)?(?P<ver>\d\.\d)(?!\d))?(?!\w)",
 )
 def _cc_short(match: re.Match[str], text: str):
@@ -314,7 +313,7 @@ def _gnu_url(match: re.Match[str], text: str):
 
 
 # Mozilla.
-@_rule(("mozilla",), r"mozilla\s+public\s+licen[cs]e(?:\s*,?\s*(?:version\s*|v\.?\s*)?(\d\.\d))?")
+@_rule(("mozilla",), r"mozilla\s+public\s+licen[cs]e(?:[\s,]*(?:version\s*|v\.?\s*)?(\d\.\d))?")
 def _mpl_name(match: re.Match[str], text: str):
     version = match.group(1)
     if version in MPL_VERSIONS:
@@ -376,7 +375,9 @@ def _prohibition(match: re.Match[str], text: str):
 
 _add(
     ("commercial",),
-    r"(?<!commercial and )(?<!commercial or )(?<!commercial & )(?<!commercial/)(?<!commercial / )"
+    # every alternative starts with one of these letters: the guard lets the engine skip the rest
+    r"(?=[nmcsd])"
+    r"(?:(?<!commercial and )(?<!commercial or )(?<!commercial & )(?<!commercial/)(?<!commercial / )"
     r"\bnon[\s-]?commercial\s+(?:use|uses|usage|purposes?|projects?|applications?|only)\b"
     r"|\bnot\s+(?:be\s+)?(?:for|used\s+for|to\s+be\s+used\s+for|allowed\s+for|permitted\s+for)\s+(?:any\s+)?commercial"
     r"|\b(?:may|must|can|shall|should)\s*(?:not|n't)\s+(?:be\s+)?(?:use|used|sell|sold|include|included"
@@ -386,7 +387,7 @@ _add(
     r"[^.;]{0,60}?(?<!non)(?<!non-)(?<!non )\bcommercial"
     r"(?!\s+(?:or|and|&|/)\s+non[\s-]?commercial)"
     r"|\bno\s+commercial\s+(?:use|usage|purposes?)\b"
-    r"|\bcommercial\s+(?:use|usage|purposes?)\s+(?:is\s+|are\s+)?(?:not\s+(?:allowed|permitted)|prohibited|forbidden)",
+    r"|\bcommercial\s+(?:use|usage|purposes?)\s+(?:is\s+|are\s+)?(?:not\s+(?:allowed|permitted)|prohibited|forbidden))",
     NONCOMMERCIAL,
     0.7,
 )

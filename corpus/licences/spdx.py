@@ -19,6 +19,7 @@ def _spdx_licensing():
     return get_spdx_licensing()
 
 
+@lru_cache(maxsize=4096)
 def _canonical_id(token: str) -> str | None:
     known = lookup_id(token)
     if known is not None:
