@@ -101,6 +101,11 @@ class ProgramStore:
         with translate_db_errors(catalogue.url), catalogue.engine.connect() as conn:
             self.exclusions = Exclusions.load(conn)
 
+    def forget_uncommitted(self) -> None:
+        """Drop what this store learnt in a transaction that was rolled back (a source row it
+        inserted there is gone again); call it before storing into a new one."""
+        self._source_ids.clear()
+
     def source_id(self, conn: Connection, name: str) -> int:
         if name not in self._source_ids:
             info = source_info(name)

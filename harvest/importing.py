@@ -20,11 +20,12 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from corpus.db import Catalogue, refresh_statistics
-from corpus.errors import ImageProgramsError, InputFormatError
+from corpus.errors import CatalogueError, ImageProgramsError, InputFormatError
 from corpus.models import ImportRun
 from corpus.records import ProgramRecord
 from corpus.store import BatchResult, ProgramStore, mark_exact_duplicates, utcnow
 from harvest.importers import BadRecord, BytesRead, check_format, detect_format, dump_size, read_records
+from harvest.importers.base import unexpected_problem
 
 #: How many bad records a report keeps in full; the count covers all of them.
 MAX_REPORTED_BAD = 200
@@ -157,41 +158,68 @@ def import_path(
     by_bytes = dump_size(p, fmt) is not None
     reported = 0
 
-    def commit(done: int) -> None:
-        nonlocal batch, bad_in_batch, reported
+    def write(records: list[ProgramRecord], done: int | None, bad: int) -> BatchResult:
+        """Store ``records`` and move the run's checkpoint to ``done`` (``None``: leave it)."""
         with catalogue.session() as s:
             conn = s.connection()
-            result: BatchResult = store.store(batch, conn) if batch else BatchResult()
+            result: BatchResult = store.store(records, conn) if records else BatchResult()
             conn.execute(
                 update(ImportRun)
                 .where(ImportRun.id == run_id)
                 .values(
-                    items_done=done,
+                    items_done=ImportRun.items_done if done is None else done,
                     added=ImportRun.added + result.added,
                     updated=ImportRun.updated + result.updated,
                     unchanged=ImportRun.unchanged + result.unchanged,
                     excluded=ImportRun.excluded + result.excluded,
-                    bad=ImportRun.bad + bad_in_batch,
+                    bad=ImportRun.bad + bad,
                 )
             )
+        return result
+
+    def bad_record(item: BadRecord) -> None:
+        nonlocal bad_in_batch
+        report.bad_count += 1
+        bad_in_batch += 1
+        if len(report.bad) < MAX_REPORTED_BAD:
+            report.bad.append(item)
+
+    def commit(done: int) -> None:
+        nonlocal batch, bad_in_batch, reported
+        records_read = len(batch) + bad_in_batch
+        try:
+            result = write(batch, done, bad_in_batch)
+        except Exception as exc:
+            if not _one_record_may_cause(exc):
+                raise
+            # One record of the batch could not be stored (the batch was rolled back): store them
+            # one at a time, report the ones that fail as bad records, and go on.
+            store.forget_uncommitted()
+            result = BatchResult()
+            for record in batch:
+                try:
+                    result.merge(write([record], None, 0))
+                except Exception as record_exc:
+                    if not _one_record_may_cause(record_exc):
+                        raise
+                    store.forget_uncommitted()
+                    bad_record(BadRecord(record.origin or record.key, unexpected_problem(record_exc)))
+            write([], done, bad_in_batch)
         report.added += result.added
         report.updated += result.updated
         report.unchanged += result.unchanged
         report.excluded += result.excluded
         if progress is not None:
-            moved = bytes_read.count - reported if by_bytes else len(batch) + bad_in_batch
+            moved = bytes_read.count - reported if by_bytes else records_read
             reported += moved
             progress(moved)
         batch, bad_in_batch = [], 0
 
     records = read_records(p.resolve(), fmt, label=label, bytes_read=bytes_read)
-    for position, item in _skip(records, start):
+    for position, item in _skip(records, start, str(p)):
         done = position + 1
         if isinstance(item, BadRecord):
-            report.bad_count += 1
-            bad_in_batch += 1
-            if len(report.bad) < MAX_REPORTED_BAD:
-                report.bad.append(item)
+            bad_record(item)
             if strict:
                 commit(position)  # keep what came before the bad record
                 raise InputFormatError(
@@ -214,6 +242,12 @@ def import_path(
     return report
 
 
+def _one_record_may_cause(exc: Exception) -> bool:
+    """Whether storing a batch failed in a way one record can cause (a bug on odd input), rather
+    than the catalogue's (locked, read-only, full disk), which every record would meet again."""
+    return not isinstance(exc, CatalogueError | MemoryError)
+
+
 def progress_total(path: str | Path, fmt: str | None = None) -> int | None:
     """What :func:`import_path` reports progress against: the bytes of its JSON dumps as stored
     (compressed bytes for a compressed dump), or ``None`` where it counts records with no known
@@ -226,8 +260,14 @@ def progress_total(path: str | Path, fmt: str | None = None) -> int | None:
 
 
 def _skip(
-    items: Iterator[ProgramRecord | BadRecord], start: int
+    items: Iterator[ProgramRecord | BadRecord], start: int, label: str
 ) -> Iterator[tuple[int, ProgramRecord | BadRecord]]:
-    for i, item in enumerate(items):
-        if i >= start:
-            yield i, item
+    """The items from position ``start`` on; a reader that fails unexpectedly ends the stream
+    with one bad record that says so, instead of a traceback that loses the batch in flight."""
+    i = -1
+    try:
+        for i, item in enumerate(items):
+            if i >= start:
+                yield i, item
+    except Exception as exc:  # a reader's bug on odd input: report it like any bad record
+        yield max(i + 1, start), BadRecord(label, f"reading stopped: {unexpected_problem(exc)}")

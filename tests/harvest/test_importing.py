@@ -354,3 +354,40 @@ def test_an_import_reports_progress_in_bytes_of_the_file_as_stored(catalogue, tm
     again.write_bytes(dump.read_bytes())
     assert run_app(harvest_app, "harvest", ["import", str(again), "--db", str(tmp_path / "c.db")]) == 0
     assert seen == [("importing e.jsonl.gz (bytes)", again.stat().st_size)]
+
+
+def test_an_unexpected_error_on_one_record_is_a_bad_record_and_the_import_goes_on(
+    tmp_path, capsys, monkeypatch
+):
+    import corpus.store
+    import harvest.importers.dumps as dumps
+
+    real_parse = dumps.PARSERS["shadertoys-jsonl"]
+
+    def parse(value, origin):  # a parser bug that only one record meets
+        if value.get("id") == "t000002":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_parse(value, origin=origin)
+
+    real_decide = corpus.store.decide_for_record
+
+    def decide(record, default):  # a licence-detection bug that only one record meets
+        if record.external_id == "t000004":
+            raise RuntimeError("detector fell over")
+        return real_decide(record, default)
+
+    monkeypatch.setitem(dumps.PARSERS, "shadertoys-jsonl", parse)
+    monkeypatch.setattr(corpus.store, "decide_for_record", decide)
+    dump = write_jsonl(tmp_path / "d.jsonl", [flat(i) for i in range(8)])
+    db = str(tmp_path / "c.db")
+    code = run_app(harvest_app, "harvest", ["import", str(dump), "--db", db, "--batch-size", "3"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert f"skipped {dump}:3: unexpected error (RecursionError: maximum recursion depth exceeded)" in err
+    assert f"skipped {dump}:5: unexpected error (RuntimeError: detector fell over)" in err
+    catalogue = open_catalogue(db)
+    assert program_ids(catalogue) == [f"t{i:06d}" for i in (0, 1, 3, 5, 6, 7)]
+    with catalogue.session() as s:
+        run = s.execute(select(ImportRun)).scalar_one()
+    assert (run.added, run.bad, run.items_done, run.complete) == (6, 2, 8, True)
