@@ -138,6 +138,23 @@ def database_categories() -> dict[str, str]:
     return categories
 
 
+@lru_cache(maxsize=1)
+def database_ids() -> dict[str, str]:
+    """Upper-cased SPDX id (or an alias the database lists for it) -> the SPDX id, for every
+    licence in license-expression's bundled database (exceptions and ``LicenseRef-`` keys left
+    out). Read on first use, like :func:`database_categories`; a current entry wins."""
+    entries = json.loads(_licence_database_path().read_text(encoding="utf-8"))
+    ids: dict[str, str] = {}
+    for entry in sorted(entries, key=lambda e: bool(e.get("is_deprecated")), reverse=True):
+        spdx = entry.get("spdx_license_key")
+        if entry.get("is_exception") or not spdx or spdx.startswith("LicenseRef-"):
+            continue
+        for ident in [spdx, *(entry.get("other_spdx_license_keys") or [])]:
+            if ident and not ident.startswith("LicenseRef-") and " " not in ident:
+                ids[ident.upper()] = spdx
+    return ids
+
+
 def _id_class(ident: str) -> str:
     for pattern, cls in _OVERRIDE_PATTERNS:
         if pattern.fullmatch(ident):

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from corpus.licences.classes import database_ids
 from corpus.licences.ids import CC_VERSIONS, GPL_FIRST, GPL_VERSIONS, MPL_VERSIONS, VAGUE_REFS, lookup_id
 from corpus.licences.verdicts import ALL_RIGHTS_RESERVED, NONCOMMERCIAL, PUBLIC_DOMAIN
 
@@ -75,16 +76,23 @@ def _mit_name(match: re.Match[str], text: str):
 _add(("mit",), r"^[^\S\n]*(?:(?i:the)[^\S\n]+)?MIT\.?[^\S\n]*$", "MIT", 0.7, flags=re.MULTILINE)
 
 
-# "License: X", "licensed under the X", "license X" where X is an id we know.
+# "License: X", "licensed under the X", "license X" where X is an id we know: one of our own
+# spellings, or after "License:" any id of license-expression's licence database (Artistic-2.0,
+# MS-PL, UPL-1.0 …); elsewhere a database id only as SPDX spells it, since some are words
+# ("Fair", "Glide") that prose puts after "license".
 @_rule(
     ("licen",),
-    r"\blicen[cs](?:e[ds]?|ing)?\b[ \t]*(?:(?:[:=]|-(?=\s)|\bunder\b(?:\s+the)?(?:\s+terms\s+of(?:\s+the)?)?"
-    r"|\bas\b|\bis\b)[ \t]*)?\(?([A-Za-z0-9][A-Za-z0-9.+-]*)",
+    r"\blicen[cs](?:e[ds]?|ing)?\b[ \t]*(?:(?:([:=])|-(?=\s)"
+    r"|\bunder\b(?:\s+the)?(?:\s+terms\s+of(?:\s+the)?)?|\bas\b|\bis\b)[ \t]*)?"
+    r"\(?([A-Za-z0-9][A-Za-z0-9.+-]*)",
 )
 def _licence_named(match: re.Match[str], text: str):
-    spdx = lookup_id(match.group(1).rstrip(".-"))
+    token = match.group(2).rstrip(".-")
+    spdx = lookup_id(token)
     if spdx is None:
-        return None
+        spdx = database_ids().get(token.upper())
+        if spdx is None or (match.group(1) is None and token != spdx):
+            return None
     return (spdx, 0.7, True) if spdx in VAGUE_REFS else (spdx, 0.9)
 
 

@@ -71,6 +71,7 @@ def _refine(hits: list[Hit], *, prefer_or_later: bool) -> list[Hit]:
     strong_grant = any(o.spdx != ALL_RIGHTS_RESERVED and o.score >= 0.85 for o in hits)
     named_nc = any(s != NONCOMMERCIAL and "-NC" in s for s in spdx_ids)
     precise_families = {_family(o.spdx) for o in hits if not o.vague}
+    extended = _extensions(hits)
     kept: list[Hit] = []
     for hit in hits:
         if hit.spdx == ALL_RIGHTS_RESERVED and (
@@ -85,8 +86,36 @@ def _refine(hits: list[Hit], *, prefer_or_later: bool) -> list[Hit]:
             continue
         if prefer_or_later and hit.spdx.endswith("-only") and hit.spdx[:-5] + "-or-later" in spdx_ids:
             continue
+        if hit.spdx in extended and _covered(hit, extended[hit.spdx]):
+            continue
         kept.append(hit)
     return _dedupe(kept)
+
+
+def _extensions(hits: list[Hit]) -> dict[str, tuple[list[int], list[int]]]:
+    """For each id that another hit's id extends ("BSD-2-Clause" by "BSD-2-Clause-Patent"): the
+    starts of those hits, sorted, and the furthest end among the hits up to each start."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for hit in hits:
+        parts = hit.spdx.split("-")
+        for n in range(1, len(parts)):
+            spans.setdefault("-".join(parts[:n]), []).append((hit.start, hit.end))
+    out: dict[str, tuple[list[int], list[int]]] = {}
+    for ident, found in spans.items():
+        found.sort()
+        ends, furthest = [], -1
+        for _, end in found:
+            furthest = max(furthest, end)
+            ends.append(furthest)
+        out[ident] = ([start for start, _ in found], ends)
+    return out
+
+
+def _covered(hit: Hit, extension: tuple[list[int], list[int]]) -> bool:
+    """Whether a hit naming a longer id spans ``hit``: "BSD-2-Clause-Patent" is no BSD-2-Clause."""
+    starts, ends = extension
+    i = bisect_right(starts, hit.start) - 1
+    return i >= 0 and ends[i] >= hit.end
 
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:

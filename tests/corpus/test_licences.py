@@ -703,3 +703,25 @@ def test_real_shadertoy_samples_get_valid_verdicts() -> None:
         if not any(w in text for w in ("licen", "copyright", "public domain", "rights reserved")):
             assert decision.chosen.evidence == "site-default"
     assert seen > 0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("License: Artistic-2.0", "Artistic-2.0"),
+        ("Licence: MS-PL", "MS-PL"),
+        ("license: upl-1.0.", "UPL-1.0"),
+        ("License: PSF-2.0", "PSF-2.0"),
+        ("Licence = BSD-2-Clause-Patent", "BSD-2-Clause-Patent"),
+        ("Licensed under the EUPL-1.2", "EUPL-1.2"),
+    ],
+)
+def test_any_id_of_the_licence_database_is_recognised_after_license(header: str, expected: str) -> None:
+    decision = decide([shader(header)], site_default=SHADERTOY)
+    assert (decision.chosen.spdx, decision.chosen.evidence) == (expected, "code-comment")
+    assert decision.chosen.licence_class == licence_class(expected) != "unknown"
+
+
+@pytest.mark.parametrize("header", ["the license fair and square", "licensed as json, see below"])
+def test_a_database_id_that_is_also_a_word_counts_only_after_license_colon(header: str) -> None:
+    assert detect_in_code([shader(header)]) == []
