@@ -3,7 +3,8 @@
 ``snapshot.json`` vouches for ``manifest.jsonl`` (``manifest_sha256``) and the two documents
 (``files_sha256``); each manifest line vouches for its pass files (``code_sha256``); and
 ``snapshot_sha256`` vouches for every other field of ``snapshot.json`` itself (its name,
-creation time, filters, policy hash …), so an edit to any of them is caught. The manifest is
+creation time, filters, policy hash …), so an edit to any of them is caught; a ``snapshot.json``
+without it fails (removing it would otherwise hide any edit). The manifest is
 also checked against what the filters claim (licence classes, sources, dialects, SPDX ids,
 authors), and the documents' headings against the snapshot's name.
 """
@@ -57,9 +58,10 @@ def _meta_problems(root: Path, meta: dict[str, Any], manifest_bytes: bytes) -> t
     problems: list[str] = []
     warnings: list[str] = []
     if SELF_HASH not in meta:
-        warnings.append(
-            f"snapshot.json has no {SELF_HASH} (an export by an older version): "
-            "its name, creation time and filters cannot be checked"
+        # Removing the hash must not be a way round it: without it nothing vouches for the name,
+        # the filters or the other hashes, so the folder is not verified.
+        problems.append(
+            f"snapshot.json has no {SELF_HASH}: its name, creation time and filters cannot be checked"
         )
     elif meta[SELF_HASH] != snapshot_meta_sha256(meta):
         problems.append(f"snapshot.json was edited: its fields do not match its {SELF_HASH}")

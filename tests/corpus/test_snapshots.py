@@ -310,14 +310,18 @@ def test_verify_checks_the_name_against_the_documents(filled, export):
     ]
 
 
-def test_an_export_without_a_snapshot_hash_verifies_with_a_warning(filled, export):
+def test_an_export_whose_snapshot_hash_was_removed_fails_verification(filled, export):
     create_snapshot(filled, "s1")
     folder = export(filled, "s1")
     meta = json.loads((folder / "snapshot.json").read_text())
     del meta["snapshot_sha256"]
+    meta["filters"] = meta["filters"] | {"licence_classes": ["permissive"]}  # an edit it would hide
     (folder / "snapshot.json").write_text(json.dumps(meta))
-    report = verify_snapshot_dir(folder)
-    assert report["ok"] and report["warnings"][0].startswith("snapshot.json has no snapshot_sha256")
+    report = verify_snapshot_dir(folder, raise_on_problems=False)
+    assert not report["ok"]
+    assert report["problems"][0].startswith("snapshot.json has no snapshot_sha256")
+    with pytest.raises(SnapshotError, match="failed verification: snapshot.json has no snapshot_sha256"):
+        verify_snapshot_dir(folder)
 
 
 def _vetted_snapshot_hint(catalogue) -> str:
