@@ -102,19 +102,27 @@ def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None)
         warn(f"hint: see: {where} --help")
         return ExitCode.USAGE
     except click.exceptions.Abort:
-        warn("aborted")
-        return ExitCode.INTERRUPTED
+        return _interrupted()
     except ImageProgramsError as exc:
         code = ExitCode(exc.exit_code)
         warn(f"error: {exc.message}")
         warn(f"hint: {exc.hint or code.hint}")
         return code
     except KeyboardInterrupt:
-        warn("interrupted; what was committed so far is kept")
-        return ExitCode.INTERRUPTED
+        return _interrupted()
     except BrokenPipeError:
         return ExitCode.OK
+    if rv == ExitCode.INTERRUPTED:
+        # Typer turns a KeyboardInterrupt in a command into a bare exit 130, with no word; the
+        # commands that stop on purpose raise an ImageProgramsError (above) instead.
+        return _interrupted()
     return rv if isinstance(rv, int) else ExitCode.OK
+
+
+def _interrupted() -> int:
+    warn("error: interrupted (Ctrl-C); what was committed so far is kept")
+    warn(f"hint: {ExitCode.INTERRUPTED.hint}")
+    return ExitCode.INTERRUPTED
 
 
 def entry_point(app: typer.Typer, prog_name: str) -> Callable[[], None]:

@@ -84,3 +84,12 @@ def test_an_error_without_its_own_hint_gets_its_codes_hint(code, capsys):
 def test_an_errors_own_hint_wins(capsys):
     assert run_app(_failing_app(UsageProblem("bad value", hint="use 3")), "demo", ["go"]) == 2
     assert capsys.readouterr().err.splitlines() == ["error: bad value", "hint: use 3"]
+
+
+def test_ctrl_c_in_a_command_says_it_was_interrupted_and_what_to_do(capsys):
+    # Typer turns a KeyboardInterrupt into a silent exit 130; the runner must still say so.
+    assert run_app(_failing_app(KeyboardInterrupt()), "demo", ["go"]) == ExitCode.INTERRUPTED
+    assert capsys.readouterr().err.splitlines() == [
+        "error: interrupted (Ctrl-C); what was committed so far is kept",
+        f"hint: {ExitCode.INTERRUPTED.hint}",
+    ]
