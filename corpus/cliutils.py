@@ -8,6 +8,7 @@ seconds on stderr elsewhere; stdout stays parseable.
 
 import contextlib
 import csv
+import inspect
 import json
 import os
 import re
@@ -87,6 +88,7 @@ def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None)
     """Run ``app`` like a console script: an expected failure is an ``error:`` line, a ``hint:``
     line (the failure's own, or its exit code's) and an :class:`~corpus.errors.ExitCode`."""
     command = typer.main.get_command(app)
+    tidy_help(command)
     try:
         rv = command.main(
             args=list(args) if args is not None else None, prog_name=prog_name, standalone_mode=False
@@ -123,6 +125,28 @@ def _interrupted() -> int:
     warn("error: interrupted (Ctrl-C); what was committed so far is kept")
     warn(f"hint: {ExitCode.INTERRUPTED.hint}")
     return ExitCode.INTERRUPTED
+
+
+_RICH_TAG = re.compile(r"(?<!\\)\[")
+
+
+def tidy_help(command: click.Command) -> None:
+    """Make the docstrings of ``command`` and its subcommands read well in Typer's rich help.
+
+    Typer keeps the line breaks of a docstring's later paragraphs, so text wrapped at the
+    source's width comes out ragged at any other; and rich reads ``[...]`` as markup and drops
+    it (``imageprograms[scancode]``). Paragraphs are joined into one line each (rich wraps them
+    to the terminal) and brackets are escaped.
+    """
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(_RICH_TAG.sub(r"\\[", " ".join(p.split("\n"))) for p in paragraphs)
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text:
+            param.help = _RICH_TAG.sub(r"\\[", text)  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
 
 
 def entry_point(app: typer.Typer, prog_name: str) -> Callable[[], None]:

@@ -101,3 +101,15 @@ def test_a_database_url_without_its_driver_is_one_clear_error(capsys):
     assert run_app(corpus.cli.app, "corpus", ["stats", "--db", "nosuchdriver+nothing://u@localhost/x"]) == 3
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_help_paragraphs_are_wrapped_to_the_terminal_and_brackets_survive(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run_app(APPS["corpus"], "corpus", ["licence", "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # one line at 200 columns: the docstring's own line break (after "needs") is gone
+    assert any(
+        "comments (needs pip install 'imageprograms[scancode]'); nothing is written" in x for x in lines
+    )
+    assert run_app(APPS["corpus"], "corpus", ["exclusions", "--help"]) == 0
+    assert "(corpus exclusions [--json])" in capsys.readouterr().out
