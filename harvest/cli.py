@@ -174,6 +174,7 @@ def crawl_command(
     policy = FetchPolicy(concurrency=concurrency, delay=delay, budget=budget, contact=contact)
     options = {"query": query, "sort": sort, "user": user, "cache_dir": cache_dir, "since": _epoch(since)}
     catalogue = open_catalogue(db, create=True)
+    _say_where_crawl_starts(catalogue, source)
     with live_progress(source) as progress:
         report = crawl(
             catalogue,
@@ -201,7 +202,34 @@ def crawl_command(
         warn(f"error: {report.blocked}")
         warn("hint: use a dump (harvest import), the site's API with a key, or try much later")
         raise typer.Exit(ExitCode.SOURCE_BLOCKED)
+    if report.budget_spent:
+        warn(f"stopped: the {report.budget_spent}; the requests left stay pending")
+        warn("hint: run the same command again to go on (with a larger --budget, or none)")
     _tell_failures(source, report)
+
+
+def _say_where_crawl_starts(catalogue, source: str) -> None:
+    """One line on stderr saying what a crawl of a source crawled before will do: go on with
+    what is pending, or ask its start pages again; and that requests which failed before are
+    not retried (else a rerun after a failed crawl does nothing and says nothing)."""
+    from harvest.frontier import Frontier
+    from harvest.sources import crawl_source
+
+    crawl_source(source)  # an unknown name is a usage error, before anything is said
+    if source == "git":  # a git crawl syncs its clone: no frontier
+        return
+    counts = Frontier(catalogue, source).counts()
+    left = counts["pending"] + counts["in_flight"]
+    if left:
+        warn(f"{source}: resuming an earlier crawl: {left} requests still to do")
+    elif counts["done"] or counts["failed"] or counts["blocked"]:
+        warn(f"{source}: the earlier crawl finished: asking its start pages again for what is new")
+    parked = counts["failed"] + counts["blocked"]
+    if parked:
+        warn(
+            f"{source}: {parked} requests that failed (or were blocked) in an earlier crawl are not"
+            f" retried: harvest retry-failed {source} queues them again"
+        )
 
 
 def _tell_failures(source: str, report) -> None:

@@ -26,7 +26,7 @@ from corpus.models import CrawlRequest
 from corpus.records import ProgramRecord
 from corpus.store import ProgramStore
 from harvest.crawl_report import CrawlProgress, CrawlReport, finish
-from harvest.fetcher import Fetcher, FetchFailed, FetchPolicy, Response, SourceBlocked
+from harvest.fetcher import BudgetExhausted, Fetcher, FetchFailed, FetchPolicy, Response, SourceBlocked
 from harvest.formats import clean_metadata, record_problem
 from harvest.frontier import Frontier, NewRequest
 from harvest.raw import store_raw_documents
@@ -157,7 +157,11 @@ class HttpCrawl:
         blocked: SourceBlocked | None = None
         while True:
             report = self.report
-            stopping = blocked is not None or bool(limit and report.added + report.updated >= limit)
+            stopping = (
+                blocked is not None
+                or report.budget_spent is not None
+                or bool(limit and report.added + report.updated >= limit)
+            )
             if not stopping:
                 if len(ahead) < size:
                     # A claim sorts the pending requests, so claim a few batches at once; requests
@@ -185,6 +189,8 @@ class HttpCrawl:
                     arrived.append((going.pop(task), outcome))
                     if isinstance(outcome, SourceBlocked) and blocked is None:
                         blocked = outcome
+                    if isinstance(outcome, BudgetExhausted):
+                        report.budget_spent = outcome.message
             overdue = time.monotonic() - first_arrival >= FLUSH_EVERY_S
             if arrived and (not going or overdue or blocked is not None):
                 with self.catalogue.session() as s:
@@ -222,8 +228,12 @@ class HttpCrawl:
         report, frontier = self.report, self.frontier
         done: list[dict] = []
         fetched: list[tuple[CrawlRequest, Response]] = []
+        unsent: list[int] = []  # refused by the request budget: still to do, on the next run
         for request, outcome in arrived:
             if isinstance(outcome, SourceBlocked):
+                continue
+            if isinstance(outcome, BudgetExhausted):
+                unsent.append(request.id)
                 continue
             if isinstance(outcome, FetchFailed):
                 error = without_key(outcome.message, self.key)
@@ -283,6 +293,7 @@ class HttpCrawl:
                 # old ones onto later pages
                 frontier.add(self.listing.next_pages(parsed.paging), conn=conn, refresh=True)
         frontier.done_many(done, conn=conn)
+        frontier.release(unsent, conn=conn)
 
     def _storable(self, records: list[ProgramRecord], url: str) -> list[ProgramRecord]:
         """The records fit to store, their descriptive text made storable; the others are listed

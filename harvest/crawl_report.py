@@ -23,6 +23,7 @@ class CrawlReport:
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # "where: why" of what a source left out
     last_failure: str | None = None  # the error of the last request that failed for good
+    budget_spent: str | None = None  # why the crawl stopped early: its --budget ran out
 
     @property
     def all_failed(self) -> bool:

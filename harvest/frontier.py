@@ -264,12 +264,12 @@ class Frontier:
                 .values(state="blocked", last_error=reason, updated_at=datetime.now(UTC))
             ).rowcount
 
-    def release(self, request_ids: list[int]) -> None:
+    def release(self, request_ids: list[int], *, conn: Connection | None = None) -> None:
         """Claimed requests that were never fetched go back to pending, their attempt uncounted."""
         if not request_ids:
             return
-        with self.catalogue.session() as s:
-            s.execute(
+        with self._connection(conn) as c:
+            c.execute(
                 update(CrawlRequest)
                 .where(CrawlRequest.id.in_(request_ids), CrawlRequest.state == "in_flight")
                 .values(state="pending", attempts=CrawlRequest.attempts - 1, updated_at=datetime.now(UTC))

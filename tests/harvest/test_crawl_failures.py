@@ -66,3 +66,45 @@ def test_a_crawl_in_which_every_request_failed_exits_with_the_reason(tmp_path, c
     assert json.loads(out)["failed"] == 1  # the report is still printed for a script
     assert f"error: every request of this crawl failed (1); the last: {s.base}/?page=0: HTTP 404" in err
     assert "hint: check the address (--base-url)" in err and "harvest retry-failed glslsandbox" in err
+
+
+def test_a_spent_budget_leaves_the_rest_pending_and_a_rerun_says_what_it_does(tmp_path, capsys):
+    db = str(tmp_path / "c.db")
+    with FixtureServer() as s:
+        s.route("/robots.txt", Answer(200, b"", {"Content-Type": "text/plain"}))
+        s.route("/?page=0", Answer(200, gallery(["1.0", "2.0", "3.0", "4.0", "5.0"]), HTML))
+        s.route("/?page=1", Answer(200, gallery([]), HTML))
+        for n in range(1, 6):
+            s.route(f"/item/{n}.0", Answer(200, item(n)))
+        crawl = ["crawl", "glslsandbox", "--base-url", s.base, "--delay", "0", "--db", db]
+        assert harvest(*crawl, "--budget", "3", "--json") == 0
+        out, err = capsys.readouterr()
+        assert json.loads(out)["failed"] == 0
+        assert "stopped: the request budget of 3 spent; the requests left stay pending" in err
+        assert harvest("status", "--failed", "--db", db) == 0
+        assert capsys.readouterr().out.strip() == "no failed requests"
+        assert harvest("status", "--db", db, "--json") == 0
+        counts = json.loads(capsys.readouterr().out.splitlines()[0])
+        assert counts["failed"] == 0 and counts["pending"] > 0
+
+        assert harvest(*crawl) == 0
+        err = capsys.readouterr().err
+        assert f"glslsandbox: resuming an earlier crawl: {counts['pending']} requests still to do" in err
+        assert harvest("status", "--db", db, "--json") == 0
+        counts = json.loads(capsys.readouterr().out.splitlines()[0])
+        assert (counts["pending"], counts["failed"], counts["done"]) == (0, 0, 7)
+
+
+def test_a_rerun_after_a_failed_crawl_says_the_failed_requests_are_not_retried(tmp_path, capsys):
+    db = str(tmp_path / "c.db")
+    with FixtureServer() as s:  # every path answers 404
+        crawl = ["crawl", "glslsandbox", "--base-url", s.base, "--delay", "0", "--db", db]
+        assert harvest(*crawl) == 7
+        capsys.readouterr()
+        harvest(*crawl)
+    err = capsys.readouterr().err
+    assert "glslsandbox: the earlier crawl finished: asking its start pages again for what is new" in err
+    assert (
+        "glslsandbox: 1 requests that failed (or were blocked) in an earlier crawl are not retried:"
+        " harvest retry-failed glslsandbox queues them again"
+    ) in err
