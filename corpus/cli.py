@@ -63,6 +63,7 @@ JSON_COLUMNS = (
     "url",
     "dialect",
     "created_at",
+    "last_seen",
     "tags",
     "licence_spdx",
     "licence_class",
@@ -113,7 +114,9 @@ def ls_command(
     catalogue = _db().open_catalogue(db)
     rows = list_programs(catalogue, flt, limit=limit or None, sort=sort)
     fmt = "json" if json_out else "csv" if csv_out else "table"
-    n = emit_rows(rows, JSON_COLUMNS if fmt != "table" else LS_COLUMNS, fmt)
+    # sorted by when programs were last seen, a table shows when (--json and --csv always do)
+    table_columns = (*LS_COLUMNS, "last_seen") if sort == "seen" else LS_COLUMNS
+    n = emit_rows(rows, JSON_COLUMNS if fmt != "table" else table_columns, fmt)
     if fmt == "table" and limit and n == limit:
         total = count_programs(catalogue, flt)
         if total > n:

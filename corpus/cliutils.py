@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from corpus.errors import ExitCode, ImageProgramsError
+from corpus.times import iso_utc
 
 DbOption = Annotated[
     str | None,
@@ -157,7 +159,12 @@ def entry_point(app: typer.Typer, prog_name: str) -> Callable[[], None]:
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=_json_value) + "\n")
+
+
+def _json_value(value: Any) -> str:
+    """What JSON cannot hold, as text: a time in ISO 8601 UTC with ``Z``, anything else by str."""
+    return iso_utc(value) if isinstance(value, datetime) else str(value)
 
 
 def emit_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str) -> int:
@@ -196,6 +203,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        return iso_utc(value) or ""
     return str(value)
 
 

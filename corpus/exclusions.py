@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, insert, select
 from corpus.db import Catalogue
 from corpus.errors import NotFoundError, UsageProblem
 from corpus.models import Exclusion, Program, Source
-from corpus.queries import _iso
 from corpus.records import author_key, parse_program_key
 from corpus.store import utcnow
+from corpus.times import iso_utc
 
 
 def add_exclusion(
@@ -37,7 +37,7 @@ def add_exclusion(
         if not already:
             s.execute(insert(Exclusion), row)
         matches = _matching_programs(s, row)
-    out = {k: (_iso(v) if k == "created_at" else v) for k, v in row.items()}
+    out = {k: (iso_utc(v) if k == "created_at" else v) for k, v in row.items()}
     return out | {"already_excluded": already, "programs_in_catalogue": matches}
 
 
@@ -112,5 +112,5 @@ def _json(e: Exclusion) -> dict[str, Any]:
         "author": e.author,
         "source": e.source,
         "reason": e.reason,
-        "created_at": _iso(e.created_at),
+        "created_at": iso_utc(e.created_at),
     }

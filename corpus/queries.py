@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -32,6 +31,7 @@ from corpus.models import (
 )
 from corpus.pg_listing import rows_in_key_order
 from corpus.programs import find_program, version_passes
+from corpus.times import iso_utc
 from corpus.validations import latest_program_validation, program_status_columns, validation_counts
 
 __all__ = [  # with names of the modules it builds on, which callers import from here
@@ -71,6 +71,7 @@ def _listing_select() -> Select:
             Program.url,
             Program.dialect,
             Program.created_at,
+            Program.last_seen,
             Program.tags,
             Licence.spdx.label("licence_spdx"),
             Licence.licence_class,
@@ -85,14 +86,6 @@ def _listing_select() -> Select:
         .join(dup, dup.id == Program.duplicate_of_id, isouter=True)
         .join(dup_source, dup_source.id == dup.source_id, isouter=True)
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def list_programs(
@@ -115,7 +108,8 @@ def list_programs(
             for row in chunk:
                 out = dict(row)
                 program_id = out.pop("id")
-                out["created_at"] = _iso(out["created_at"])
+                out["created_at"] = iso_utc(out["created_at"])
+                out["last_seen"] = iso_utc(out["last_seen"])
                 out["tags"] = out["tags"] or []
                 out["program"] = f"{out['source']}:{out['external_id']}"
                 out.update(render_columns[program_id])
@@ -168,7 +162,7 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
             )
         ]
         provenance = [
-            {"via": via, "location": loc, "seen_at": _iso(at), "code_sha256": code}
+            {"via": via, "location": loc, "seen_at": iso_utc(at), "code_sha256": code}
             for via, loc, at, code in s.execute(
                 select(Provenance.via, Provenance.location, Provenance.seen_at, Provenance.code_sha256)
                 .where(Provenance.program_id == program.id)
@@ -195,10 +189,10 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
             "tags": program.tags or [],
             "url": program.url,
             "dialect": program.dialect,
-            "created_at": _iso(program.created_at),
-            "updated_at": _iso(program.updated_at),
-            "first_seen": _iso(program.first_seen),
-            "last_seen": _iso(program.last_seen),
+            "created_at": iso_utc(program.created_at),
+            "updated_at": iso_utc(program.updated_at),
+            "first_seen": iso_utc(program.first_seen),
+            "last_seen": iso_utc(program.last_seen),
             "parent": f"{source.name}:{program.parent_ref}" if program.parent_ref else None,
             "code_sha256": program.code_sha256,
             "licence_spdx": lic.spdx if lic else "NOASSERTION",
@@ -219,7 +213,7 @@ def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:
             "duplicate_kind": program.duplicate_kind,
             "duplicate_score": program.duplicate_score,
             "duplicates": duplicates,
-            "versions": [{"code_sha256": c, "first_seen": _iso(t)} for c, t in versions],
+            "versions": [{"code_sha256": c, "first_seen": iso_utc(t)} for c, t in versions],
             "provenance": provenance,
             "validation": latest_program_validation(s, program),
             "passes": version_passes(s, version.id),

@@ -42,7 +42,6 @@ from corpus.models import (
     Source,
     Vetting,
 )
-from corpus.queries import _iso
 from corpus.snapshot_verify import (
     DOCUMENT_HEADINGS,
     MANIFEST,
@@ -51,6 +50,7 @@ from corpus.snapshot_verify import (
     verification_error,
     verify_snapshot_dir,
 )
+from corpus.times import iso_utc
 from corpus.validations import nothing_vetted_hint
 
 __all__ = [  # verification lives in corpus.snapshot_verify; its names are importable from here too
@@ -106,7 +106,7 @@ class SnapshotSummary:
 def _summary(snap: Snapshot) -> SnapshotSummary:
     return SnapshotSummary(
         name=snap.name,
-        created=_iso(snap.created_at) or "",
+        created=iso_utc(snap.created_at) or "",
         entries=snap.entry_count,
         manifest_sha256=snap.manifest_sha256,
         filters=snap.filters,
@@ -379,7 +379,7 @@ def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Pat
                 (tmp / file_name).write_bytes(data)
             meta = {
                 "name": snap.name,
-                "created": _iso(snap.created_at),
+                "created": iso_utc(snap.created_at),
                 "filters": snap.filters,
                 "policy_hash": snap.policy_hash,
                 "entries": snap.entry_count,

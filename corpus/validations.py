@@ -22,6 +22,7 @@ from corpus.filter_sql import apply_filter, latest_validation
 from corpus.filters import VALIDATION_STATUSES, ProgramFilter
 from corpus.models import Licence, Profile, Program, ProgramVersion, Source, Validation, Vetting
 from corpus.programs import find_program, version_passes
+from corpus.times import iso_utc
 
 #: Statuses a validation can end in (DESIGN "validation").
 STATUSES = VALIDATION_STATUSES
@@ -229,7 +230,7 @@ def _validation_json(v: Validation) -> dict[str, Any]:
         "compile_ms": v.compile_ms,
         "first_frame_ms": v.first_frame_ms,
         "standins": v.standins or [],
-        "validated_at": v.validated_at.isoformat() if v.validated_at else None,
+        "validated_at": iso_utc(v.validated_at),
     }
 
 
@@ -272,7 +273,7 @@ def program_verdict(catalogue: Catalogue, key: str) -> dict[str, Any] | None:
             "policy_hash": v.policy_hash,
             "renderer": v.renderer,
             "current_code": v.code_sha256 == program.code_sha256,
-            "decided_at": v.decided_at.isoformat(),
+            "decided_at": iso_utc(v.decided_at),
         }
 
 

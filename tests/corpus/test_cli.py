@@ -193,3 +193,34 @@ def test_dedup_workers_unset_is_one_per_core_zero_is_in_process(db, capsys, monk
     boxed = corpus_cli(["dedup", "--help"], capsys)[1]
     help_text = " ".join(re.sub("[│╭╮╰╯─]", " ", boxed).split())
     assert "Default: one per core; 0: in this process." in help_text
+
+
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def test_ls_sorted_by_seen_shows_when_each_program_was_last_seen_in_iso_utc(db, capsys):
+    code, out, _ = corpus_cli(["ls", "--db", db, "--sort", "seen"], capsys)
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split()[-1] == "last_seen"
+    assert len(rows) == 2 and all(ISO_Z.match(row.split()[-1]) for row in rows)
+    code, out, _ = corpus_cli(["ls", "--db", db, "--json"], capsys)
+    assert all(ISO_Z.match(json.loads(line)["last_seen"]) for line in out.splitlines())
+
+
+def test_times_a_command_prints_from_the_catalogue_are_iso_utc_with_z(db, capsys):
+    from datetime import datetime, timedelta, timezone
+
+    from corpus.cliutils import emit_json, emit_rows
+
+    naive, paris = (
+        datetime(2024, 5, 1, 12, 0, 0),
+        datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
+    )
+    emit_json({"at": naive, "other": paris})
+    assert json.loads(capsys.readouterr().out) == {
+        "at": "2024-05-01T12:00:00Z",
+        "other": "2024-05-01T12:00:00Z",
+    }
+    emit_rows([{"at": naive}], ["at"], "csv")
+    assert capsys.readouterr().out.splitlines() == ["at", "2024-05-01T12:00:00Z"]
