@@ -136,8 +136,11 @@ def crawl_command(
         str | None, typer.Option(help="shadertoy-api, shadertoy-site: only shaders matching this search.")
     ] = None,
     sort: Annotated[
-        str, typer.Option(help="Order (shadertoy-api --query, shadertoy-site): newest, popular, love, hot.")
-    ] = "newest",
+        str | None,
+        typer.Option(
+            help="Order (shadertoy-api --query, shadertoy-site): newest, popular, love, hot. Default: newest."
+        ),
+    ] = None,
     user: Annotated[
         str | None, typer.Option(help="shadertoy-site: crawl this user's pages instead of browsing.")
     ] = None,
@@ -170,8 +173,11 @@ def crawl_command(
     from harvest.crawling import crawl
     from harvest.display import live_progress
     from harvest.fetcher import FetchPolicy
+    from harvest.sources import crawl_source
 
     policy = FetchPolicy(concurrency=concurrency, delay=delay, budget=budget, contact=contact)
+    if sort is None and "sort" in crawl_source(source).options:
+        sort = "newest"
     options = {"query": query, "sort": sort, "user": user, "cache_dir": cache_dir, "since": _epoch(since)}
     catalogue = open_catalogue(db, create=True)
     _say_where_crawl_starts(catalogue, source)

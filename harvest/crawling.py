@@ -16,7 +16,7 @@ from harvest.crawl_git import crawl_repository
 from harvest.crawl_http import HttpCrawl
 from harvest.crawl_report import CrawlProgress, CrawlReport
 from harvest.fetcher import FetchPolicy
-from harvest.sources import git, source_and_base
+from harvest.sources import check_options, git, source_and_base
 
 __all__ = ["CrawlProgress", "CrawlReport", "crawl"]
 
@@ -36,6 +36,7 @@ def crawl(
     """Crawl ``source_name`` until its frontier is empty, ``limit`` programs are stored, or the
     site blocks us (then the report says why and the source's requests are parked as blocked)."""
     source, base = source_and_base(source_name, base_url)
+    check_options(source, options or {})
     if isinstance(source, git.GitRepositories):
         return crawl_repository(catalogue, source_name, base, limit, options or {})
     if source.needs_key and not key:

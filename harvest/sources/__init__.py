@@ -12,7 +12,15 @@ CRAWL_SOURCES: dict[str, CrawlSource] = {
     s.name: s for s in (GlslSandbox(), ShadertoyApi(), ShadertoySite(), GitRepositories())
 }
 
-__all__ = ["CRAWL_SOURCES", "CrawlSource", "ErrorAnswer", "Parsed", "crawl_source", "source_and_base"]
+__all__ = [
+    "CRAWL_SOURCES",
+    "CrawlSource",
+    "ErrorAnswer",
+    "Parsed",
+    "check_options",
+    "crawl_source",
+    "source_and_base",
+]
 
 
 def crawl_source(source_name: str) -> CrawlSource:
@@ -33,3 +41,34 @@ def source_and_base(source_name: str, base_url: str | None) -> tuple[CrawlSource
             f"{source_name} has no default address", hint="pass --base-url (for git: the repository URL)"
         )
     return source, base.rstrip("/")
+
+
+#: Where each crawl option comes from on the command line, and which sources read it.
+_OPTION_FLAGS = {
+    "query": "--query",
+    "sort": "--sort",
+    "user": "--user",
+    "since": "--since",
+    "cache_dir": "--cache-dir",
+}
+
+
+def check_options(source: CrawlSource, options: dict) -> None:
+    """Refuse, as a usage error, an option ``source`` does not read (``--user`` on GLSL Sandbox,
+    which has no user pages) or a value it does not take (``--sort bogus``): a typo must not
+    crawl something else than was asked, silently."""
+    for name, flag in _OPTION_FLAGS.items():
+        value = options.get(name)
+        if value is None:
+            continue
+        if name not in source.options:
+            readers = [s.name for s in CRAWL_SOURCES.values() if name in s.options]
+            raise UsageProblem(
+                f"{flag} does not apply to {source.name}",
+                hint=f"leave {flag} out; it is for: {', '.join(readers)}",
+            )
+        allowed = source.options[name]
+        if allowed is not None and value not in allowed:
+            raise UsageProblem(
+                f"unknown {flag[2:]} {value!r} for {source.name}", hint=f"use one of: {', '.join(allowed)}"
+            )

@@ -34,11 +34,18 @@ class Parsed:
     paging: list[NewRequest] = field(default_factory=list)
 
 
+#: The orders a Shadertoy listing takes (its API and its site alike).
+SHADERTOY_SORTS = ("newest", "popular", "love", "hot")
+
+
 class CrawlSource(Protocol):
     name: str  # how it fetches: "glslsandbox", "shadertoy-api", …
     site: str  # the catalogue's source: "glslsandbox", "shadertoy", …
     default_base_url: str | None  # None: every crawl must name its address (git)
     needs_key: bool  # the crawl adds ``key=…`` to every URL at fetch time; it is never stored
+    #: the crawl options it reads (``query``, ``sort``, ``user``, ``since``, ``cache_dir``), each
+    #: with the values it takes (``None``: any); an option it does not read is a usage error
+    options: dict[str, tuple[str, ...] | None]
 
     def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]: ...
 

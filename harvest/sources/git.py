@@ -53,6 +53,7 @@ class GitRepositories:
     site = "git"
     default_base_url = None  # each crawl names its repository with --base-url
     needs_key = False
+    options = {"cache_dir": None}
 
     def start(self, base_url: str, options: dict | None = None) -> list:
         return []  # no HTTP: :func:`sync` and :func:`read_checkout` do the work

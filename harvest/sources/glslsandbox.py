@@ -23,6 +23,7 @@ class GlslSandbox:
     site = "glslsandbox"
     default_base_url = "https://glslsandbox.com"
     needs_key = False
+    options = {"since": None}  # newest-first gallery pages: --since stops paging
 
     def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]:
         return [self._gallery(base_url, 0)]

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from corpus.errors import InputFormatError, UsageProblem
 from harvest.formats.shadertoy import shadertoy_record
 from harvest.frontier import NewRequest
-from harvest.sources.base import ErrorAnswer, Parsed
+from harvest.sources.base import SHADERTOY_SORTS, ErrorAnswer, Parsed
 
 PAGE = 100
 
@@ -28,6 +28,7 @@ class ShadertoyApi:
     site = "shadertoy"
     default_base_url = "https://www.shadertoy.com"
     needs_key = True
+    options = {"query": None, "sort": SHADERTOY_SORTS, "since": None}
 
     def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]:
         options = options or {}

@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup, SoupStrainer
 from corpus.errors import InputFormatError
 from harvest.formats.shadertoy import shadertoy_record
 from harvest.frontier import NewRequest
-from harvest.sources.base import Parsed
+from harvest.sources.base import SHADERTOY_SORTS, Parsed
 
 RESULTS_PAGE = 12  # what the site itself shows per browse page
 USER_PAGE = 8  # and per user page
@@ -39,6 +39,7 @@ class ShadertoySite:
     site = "shadertoy"
     default_base_url = "https://www.shadertoy.com"
     needs_key = False
+    options = {"query": None, "sort": SHADERTOY_SORTS, "user": None, "since": None}
 
     def start(self, base_url: str, options: dict | None = None) -> list[NewRequest]:
         options = options or {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from corpus.cliutils import run_app
 from harvest.cli import app
 from harvest.fetcher import FetchFailed
@@ -108,3 +110,34 @@ def test_a_rerun_after_a_failed_crawl_says_the_failed_requests_are_not_retried(t
         "glslsandbox: 1 requests that failed (or were blocked) in an earlier crawl are not retried:"
         " harvest retry-failed glslsandbox queues them again"
     ) in err
+
+
+def test_a_sort_a_source_does_not_take_is_a_usage_error_listing_the_values(tmp_path, capsys):
+    db = str(tmp_path / "c.db")
+    assert (
+        harvest("crawl", "shadertoy-site", "--base-url", "http://127.0.0.1:9", "--sort", "bogus", "--db", db)
+        == 2
+    )
+    assert capsys.readouterr().err.splitlines() == [
+        "error: unknown sort 'bogus' for shadertoy-site",
+        "hint: use one of: newest, popular, love, hot",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "option", "readers"),
+    [
+        ("glslsandbox", ["--user", "alice"], "shadertoy-site"),
+        ("glslsandbox", ["--sort", "popular"], "shadertoy-api, shadertoy-site"),
+        ("glslsandbox", ["--cache-dir", "x"], "git"),
+    ],
+)
+def test_an_option_a_source_does_not_read_is_a_usage_error_with_a_hint(
+    tmp_path, capsys, source, option, readers
+):
+    db = str(tmp_path / "c.db")
+    assert harvest("crawl", source, "--base-url", "http://127.0.0.1:9", *option, "--db", db) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {option[0]} does not apply to {source}",
+        f"hint: leave {option[0]} out; it is for: {readers}",
+    ]
