@@ -440,7 +440,9 @@ def exclusions_rm(
     if json_out:
         emit_json(row)
         return
-    who = program or f"author {author}" + (f" on {source}" if source else "")
+    # the takedown as it was stored: --author "emile" removes the one given as "Émile"
+    where = f" on {row['source']}" if row.get("source") else ""
+    who = program or f"author {row['author']}{where}"
     typer.echo(f"removed the takedown of {who} ({row['reason']})")
 
 

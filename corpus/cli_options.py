@@ -1,7 +1,9 @@
 """The options that select programs, declared once for every command that takes them.
 
 ``corpus ls`` and ``corpus snapshot create``, and ``render validate/vet/sheet/bench``, select
-programs with the same eleven filters. Their Typer declarations live here, and
+programs with the same eight filters (``--source``, ``--dialect``, ``--licence``, ``--spdx``,
+``--tag``, ``--author``, ``--search``, ``--code``; some also take ``--status``, ``--vetted`` and
+``--renderer``). Their Typer declarations live here, and
 :func:`program_filter` turns the values into a :class:`~corpus.filters.ProgramFilter`, refusing
 (exit 2) any value that no program can have, with the values that exist: a typo in
 ``--source shadertoi`` is an error, not an empty result. Cheap to import: no database library.

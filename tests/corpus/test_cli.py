@@ -94,6 +94,13 @@ def test_ls_hides_takedowns_lists_them_with_excluded_and_rm_undoes_one(db, capsy
     assert code == 0 and out.strip() == "removed the takedown of shadertoy:marked (typo)"
     code, out, _ = corpus_cli(["exclusions", "rm", "--author", "ann", "--db", db, "--json"], capsys)
     assert code == 0 and json.loads(out)["author"] == "ANN" and json.loads(out)["programs_in_catalogue"] == 1
+    corpus_cli(
+        ["exclude", "--author", "ÉMILE", "--source", "shadertoy", "--reason", "asked", "--db", db], capsys
+    )
+    code, out, _ = corpus_cli(
+        ["exclusions", "rm", "--author", "émile", "--source", "shadertoy", "--db", db], capsys
+    )
+    assert code == 0 and out.strip() == "removed the takedown of author ÉMILE on shadertoy (asked)"
     assert _ls(db, capsys) == ["shadertoy:marked", "shadertoy:plain"]
     assert _ls(db, capsys, "--excluded") == []
     assert json.loads(corpus_cli(["exclusions", "--db", db, "--json"], capsys)[1] or "null") is None
