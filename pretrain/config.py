@@ -36,6 +36,11 @@ def samples_per_program_for(programs: int, cache_programs: int) -> int:
     return 1 if programs <= cache_programs else SAMPLES_PER_PROGRAM
 
 
+#: The augmentation presets (pretrain.augment.PRESETS, named here so a config is checked
+#: without importing torch; a test holds the two together).
+AUGMENTATIONS = ("simclr", "light", "none")
+
+
 @dataclass
 class TrainConfig:
     snapshot: str = ""
@@ -131,6 +136,7 @@ class TrainConfig:
             raise UsageProblem(f"mixup_alpha must be > 0, not {self.mixup_alpha}", hint="the paper uses 1.0")
         if self.optimizer not in ("sgd", "adamw"):
             raise UsageProblem(f"unknown optimizer {self.optimizer!r}", hint="use sgd or adamw")
+        self._check_ranges()
         most = max_workers()
         if not 0 <= self.workers <= most:
             raise UsageProblem(
@@ -138,6 +144,61 @@ class TrainConfig:
                 hint="each worker is a process with its own GL context (about 350 MB); "
                 "one or two per core is plenty",
             )
+
+    def _check_ranges(self) -> None:
+        """The keys whose wrong values would otherwise fail deep in a run (or never): each error
+        names its key, so the config file or option to fix is plain."""
+        gl = self.gl_device.lower()
+        problems = (
+            (
+                not 0 <= self.time_min <= self.time_max,
+                f"time_min ({self.time_min}) must be >= 0 and <= time_max ({self.time_max})",
+                "the shader times samples are drawn between, e.g. time_min = 0.1, time_max = 10.0",
+            ),
+            (
+                self.weight_decay < 0,
+                f"weight_decay must be >= 0, not {self.weight_decay}",
+                "for example: 1e-4",
+            ),
+            (
+                self.cache_programs < 1,
+                f"cache_programs must be >= 1, not {self.cache_programs}",
+                "the compiled programs each loader worker keeps; the default is 64",
+            ),
+            (
+                self.mixup_k < 0,
+                f"mixup_k must be >= 0 (0 or 1: no MixUp), not {self.mixup_k}",
+                "the paper uses 6",
+            ),
+            (
+                self.augment not in ("", *AUGMENTATIONS),
+                f"unknown augment {self.augment!r}",
+                f"use one of: {', '.join(AUGMENTATIONS)} (or leave it out: the method's default)",
+            ),
+            (
+                gl not in ("", "auto", "cpu", "gpu") and not gl.isdigit(),
+                f"unknown gl_device {self.gl_device!r}",
+                "use auto, cpu, gpu or an EGL device index (render info lists them)",
+            ),
+            (
+                self.temperature < 0,
+                f"temperature must be >= 0, not {self.temperature}",
+                "0: the method's default",
+            ),
+            (
+                self.queue_size < 1,
+                f"queue_size must be >= 1, not {self.queue_size}",
+                "MoCo v2's default: 4096",
+            ),
+            (
+                self.warmup_steps < -1,
+                f"warmup_steps must be >= -1, not {self.warmup_steps}",
+                "-1: 5 % of steps",
+            ),
+        )
+        for wrong, message, hint in problems:
+            if wrong:
+                raise UsageProblem(message, hint=hint)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

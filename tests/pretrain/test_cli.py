@@ -212,3 +212,34 @@ def test_probe_and_dataset_report_progress_through_the_shared_helper(
     code, _, err = pretrain([*args, "--workers", "0"], capsys)
     assert code == 0, err
     assert phases == [("rendering programs", len(SHADERS))]
+
+
+@pytest.mark.parametrize(
+    ("lines", "key"),
+    [
+        ("time_min = 5.0\ntime_max = 1.0", "time_min"),
+        ("weight_decay = -0.1", "weight_decay"),
+        ("cache_programs = 0", "cache_programs"),
+        ('augment = "x"', "augment"),
+        ("mixup_k = -2", "mixup_k"),
+        ('gl_device = "x"', "gl_device"),
+    ],
+)
+def test_a_config_value_out_of_range_is_refused_at_load_naming_its_key(
+    snapshot_dir, tmp_path, capsys, lines, key
+):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'snapshot = "{snapshot_dir}"\nsteps = 1\nbatch_size = 2\nworkers = 0\n{lines}\n')
+    out = tmp_path / "r"
+    code, _, err = pretrain(["train", "--config", str(path), "--out", str(out)], capsys)
+    assert code == 2, err
+    first, second = err.splitlines()[:2]
+    assert first.startswith("error: ") and key in first and second.startswith("hint: ")
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_the_augmentations_a_config_accepts_are_the_presets():
+    from pretrain.augment import PRESETS
+    from pretrain.config import AUGMENTATIONS
+
+    assert AUGMENTATIONS == tuple(PRESETS)
