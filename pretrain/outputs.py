@@ -16,28 +16,28 @@ from pathlib import Path
 from typing import BinaryIO
 
 from corpus.errors import UsageProblem
+from corpus.paths import check_folder, make_folder
+
+__all__ = ["atomic_write", "check_folder", "check_picture_file", "make_folder"]
 
 
-def check_folder(path: Path, option: str = "--out") -> None:
-    """Refuse, before any work, a folder path that is a file or lies under one."""
-    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
+def check_picture_file(path: Path, option: str = "--out") -> None:
+    """Refuse, before any work, a picture path Pillow could not write: a folder, a path under a
+    file, or a name without an image extension (Pillow picks the format by it)."""
+    from PIL import Image
+
+    if path.is_dir():
         raise UsageProblem(
-            f"{option} {path} cannot be a folder: {blocker} is a file",
-            hint=f"choose another {option}, or move {blocker} away",
+            f"{option} {path} is a folder", hint=f"give {option} a file name, e.g. preview.png"
         )
-
-
-def make_folder(path: Path, option: str = "--out") -> Path:
-    """``mkdir -p path``, with :func:`check_folder`'s error where it cannot be made."""
-    check_folder(path, option)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    Image.init()
+    if path.suffix.lower() not in Image.registered_extensions():
         raise UsageProblem(
-            f"{option} {path} cannot be made: {exc.strerror}", hint=f"choose another {option}"
-        ) from exc
-    return path
+            f"{option} {path} has no image extension"
+            + (f" Pillow can write ({path.suffix})" if path.suffix else ""),
+            hint=f"end {option} in .png (or .jpg, .webp)",
+        )
+    check_folder(path.parent, option)
 
 
 def _umask() -> int:

@@ -27,8 +27,11 @@ def preview(
 
     from pretrain.augment import Augment
     from pretrain.data import ShaderStream, StreamConfig
+    from pretrain.outputs import check_picture_file, make_folder
     from pretrain.snapshot import open_snapshot
 
+    out = Path(out)
+    check_picture_file(out)  # before minutes of rendering, not after
     snap = open_snapshot(snapshot, db=db)
     plain = next(iter(ShaderStream(snap, StreamConfig(size=size, batch_size=n, seed=seed), max_batches=1)))
     images = plain["images"]
@@ -50,7 +53,6 @@ def preview(
     draw = ImageDraw.Draw(picture)
     for r, name in enumerate(names):
         draw.text((4, pad + r * (size + pad) + max(0, size // 2 - 6)), name, fill=(230, 230, 230))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     picture.save(out)
     return out

@@ -240,12 +240,13 @@ def vet_command(
 
     Example: render vet --explain shadertoy:ipEx11   (also: render vet --write-policy p.toml)
     """
+    from corpus.paths import writable_file
     from render.vetting import CHECK_MEANINGS, Policy, advice, vet
     from render.vetting import explain as explain_fn
 
     chosen = Policy.load(policy)
     if write_policy is not None:
-        write_policy.write_text(chosen.to_toml(), encoding="utf-8")
+        writable_file(write_policy, "--write-policy").write_text(chosen.to_toml(), encoding="utf-8")
         typer.echo(f"wrote {write_policy} (policy {chosen.hash[:12]})")
         return
     catalogue = _db().open_catalogue(db)

@@ -90,6 +90,15 @@ class Policy:
             raise UsageProblem(
                 f"no policy file {path}", hint="write the default one with: render vet --write-policy FILE"
             ) from exc
+        except IsADirectoryError:
+            raise UsageProblem(
+                f"--policy {path} is a folder",
+                hint="give --policy a TOML file (render vet --write-policy FILE)",
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(
+                f"--policy {path} cannot be read: {exc}", hint="give --policy a TOML file"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise UsageProblem(f"{path} is not valid TOML: {exc}") from exc
         known = {f.name: f for f in fields(cls)}

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from corpus.errors import ImageProgramsError, InputFormatError, UsageProblem
+from corpus.paths import make_folder
 from corpus.records import ProgramRecord
 from harvest.importers import BadRecord, normalise_remote_url
 from harvest.importers.directory import read_directory
@@ -119,6 +120,7 @@ def sync(url: str, cache_dir: Path, *, timeout: float = GIT_TIMEOUT) -> Checkout
     a half clone that looks whole."""
     repo = repository_id(url)
     safe_url = without_credentials(url)
+    make_folder(cache_dir, "--cache-dir")  # a file in the way is said before any network
     name = re.sub(r"[^\w.-]", "_", repo.rsplit("/", 1)[-1])[:60]
     dest = cache_dir / f"{name}-{hashlib.sha256(repo.encode()).hexdigest()[:12]}"
     if (dest / ".git").is_dir():
@@ -130,7 +132,6 @@ def sync(url: str, cache_dir: Path, *, timeout: float = GIT_TIMEOUT) -> Checkout
         partial = dest.with_name(dest.name + ".partial")
         for leftover in (dest, partial):
             shutil.rmtree(leftover, ignore_errors=True)
-        cache_dir.mkdir(parents=True, exist_ok=True)
         _git(["clone", "--quiet", "--depth", "1", "--no-tags", "--", url, partial], safe_url, timeout)
         _git(["-C", partial, "remote", "set-url", "origin", safe_url], safe_url, timeout)
         partial.rename(dest)

@@ -282,3 +282,20 @@ def test_a_repository_of_dumps_is_imported_and_a_recrawl_picks_up_the_dump_added
     assert (second.added, second.updated) == (3, 0)
     assert second.unchanged == 1  # the shader file, read again; the first dump is not read again
     assert sorted(i for i in programs(catalogue) if i.startswith("ds")) == [f"ds{n:04d}" for n in range(7)]
+
+
+def test_a_cache_dir_under_a_file_is_a_usage_error_before_any_clone(tmp_path, repo, capsys):
+    from corpus.cliutils import run_app
+    from harvest.cli import app
+
+    _, url = repo
+    (tmp_path / "afile").write_text("x")
+    cache = tmp_path / "afile" / "cache"
+    args = ["crawl", "git", "--base-url", url, "--db", str(tmp_path / "c.db"), "--cache-dir", str(cache)]
+    assert run_app(app, "harvest", args) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.splitlines()[0]
+        == f"error: --cache-dir {cache} cannot be a folder: {tmp_path / 'afile'} is a file"
+    )
+    assert err.splitlines()[1].startswith("hint: choose another --cache-dir")

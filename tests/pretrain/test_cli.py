@@ -243,3 +243,24 @@ def test_the_augmentations_a_config_accepts_are_the_presets():
     from pretrain.config import AUGMENTATIONS
 
     assert AUGMENTATIONS == tuple(PRESETS)
+
+
+def test_a_preview_path_pillow_cannot_write_is_refused_before_rendering(
+    snapshot_dir, tmp_path, capsys, monkeypatch
+):
+    from pretrain import data as pretrain_data
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("rendered before the --out check")
+
+    monkeypatch.setattr(pretrain_data, "ShaderStream", no_rendering)
+    (tmp_path / "afile").write_text("x")
+    for out, words in (
+        (tmp_path / "afile" / "p.png", "afile is a file"),
+        (tmp_path / "preview", "has no image extension"),
+        (tmp_path / "p.txt", "has no image extension Pillow can write (.txt)"),
+        (tmp_path, "is a folder"),
+    ):
+        code, _, err = pretrain(["preview", str(snapshot_dir), "--out", str(out)], capsys)
+        assert code == 2 and words in err.splitlines()[0] and err.splitlines()[1].startswith("hint: "), err
+        assert "Traceback" not in err

@@ -227,3 +227,18 @@ def test_every_check_has_a_meaning_for_the_summary():
     names = set(re.findall(r'Check\(\s*"(\w+)"', source)) | set(re.findall(r'limit\(\s*"(\w+)"', source))
     assert {"validated", "status", "frame_ms", "standins"} <= names
     assert names == set(render.vetting.CHECK_MEANINGS)
+
+
+def test_a_policy_path_that_cannot_be_read_or_written_is_a_usage_error(tmp_path, capsys):
+    from render.cli import app as render_app
+
+    (tmp_path / "afile").write_text("x")
+    assert run_app(render_app, "render", ["vet", "--write-policy", str(tmp_path / "afile" / "p.toml")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.splitlines()[0]
+        == f"error: --write-policy {tmp_path / 'afile'} cannot be a folder: {tmp_path / 'afile'} is a file"
+    )
+    assert run_app(render_app, "render", ["vet", "--policy", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --policy {tmp_path} is a folder\nhint: ") and "Traceback" not in err
