@@ -107,19 +107,31 @@ class Policy:
             raise UsageProblem(
                 f"{path}: unknown policy key(s) {', '.join(unknown)}", hint=f"known keys: {', '.join(known)}"
             )
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            default = getattr(cls(), key)
-            try:
-                if isinstance(default, tuple):
-                    values[key] = tuple(str(v) for v in value)
-                elif isinstance(default, bool):
-                    values[key] = bool(value)
-                else:
-                    values[key] = type(default)(value)
-            except (TypeError, ValueError) as exc:
-                raise UsageProblem(f"{path}: {key} = {value!r} is not a {type(default).__name__}") from exc
+        values = {key: _typed_value(path, key, value, getattr(cls(), key)) for key, value in data.items()}
         return cls(**values)
+
+
+#: How a policy key's type is named in an error, by the type of its default.
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", tuple: "a list of strings"}
+
+
+def _typed_value(path: str | Path, key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of ``default``, checked as TOML gives it (never coerced: ``"no"``
+    is not false, ``32.5`` is not a size, ``"ok"`` is not a list of statuses)."""
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if type(value) is kind:  # bool is an int to Python, never to a policy
+        return value
+    example = f"{key} = " + (
+        "[" + ", ".join(json.dumps(v) for v in default) + "]" if kind is tuple else json.dumps(default)
+    )
+    raise UsageProblem(
+        f"{path}: {key} must be {_TYPE_WORDS[kind]}, not {json.dumps(value, default=str)}",
+        hint=f"for example: {example} (render vet --write-policy FILE writes every key)",
+    )
 
 
 @dataclass

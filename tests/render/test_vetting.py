@@ -242,3 +242,29 @@ def test_a_policy_path_that_cannot_be_read_or_written_is_a_usage_error(tmp_path,
     assert run_app(render_app, "render", ["vet", "--policy", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --policy {tmp_path} is a folder\nhint: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('size = "many"', 'size must be a whole number, not "many"'),
+        ("size = 32.5", "size must be a whole number, not 32.5"),
+        ("size = true", "size must be a whole number, not true"),
+        ('allow_standins = "no"', 'allow_standins must be true or false, not "no"'),
+        ('statuses = "ok"', 'statuses must be a list of strings, not "ok"'),
+        ("statuses = [1, 2]", "statuses must be a list of strings, not [1, 2]"),
+        ('min_entropy = "x"', 'min_entropy must be a number, not "x"'),
+    ],
+)
+def test_a_policy_value_of_the_wrong_type_is_an_error_naming_key_and_type(tmp_path, line, message):
+    path = tmp_path / "p.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(UsageProblem) as err:
+        Policy.load(path)
+    assert err.value.message == f"{path}: {message}"
+    assert err.value.hint.startswith("for example: ")
+
+
+def test_a_policy_takes_a_whole_number_where_a_number_is_wanted(tmp_path):
+    (tmp_path / "p.toml").write_text("min_entropy = 1\n")
+    assert Policy.load(tmp_path / "p.toml").min_entropy == 1.0
