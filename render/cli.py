@@ -22,6 +22,7 @@ from corpus.cli_options import (
     Statuses,
     Tags,
     Vetted,
+    check_choices,
     program_filter,
 )
 from corpus.cliutils import DbOption, JsonOption, emit_json, entry_point, new_app, progress, warn
@@ -393,6 +394,9 @@ def _program_to_render(program: str | None, code: Path | None, dialect: str, db:
     if (program is None) == (code is None):
         raise UsageProblem("name one program", hint="give SOURCE:ID, or --code FILE for a shader file")
     if code is not None:
+        from corpus.records import DIALECTS
+
+        check_choices([dialect], DIALECTS, "dialect")
         try:
             text = code.read_text(encoding="utf-8")
         except OSError as exc:

@@ -81,7 +81,7 @@ class ShaderError(ImageProgramsError):
     exit_code = ExitCode.SHADER_ERROR
 
     def __init__(self, message: str, status: str, log: str) -> None:
-        super().__init__(message, hint="the driver's log says where; `render frames` shows the same error")
+        super().__init__(message)  # the hint is ExitCode.SHADER_ERROR's
         self.status = status
         self.log = log
 

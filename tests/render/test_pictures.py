@@ -292,3 +292,28 @@ def test_a_hanging_shader_stops_render_frames_with_a_message(tmp_path):
     assert "error: render frames file:endless.glsl drew nothing for 2 s" in proc.stderr
     assert "exit code 137" in proc.stderr and "hint: check the program with `render validate`" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_unknown_dialect_of_code_is_a_usage_error_listing_the_dialects(tmp_path, capsys):
+    from corpus.records import DIALECTS
+
+    shader = tmp_path / "s.glsl"
+    shader.write_text("void mainImage(out vec4 o, in vec2 f) { o = vec4(1.0); }\n")
+    code, _, err = run_render(
+        ["frames", "--code", str(shader), "--dialect", "bogus", "--out", str(tmp_path / "f")], capsys
+    )
+    assert (code, err.splitlines()) == (
+        2,
+        ["error: unknown dialect 'bogus'", f"hint: use one of: {', '.join(DIALECTS)}"],
+    )
+    assert not (tmp_path / "f").exists()
+
+
+def test_a_shader_the_driver_refuses_gets_a_hint_that_says_what_to_do(tmp_path, capsys):
+    shader = tmp_path / "s.glsl"
+    shader.write_text("void mainImage(out vec4 o, in vec2 f) { o = vec4(1.0) }\n")
+    code, _, err = run_render(["frames", "--code", str(shader), "--out", str(tmp_path / "f")], capsys)
+    first, hint = err.splitlines()
+    assert code == 10 and first.startswith("error: Image: compile error: ")
+    assert "render frames shows the same error" not in hint  # said by render frames itself
+    assert hint.startswith("hint: ") and "--code" in hint
