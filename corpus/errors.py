@@ -71,9 +71,9 @@ _DEFAULT_HINTS = {
     ExitCode.FETCH_FAILED: "harvest status --failed lists them; harvest retry-failed SOURCE retries them",
     ExitCode.SOURCE_BLOCKED: "the site refuses scripted clients: use a dump (harvest import) instead",
     ExitCode.NO_CONTEXT: "render info says which OpenGL devices this machine has",
-    ExitCode.SHADER_ERROR: "LINE(COLUMN) in the driver's log counts in the program as translated for"
-    " desktop GLSL: fix the program in a copy and render it with --code FILE; render validate records"
-    " such programs and render vet leaves them out",
+    ExitCode.SHADER_ERROR: "the driver's log names the line(column) in the program's own code: fix it in"
+    " a copy and render that with --code FILE; render validate records such programs, render vet leaves"
+    " them out",
     ExitCode.UNSUPPORTED: "render validate records why a program cannot be drawn here",
     ExitCode.INTERRUPTED: "run the same command again: it resumes where it stopped",
     ExitCode.HUNG: "check the program with `render validate` (it runs each in a killable worker), "
