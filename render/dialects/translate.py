@@ -134,19 +134,39 @@ def uses(code: str, name: str) -> bool:
     return re.search(rf"\b{re.escape(name)}\b", strip_comments(code)) is not None
 
 
+_UNIFORM = re.compile(r"\buniform\b")
+_UNIFORM_HEAD = re.compile(r"\buniform\s+(?:(?:lowp|mediump|highp)\s+)?(\w+)\s+")
+
+
+def _statements(code: str) -> list[str]:
+    """The code outside comments cut at each ``;`` (the last piece has none). Uniform declarations
+    are searched piece by piece: a pattern run over the whole text from every ``uniform`` to the
+    next ``;`` is quadratic in a text of ``uniform`` after ``uniform`` with no ``;`` (ten seconds
+    for 16 KB)."""
+    return strip_comments(code).split(";")
+
+
 def declares_uniform(code: str, name: str) -> bool:
-    return re.search(rf"\buniform\b[^;]*\b{re.escape(name)}\b", strip_comments(code)) is not None
+    """Whether a statement of the code names ``name`` after the word ``uniform``."""
+    wanted = re.compile(rf"\b{re.escape(name)}\b")
+    for statement in _statements(code):
+        first = _UNIFORM.search(statement)
+        if first is not None and wanted.search(statement, first.end()):
+            return True
+    return False
 
 
 def uniform_names(code: str) -> dict[str, str]:
     """``{name: type}`` of the uniforms the code declares (``uniform vec2 a, b;`` counts twice)."""
     found: dict[str, str] = {}
-    stripped = strip_comments(code)
-    for m in re.finditer(r"\buniform\s+(?:(?:lowp|mediump|highp)\s+)?(\w+)\s+([^;]+);", stripped):
-        for part in m.group(2).split(","):
+    for statement in _statements(code)[:-1]:  # a declaration ends with its ;
+        head = next((m for m in _UNIFORM_HEAD.finditer(statement) if m.end() < len(statement)), None)
+        if head is None:
+            continue
+        for part in statement[head.end() :].split(","):
             name = re.match(r"\s*(\w+)", part)
             if name:
-                found[name.group(1)] = m.group(1)
+                found[name.group(1)] = head.group(1)
     return found
 
 

@@ -78,9 +78,14 @@ def zero_initialise_locals(code: str) -> str:
         else:
             at_start = False
         i += 1
-    for offset, text in sorted(edits, reverse=True):
-        code = code[:offset] + text + code[offset:]
-    return code
+    # one join, not a copy of the whole code per edit (quadratic in a program of many declarations)
+    pieces: list[str] = []
+    done = 0
+    for offset, text in sorted(edits):
+        pieces += (code[done:offset], text)
+        done = offset
+    pieces.append(code[done:])
+    return "".join(pieces)
 
 
 def _struct_members(tokens: list[Token], directives: list[int]) -> Members:
