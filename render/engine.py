@@ -81,7 +81,7 @@ class ShaderError(ImageProgramsError):
     exit_code = ExitCode.SHADER_ERROR
 
     def __init__(self, message: str, status: str, log: str) -> None:
-        super().__init__(message)  # the hint is ExitCode.SHADER_ERROR's
+        super().__init__(message, hint=ExitCode.SHADER_ERROR.hint)
         self.status = status
         self.log = log
 
