@@ -291,3 +291,103 @@ def test_an_interrupted_validation_with_again_says_what_running_it_again_does():
     plain, again = ValidationInterrupted(5, 2), ValidationInterrupted(5, 2, again=True)
     assert plain.hint == "run the same command again to validate the rest"
     assert "with --again to start over" in again.hint and "without --again" in again.hint
+
+
+#: Runs ``render validate`` as the console script does, but logs each result as the command
+#: receives it from a worker (before storing it): a program validated twice is logged twice.
+_LOGGING_VALIDATE = """
+import sys
+import render.cli
+import render.validate
+
+log_path = sys.argv[1]
+make_pool = render.validate.validation_pool
+
+
+def logging_pool(options, report=None):
+    pool = make_pool(options, report)
+    run = pool.run
+
+    def logged(items, params):
+        for result in run(items, params):
+            with open(log_path, "a") as log:
+                log.write(result["program"] + "\\n")
+            yield result
+
+    pool.run = logged
+    return pool
+
+
+render.validate.validation_pool = logging_pool
+sys.argv = ["render", *sys.argv[2:]]
+sys.exit(render.cli.main())
+"""
+
+
+def test_a_validation_killed_with_sigkill_resumes_with_the_same_command_losing_and_repeating_nothing(
+    tmp_path,
+):
+    """SIGKILL to the command and its workers, at start-up and twice mid-run: the same command run
+    again validates exactly the rest. Each stored result stays as it was (never validated again);
+    only the programs in flight at a kill (at most one per worker) are validated again."""
+    import json
+    import sqlite3
+    import subprocess
+    import sys
+
+    n, workers = 40, 2
+    dump = tmp_path / "dump.jsonl"
+    codes = [GOOD.replace("0.5 +", f"0.{i:02d} +") for i in range(n)]
+    dump.write_text("".join(json.dumps({"id": f"p{i}", "image_code": c}) + "\n" for i, c in enumerate(codes)))
+    db, log = tmp_path / "c.db", tmp_path / "validated.log"
+    cat = open_catalogue(str(db), create=True)
+    import_path(cat, dump)
+    cat.close()
+    script = tmp_path / "logging_validate.py"
+    script.write_text(_LOGGING_VALIDATE)
+    command = [sys.executable, str(script), str(log), "validate", "--db", str(db), "--workers", str(workers)]
+    command += ["--sizes", "16"]
+
+    def logged() -> list[str]:
+        return log.read_text().split() if log.exists() else []
+
+    def stored() -> dict[str, int]:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        rows = dict(con.execute("SELECT code_sha256, id FROM validation").fetchall())
+        con.close()
+        return rows
+
+    def results_logged(at_least: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(logged()) < at_least and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    kept: dict[str, int] = {}
+    kills = 0
+    for until in (
+        lambda: time.sleep(0.3),  # before any worker has said hello
+        lambda: results_logged(len(logged()) + 7),  # mid-run, by what the command has received
+        lambda: results_logged(len(logged()) + 11),
+    ):
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            until()
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        kills += 1
+        now = stored()
+        assert {k: now[k] for k in kept} == kept  # what was stored before stays as it was
+        kept = now
+    assert 0 < len(set(logged())) < n  # the kills came mid-run
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    final = stored()
+    assert len(final) == n and {k: final[k] for k in kept} == kept  # nothing lost, nothing redone
+    assert validation_counts(open_catalogue(str(db))) == {"ok": n}
+    validated = logged()
+    assert len(set(validated)) == n
+    twice = [p for p in set(validated) if validated.count(p) > 1]
+    assert len(twice) <= workers * kills, twice  # only what was in flight at a kill
