@@ -512,27 +512,56 @@ def sheet_command(
     size: Size = "128",
     times: Annotated[str, typer.Option(help="Seconds; several make each tile a strip of frames.")] = "1.0",
     columns: Annotated[int, typer.Option(min=1, help="Tiles a row.")] = 8,
+    caption: Annotated[
+        str,
+        typer.Option(
+            help="What a tile says under its SOURCE:ID: 'status' (status and verdict) or 'reason' "
+            "(why the stored vetting verdict rejects it, or 'vetted').",
+        ),
+    ] = "status",
+    random_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--random",
+            metavar="SEED",
+            help="Take --limit programs at random among all the filters select (the same seed, the "
+            "same programs) instead of the first by key.",
+        ),
+    ] = None,
     deadline: Deadline = 10.0,
     workers: SandboxWorkers = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Draw a contact sheet: one labelled tile per program (SOURCE:ID and status), from any
-    `corpus ls` filter. Tiles render in worker processes killed after --deadline, so a hanging
-    or crashing shader becomes a placeholder tile that says why.
+    """Draw a contact sheet: one labelled tile per program (SOURCE:ID and status, or why it was
+    not vetted), from any `corpus ls` filter. Tiles render in worker processes killed after
+    --deadline, so a hanging or crashing shader becomes a placeholder tile that says why.
 
-    Example: render sheet --vetted --limit 48 --out vetted.png
+    Example: render sheet --not-vetted --random 1 --caption reason --limit 64 --out rejected.png
     """
-    from corpus.validations import load_program
+    import random
+
+    from corpus.errors import UsageProblem
+    from corpus.validations import load_program, program_verdict
     from render.sheet import contact_sheet
 
+    if caption not in ("status", "reason"):
+        raise UsageProblem(f"unknown caption {caption!r}", hint="use --caption status or --caption reason")
     flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
     )
-    rows, catalogue = _selected(db, flt, limit)
+    rows, catalogue = _selected(db, flt, 0 if random_seed is not None else limit)
+    if random_seed is not None and limit and len(rows) > limit:
+        rows = random.Random(random_seed).sample(rows, limit)
     labels = {}
     for row in rows:
         verdict = {True: "vetted", False: "not vetted"}.get(row.get("vetted"), "")
         labels[row["program"]] = ", ".join(x for x in (row.get("status"), verdict) if x)
+        if caption == "reason":
+            stored = program_verdict(catalogue, row["program"])
+            if stored is None or not stored["current_code"]:
+                labels[row["program"]] = "no verdict on this code: run render vet"
+            else:
+                labels[row["program"]] = "vetted" if stored["vetted"] else "\n".join(stored["reasons"])
     items = [load_program(catalogue, row["program"]) for row in rows]
     with progress("rendering tiles", total=len(items)) as advance:
         report = contact_sheet(

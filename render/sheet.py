@@ -24,6 +24,8 @@ from render.sandbox import SandboxOptions, SandboxPool
 
 #: The sandbox task that renders one tile (params: ``size``, ``times``).
 TILE_TASK = "render.sheet:tile_task"
+#: Lines a tile's caption may take under its SOURCE:ID.
+CAPTION_LINES = 3
 
 
 def render_tile(
@@ -93,8 +95,9 @@ def contact_sheet(
 ) -> SheetReport:
     """A PNG grid of ``programs``, ``columns`` tiles a row, each tile the program at ``times``
     (one frame, or a strip of frames side by side) above its ``SOURCE:ID`` and, when
-    ``statuses`` knows it, its status. A program that does not draw (compile error, timeout,
-    crash, unsupported) gets a placeholder that says why.
+    ``statuses`` knows it, its caption (its status, or anything: lines split at newlines and
+    wrapped to the tile's width, up to :data:`CAPTION_LINES`). A program that does not draw
+    (compile error, timeout, crash, unsupported) gets a placeholder that says why.
 
     With ``isolated`` (the default) tiles render in worker processes killed after ``deadline``
     seconds in any phase (compile, first frame, any later frame); ``engine`` may then be None.
@@ -122,13 +125,20 @@ def contact_sheet(
 
     w, h = size
     font, line = _font(w * len(times))
-    tile_w, label_h = w * len(times), 2 * line + 6
+    tile_w = w * len(times)
+    captions = {}
+    for key in items:
+        result = results.setdefault(key, {"status": "crash", "log": "no result came back"})
+        known = (statuses or {}).get(key)
+        caption = known if known else (result["status"] if result["status"] != "ok" else "")
+        captions[key] = _wrap(caption, tile_w, font, CAPTION_LINES)
+    label_h = (1 + max(1, max((len(c) for c in captions.values()), default=1))) * line + 6
     gap = 4
     rows = -(-len(items) // columns)
     sheet = Image.new("RGB", (columns * (tile_w + gap) + gap, rows * (h + label_h + gap) + gap), (24, 24, 24))
     report = SheetReport(Path(out_path), tiles=len(items))
     for index, key in enumerate(items):
-        result = results.get(key) or {"status": "crash", "log": "no result came back"}
+        result = results[key]
         x = gap + (index % columns) * (tile_w + gap)
         y = gap + (index // columns) * (h + label_h + gap)
         if result["status"] == "ok" and len(result.get("frames") or []) == len(times):
@@ -138,9 +148,7 @@ def contact_sheet(
         else:
             report.failed[key] = result["status"]
             sheet.paste(_placeholder(tile_w, h, result["status"], result.get("log"), font, line), (x, y))
-        known = (statuses or {}).get(key)
-        status = known if known else (result["status"] if result["status"] != "ok" else "")
-        _label(sheet, (x, y + h + 2), tile_w, [key, status], font, line)
+        _label(sheet, (x, y + h + 2), tile_w, [key, *captions.get(key, [])], font, line)
     sheet.save(report.path)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -200,6 +208,25 @@ def _fit(text: str, width: int, font) -> str:
     return "…" + text
 
 
+def _wrap(text: str, width: int, font, max_lines: int) -> list[str]:
+    """``text`` in lines of at most ``width`` pixels (at its newlines and between words), at most
+    ``max_lines`` of them; a word wider than a line is cut."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        current = ""
+        for word in paragraph.split():
+            candidate = f"{current} {word}".strip()
+            if font.getlength(candidate) <= width:
+                current = candidate
+                continue
+            if current:
+                lines.append(current)
+            current = _fit(word, width, font)
+        if current:
+            lines.append(current)
+    return lines[:max_lines]
+
+
 def _label(sheet, at: tuple[int, int], width: int, lines: list[str], font, line: int) -> None:
     from PIL import ImageDraw
 
@@ -216,19 +243,8 @@ def _placeholder(w: int, h: int, status: str, log: str | None, font, line: int):
     tile = Image.new("RGB", (w, h), (70, 24, 24) if status in ("timeout", "crash") else (56, 40, 24))
     draw = ImageDraw.Draw(tile)
     draw.text((4, 4), _fit(status.replace("_", " "), w - 8, font), fill=(255, 200, 160), font=font)
-    words = " ".join((log or "").split()).split(" ")
-    y, current = 4 + line + 2, ""
-    for word in words:
-        candidate = f"{current} {word}".strip()
-        if font.getlength(candidate) <= w - 8:
-            current = candidate
-            continue
-        if current:
-            draw.text((4, y), current, fill=(220, 220, 220), font=font)
-            y += line
-        current = _fit(word, w - 8, font)
-        if y + line > h - 4:
-            return tile
-    if current and y + line <= h - 4:
-        draw.text((4, y), current, fill=(220, 220, 220), font=font)
+    y = 4 + line + 2
+    for text in _wrap(" ".join((log or "").split()), w - 8, font, max(0, (h - 4 - y) // line)):
+        draw.text((4, y), text, fill=(220, 220, 220), font=font)
+        y += line
     return tile

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from corpus.errors import ExitCode
+from render import sheet as render_sheet
 from render.pictures import Stepper, bench, frames, video
 from render.program import RenderPassSource, RenderProgram
 from render.sheet import contact_sheet
@@ -317,3 +318,31 @@ def test_a_shader_the_driver_refuses_gets_a_hint_that_says_what_to_do(tmp_path, 
     assert code == 10 and first.startswith("error: Image: compile error: ")
     assert "render frames shows the same error" not in hint  # said by render frames itself
     assert hint.startswith("hint: ") and "--code" in hint
+
+
+def test_sheet_captions_of_several_lines_are_wrapped_under_the_tile(engine, tmp_path):
+    """A caption (e.g. the reasons a program was not vetted) takes as many lines as it needs,
+    wrapped to the tile's width, up to three; the labels grow to hold them."""
+    waves = [program("waves", WAVES)]
+
+    def drawn(caption: str) -> np.ndarray:
+        report = contact_sheet(
+            engine,
+            waves,
+            (96, 32),
+            [0.5],
+            1,
+            tmp_path / "s.png",
+            statuses={"shadertoy:waves": caption},
+            isolated=False,
+        )
+        return np.asarray(Image.open(report.path))
+
+    one = drawn("ok")
+    reasons = "canvas coverage 0.01 < 0.02\ntemporal change 0.0001 < 0.0005"  # wraps to 3+ lines
+    three = drawn(reasons)
+    _, line = render_sheet._font(96)
+    assert three.shape[0] - one.shape[0] == 2 * line and three.shape[1] == one.shape[1]
+    last_line = three[4 + 32 + 2 + 3 * line : 4 + 32 + 2 + 4 * line]
+    assert (last_line > 200).any()  # the third caption line is written
+    assert len(render_sheet._wrap(reasons, 96, render_sheet._font(96)[0], 9)) >= 3

@@ -268,3 +268,47 @@ def test_a_policy_value_of_the_wrong_type_is_an_error_naming_key_and_type(tmp_pa
 def test_a_policy_takes_a_whole_number_where_a_number_is_wanted(tmp_path):
     (tmp_path / "p.toml").write_text("min_entropy = 1\n")
     assert Policy.load(tmp_path / "p.toml").min_entropy == 1.0
+
+
+def test_sheet_of_random_rejected_programs_captions_each_tile_with_its_reasons(
+    validated, tmp_path, capsys, monkeypatch
+):
+    import render.sheet
+    from corpus.validations import program_verdict
+    from render.sheet import SheetReport
+    from tests.render.helpers import run_render
+
+    cat, renderer = validated
+    vet(cat, SMALL, renderer)
+    drawn: list[tuple[list[str], dict[str, str]]] = []
+
+    def fake_contact_sheet(engine, items, size, times, columns, out_path, *, statuses, **kwargs):
+        drawn.append(([item["program"] for item in items], dict(statuses)))
+        return SheetReport(out_path, tiles=len(items))
+
+    monkeypatch.setattr(render.sheet, "contact_sheet", fake_contact_sheet)
+    db = cat.engine.url.database
+
+    def sheet(*args: str) -> tuple[list[str], dict[str, str]]:
+        out = str(tmp_path / "rejected.png")
+        code, _, err = run_render(
+            ["sheet", "--db", db, "--not-vetted", "--limit", "4", "--out", out, *args], capsys
+        )
+        assert code == 0, err
+        return drawn[-1]
+
+    rejected = sorted(r["program"] for r in list_programs(cat, ProgramFilter(vetted=False), limit=None))
+    assert len(rejected) > 4
+    first, _ = sheet()
+    assert first == rejected[:4]  # without --random: the first by key
+    picks = {tuple(sheet("--random", str(seed), "--caption", "reason")[0]) for seed in range(5)}
+    assert len(picks) > 1 and all(set(p) <= set(rejected) and len(p) == 4 for p in picks)
+    programs, captions = sheet("--random", "3", "--caption", "reason")
+    assert programs == sheet("--random", "3", "--caption", "reason")[0]  # the same seed, the same programs
+    for key in programs:
+        reasons = program_verdict(cat, key)["reasons"]
+        assert reasons and captions[key] == "\n".join(reasons)
+    _, statuses = sheet("--random", "3")
+    assert all(statuses[key].endswith("not vetted") for key in programs)
+    code, _, err = run_render(["sheet", "--db", db, "--caption", "mood"], capsys)
+    assert code == 2 and "hint: use --caption status or --caption reason" in err
