@@ -125,7 +125,11 @@ def validate_command(
     device: Annotated[str | None, typer.Option(help="auto, cpu, gpu or an EGL device index.")] = None,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="The vetting policy --sizes must serve (default: the built-in one)."),
+        typer.Option(
+            "--policy",
+            help="The vetting policy to serve: --sizes should hold its size, and a size's frames "
+            "stop at its frame-time bound (default: the built-in one).",
+        ),
     ] = None,
     loop_guard: Annotated[
         str | None,
@@ -144,6 +148,8 @@ def validate_command(
     Each program runs in a worker process that is killed when its compile (and first frame) or
     any later frame outlives its deadline; killed and crashed workers are replaced and the run
     goes on. Results are stored as they come, so an interrupted run resumes where it stopped.
+    A size's frames stop once three are timed and their median is over the vetting policy's
+    frame-time bound (--policy): the policy rejects such a program whatever else it draws.
     Statuses: ok, compile_error, link_error, timeout, crash, nan, constant, blank, unsupported.
 
     Example: render validate --workers 2 --deadline 20
@@ -155,7 +161,8 @@ def validate_command(
     flt = program_filter(source, dialect, licence, spdx, tag, author, search, code, True)
     if loop_guard is not None:  # the workers read it when they create their engines
         os.environ[LOOP_GUARD_ENV] = loop_guard_choice(loop_guard)
-    vetting_size = Policy.load(policy).size
+    chosen = Policy.load(policy)
+    vetting_size = chosen.size
     if (vetting_size, vetting_size) not in _parse_sizes(sizes):
         square = f"{vetting_size}x{vetting_size}"
         warn(
@@ -171,6 +178,7 @@ def validate_command(
         again=again,
         limit=limit or None,
         device=device,
+        frame_ms_cap=chosen.max_frame_ms_median,  # what the policy rejects anyway is not drawn on
     )
     with contextlib.ExitStack() as bar:
         advance = [lambda n: None]

@@ -47,15 +47,28 @@ def compile_or_status(
         return {"status": exc.status, "log": exc.log}
 
 
+#: Frames a profile times at least before a frame-time cap may end it (a median of 3 ignores one
+#: slow frame, e.g. the first one at a new size).
+MIN_TIMED_FRAMES = 3
+
+
 def validate_one(
     engine: Engine,
     item: dict[str, Any],
     sizes: tuple[tuple[int, int], ...] = ((64, 64), (256, 256)),
     times: tuple[float, ...] = SAMPLE_TIMES,
     phase=lambda name: None,
+    *,
+    frame_ms_cap: float | None = None,
 ) -> dict[str, Any]:
     """Compile, render and profile one program; the result :func:`corpus.validations.record_validations`
-    stores. ``phase(name)`` is called before the compile and before every frame."""
+    stores. ``phase(name)`` is called before the compile and before every frame.
+
+    At each size the program is drawn at every time in ``times`` and 1/30 s later. With
+    ``frame_ms_cap``, a size's frames stop once :data:`MIN_TIMED_FRAMES` are timed and their median
+    is above the cap: a vetting policy whose frame-time bound is at most the cap rejects such a
+    program whatever the other frames show, and such programs are where validation's time went.
+    The statistics then cover the frames drawn; each profile says how many (``stats.frames``)."""
     program = RenderProgram.from_item(item)
     result: dict[str, Any] = {
         "program": item["program"],
@@ -82,36 +95,10 @@ def validate_one(
         # where the worker's time goes (benchmarks/bench_validate.py); not stored
         cost = {"compile": result["compile_ms"], "first_frame": result["first_frame_ms"]}
         cost |= {"render": 0.0, "read": 0.0, "statistics": 0.0}
-        largest: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        largest: tuple[list[np.ndarray], list[np.ndarray], float] = ([], [], 0.0)
         for size in sizes:
-            compiled.reset()
-            timings, pairs, floats = [], [], []
-            for t in times:
-                pair = []
-                for dt in (0.0, NEXT_FRAME):
-                    phase("frame")
-                    timings.append(_timed_frame(compiled, t + dt, size))
-                    started = time.perf_counter()
-                    frame = np.empty((size[1], size[0], 4), np.uint8)
-                    pair.append(compiled.read_into(frame))
-                    if dt == 0.0:
-                        floats.append(compiled.read_float(size))
-                    cost["read"] += (time.perf_counter() - started) * 1000.0
-                pairs.append((pair[0], pair[1]))
-            cost["render"] += sum(timings)
-            started = time.perf_counter()
-            stats = frame_stats(pairs, floats)
-            cost["statistics"] += (time.perf_counter() - started) * 1000.0
-            result["profiles"].append(
-                {
-                    "width": size[0],
-                    "height": size[1],
-                    "frame_ms_median": round(statistics.median(timings), 3),
-                    "frame_ms_p90": round(float(np.percentile(timings, 90)), 3),
-                    **stats.to_json(),
-                }
-            )
-            largest = ([p[0] for p in pairs], floats)
+            profile, largest = _profile_at(compiled, size, times, phase, frame_ms_cap, cost)
+            result["profiles"].append(profile)
         started = time.perf_counter()
         status = classify(*largest)
         cost["statistics"] += (time.perf_counter() - started) * 1000.0
@@ -124,7 +111,64 @@ def validate_one(
         compiled.release()
 
 
+def _over_cap(timings: list[float], cap: float | None) -> bool:
+    return cap is not None and len(timings) >= MIN_TIMED_FRAMES and statistics.median(timings) > cap
+
+
+def _profile_at(
+    compiled: CompiledProgram,
+    size: tuple[int, int],
+    times: tuple[float, ...],
+    phase,
+    frame_ms_cap: float | None,
+    cost: dict[str, float],
+) -> tuple[dict[str, Any], tuple[list[np.ndarray], list[np.ndarray], float]]:
+    """One size's profile (see :func:`validate_one`), and the frames, float pictures and
+    non-finite share that :func:`render.stats.classify` judges; adds its time to ``cost``."""
+    compiled.reset()
+    timings: list[float] = []
+    pairs: list[tuple[np.ndarray, np.ndarray | None]] = []
+    floats: list[np.ndarray] = []
+    for t in times:
+        if _over_cap(timings, frame_ms_cap):
+            break
+        pair: list[np.ndarray] = []
+        for dt in (0.0, NEXT_FRAME):
+            if pair and _over_cap(timings, frame_ms_cap):
+                break
+            phase("frame")
+            timings.append(_timed_frame(compiled, t + dt, size))
+            started = time.perf_counter()
+            frame = np.empty((size[1], size[0], 4), np.uint8)
+            pair.append(compiled.read_into(frame))
+            if dt == 0.0:
+                floats.append(compiled.read_float(size))
+            cost["read"] += (time.perf_counter() - started) * 1000.0
+        pairs.append((pair[0], pair[1] if len(pair) > 1 else None))
+    cost["render"] += sum(timings)
+    started = time.perf_counter()
+    stats = frame_stats(pairs, floats)
+    cost["statistics"] += (time.perf_counter() - started) * 1000.0
+    profile = {
+        "width": size[0],
+        "height": size[1],
+        "frame_ms_median": round(statistics.median(timings), 3),
+        "frame_ms_p90": round(float(np.percentile(timings, 90)), 3),
+        **stats.to_json(),
+        "stats": {"frames": len(timings)},
+    }
+    return profile, ([p[0] for p in pairs], floats, stats.nonfinite_share)
+
+
 def profile_task(engine: Engine, item: dict[str, Any], params: dict[str, Any], phase) -> dict[str, Any]:
     """:func:`validate_one` as a sandbox task."""
     sizes = tuple((int(w), int(h)) for w, h in params["sizes"])
-    return validate_one(engine, item, sizes, tuple(params["times"]), phase=phase)
+    cap = params.get("frame_ms_cap")
+    return validate_one(
+        engine,
+        item,
+        sizes,
+        tuple(params["times"]),
+        phase=phase,
+        frame_ms_cap=None if cap is None else float(cap),
+    )

@@ -22,6 +22,7 @@ from corpus.filters import ProgramFilter
 from corpus.validations import pending_validation, record_validations, work_items
 from render.profiling import PROFILE_TASK, SAMPLE_TIMES
 from render.sandbox import SandboxOptions, SandboxPool, SandboxStats
+from render.vetting import Policy
 
 
 @dataclass
@@ -30,13 +31,16 @@ class ValidateOptions(SandboxOptions):
 
     sizes: tuple[tuple[int, int], ...] = ((64, 64), (256, 256))
     times: tuple[float, ...] = SAMPLE_TIMES
+    #: a size's frames stop once 3 are timed and their median is above this (None: never); the
+    #: default policy's frame-time bound, so that what it rejects is not drawn further
+    frame_ms_cap: float | None = Policy().max_frame_ms_median
     again: bool = False
     limit: int | None = None
     flush_every: int = 1  # results stored a transaction; more than 1 risks them on a kill
 
     def task_params(self) -> dict[str, Any]:
         """What :func:`render.profiling.profile_task` takes besides the program."""
-        return {"sizes": self.sizes, "times": self.times}
+        return {"sizes": self.sizes, "times": self.times, "frame_ms_cap": self.frame_ms_cap}
 
 
 @dataclass

@@ -391,3 +391,52 @@ def test_a_validation_killed_with_sigkill_resumes_with_the_same_command_losing_a
     assert len(set(validated)) == n
     twice = [p for p in set(validated) if validated.count(p) > 1]
     assert len(twice) <= workers * kills, twice  # only what was in flight at a kill
+
+
+#: About 2-10 ms a 64² frame on llvmpipe: slow enough for a tiny frame-time cap, quick to render.
+SLOW = """void mainImage(out vec4 c, in vec2 f) {
+    float v = f.x * 0.01 + iTime;
+    for (int i = 0; i < 400; i++) { v = sin(v * 1.3 + 0.7); }
+    c = vec4(fract(v + 3.3 * iTime), f / iResolution.xy, 1.0);
+}"""
+
+
+def test_a_size_whose_frames_are_over_the_cap_stops_after_three_and_says_so(engine):
+    from render.profiling import MIN_TIMED_FRAMES, validate_one
+
+    item = shadertoy_item("slow", SLOW)
+    sizes, times = ((32, 32), (64, 64)), (0.5, 1.5, 3.0, 6.0)
+    full = validate_one(engine, item, sizes, times)
+    capped = validate_one(engine, item, sizes, times, frame_ms_cap=1e-6)
+    roomy = validate_one(engine, item, sizes, times, frame_ms_cap=1e6)
+    assert full["status"] == capped["status"] == roomy["status"] == "ok"
+    assert [p["stats"]["frames"] for p in full["profiles"]] == [2 * len(times)] * 2
+    assert [p["stats"]["frames"] for p in roomy["profiles"]] == [2 * len(times)] * 2
+    assert [p["stats"]["frames"] for p in capped["profiles"]] == [MIN_TIMED_FRAMES] * 2
+    for profile in capped["profiles"]:  # statistics of the frames drawn: 2 samples, 1 pair
+        assert profile["frame_ms_median"] > 1e-6 and profile["temporal_change"] > 0
+        assert profile["entropy"] > 0 and profile["diversity"] > 0
+
+
+def test_validate_caps_frames_at_the_policys_frame_time_bound(tmp_path, monkeypatch, capsys):
+    """render validate draws no more frames of a program than its vetting policy needs to reject it."""
+    import render.validate
+    from render.vetting import Policy
+    from tests.render.helpers import run_render
+
+    assert ValidateOptions().frame_ms_cap == Policy().max_frame_ms_median
+    assert ValidateOptions().task_params()["frame_ms_cap"] == Policy().max_frame_ms_median
+    seen: list[ValidateOptions] = []
+
+    def fake_validate(catalogue, flt=None, options=None, **kwargs):
+        seen.append(options)
+        return render.validate.ValidateReport(renderer="r")
+
+    monkeypatch.setattr(render.validate, "validate", fake_validate)
+    db = str(tmp_path / "c.db")
+    open_catalogue(db, create=True).close()
+    policy = tmp_path / "p.toml"
+    policy.write_text("max_frame_ms_median = 20.0\n")
+    assert run_render(["validate", "--db", db], capsys)[0] == 0
+    assert run_render(["validate", "--db", db, "--policy", str(policy)], capsys)[0] == 0
+    assert [o.frame_ms_cap for o in seen] == [Policy().max_frame_ms_median, 20.0]
