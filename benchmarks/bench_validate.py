@@ -10,7 +10,7 @@ results written to SQLite as they come):
   100 API responses, and ``shadertoys-dataset/20k_2014-02.jsonl``, 11 records; ``--samples-limit``
   takes the first N distinct programs).
 
-Each program is profiled as ``render validate`` does by default: 64² and 256², 4 time samples,
+Each program is profiled as ``render validate`` does by default: 64² and 256², 3 time samples,
 each rendered twice. The worker reports its own time per program (compile, first frame, where
 llvmpipe compiles to machine code, rendering, reading pictures back, statistics); time until a
 kill is counted for timeouts; the rest of ``wall × workers`` is process overhead (IPC, starting
@@ -112,11 +112,14 @@ def run(name: str, paths: list[Path], options: ValidateOptions, limit: int | Non
 
 
 #: The levers --compare combines: (environment of the workers, task parameters, other options).
-#: "before" is the profile as it was before issue 11: no frame-time cap.
+#: "before" is the profile as it was before issue 11 without its frame-time cap ("before+opt+times4"
+#: is all of it: the optimised JIT, 4 time samples).
 LEVERS: dict[str, tuple[dict[str, str], dict[str, Any], dict[str, Any]]] = {
     "before": ({}, {"frame_ms_cap": None}, {}),
     "cap": ({}, {"frame_ms_cap": Policy().max_frame_ms_median}, {}),
     "nopt": ({"GALLIVM_PERF": "nopt"}, {}, {}),
+    "opt": ({"GALLIVM_PERF": ""}, {}, {}),  # the optimised JIT (workers default to nopt since issue 11)
+    "times4": ({}, {"times": (0.5, 1.5, 3.0, 6.0)}, {}),  # the time samples before issue 11
     "lp0": ({"LP_NUM_THREADS": "0"}, {}, {}),
     "lp1": ({"LP_NUM_THREADS": "1"}, {}, {}),
     "lpcores": ({"LP_NUM_THREADS": str(os.cpu_count() or 1)}, {}, {}),  # llvmpipe's own default

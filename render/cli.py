@@ -242,9 +242,10 @@ def vet_command(
 ) -> None:
     """Decide which validated programs are fit for training, by a vetting policy.
 
-    The default policy keeps programs that rendered ok, draw a 256x256 frame in at most 50 ms and
-    their first frame in at most 5 s on the validating machine, are not near-constant and change
-    over time (see render/vetting.py for every threshold). Verdicts are stored with the policy's
+    The default policy keeps programs that rendered ok, draw a 256x256 frame in at most 60 ms and
+    their first frame in at most 2.5 s on the validating machine (timed with the JIT render
+    validate uses), are not near-constant and change over time (see render/vetting.py for every
+    threshold). Verdicts are stored with the policy's
     hash: `corpus ls --vetted` and `corpus snapshot create --vetted` select on them.
 
     Example: render vet --explain shadertoy:ipEx11   (also: render vet --write-policy p.toml)

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,8 @@ class SandboxOptions:
     start_deadline: float = 60.0  # seconds for a new worker to create its context
     memory_limit_mb: int = 2048  # a worker above this resident size is replaced between items
     device: str | None = None
+    #: environment defaults of the workers (e.g. Mesa's switches); a variable already set wins
+    worker_env: dict[str, str] = field(default_factory=dict)
 
     def worker_count(self) -> int:
         if self.workers is None:
@@ -115,10 +117,10 @@ class _Worker:
     A plain subprocess rather than multiprocessing's spawn: it never re-imports the caller's main
     module, so the sandbox works the same from a command, a test or a user's script."""
 
-    def __init__(self, device: str | None) -> None:
+    def __init__(self, device: str | None, env_defaults: dict[str, str] | None = None) -> None:
         ours, theirs = socket.socketpair()
         # The worker imports this package: make sure it can, installed or run from a source tree.
-        env = dict(os.environ)
+        env = dict(env_defaults or {}) | dict(os.environ)  # the user's environment wins
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         with _ctrl_c_ignored():
             self.process = subprocess.Popen(
@@ -182,7 +184,7 @@ class SandboxPool:
         self.workers: list[_Worker] = []
 
     def _start(self) -> _Worker:
-        worker = _Worker(self.options.device)
+        worker = _Worker(self.options.device, self.options.worker_env)
         worker.deadline = time.monotonic() + self.options.start_deadline
         self.stats.workers_started += 1
         self.workers.append(worker)

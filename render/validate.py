@@ -24,6 +24,13 @@ from render.profiling import PROFILE_TASK, SAMPLE_TIMES
 from render.sandbox import SandboxOptions, SandboxPool, SandboxStats
 from render.vetting import Policy
 
+#: What validation workers run with unless the environment says otherwise. GALLIVM_PERF=nopt:
+#: llvmpipe's JIT skips LLVM's optimisation passes, so a program's first draw (its machine-code
+#: compile, most of validation's time) takes about half as long and its frames about a fifth
+#: longer; the default vetting policy's timing bounds are set for it (render.vetting). Set
+#: GALLIVM_PERF="" to validate with the optimised JIT (then scale those bounds back).
+VALIDATION_WORKER_ENV = {"GALLIVM_PERF": "nopt"}
+
 
 @dataclass
 class ValidateOptions(SandboxOptions):
@@ -37,6 +44,7 @@ class ValidateOptions(SandboxOptions):
     again: bool = False
     limit: int | None = None
     flush_every: int = 1  # results stored a transaction; more than 1 risks them on a kill
+    worker_env: dict[str, str] = field(default_factory=lambda: dict(VALIDATION_WORKER_ENV))
 
     def task_params(self) -> dict[str, Any]:
         """What :func:`render.profiling.profile_task` takes besides the program."""

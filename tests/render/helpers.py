@@ -50,3 +50,10 @@ def run_render(args: list[str], capsys) -> tuple[int, str, str]:
     code = run_app(render.cli.app, "render", args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def environment_task(engine, item: dict, params: dict, phase) -> dict:
+    """A sandbox task that answers with the worker's values of ``params["keys"]`` (None: unset)."""
+    import os
+
+    return {"program": item["program"], "status": "ok", "env": {k: os.environ.get(k) for k in params["keys"]}}

@@ -440,3 +440,32 @@ def test_validate_caps_frames_at_the_policys_frame_time_bound(tmp_path, monkeypa
     assert run_render(["validate", "--db", db], capsys)[0] == 0
     assert run_render(["validate", "--db", db, "--policy", str(policy)], capsys)[0] == 0
     assert [o.frame_ms_cap for o in seen] == [Policy().max_frame_ms_median, 20.0]
+
+
+def test_validation_workers_jit_without_llvm_optimisation_unless_the_environment_says_otherwise(
+    monkeypatch,
+):
+    """GALLIVM_PERF=nopt halves llvmpipe's first draw, validation's largest cost (issue 11.2); a
+    user's own GALLIVM_PERF, even empty (the optimised JIT), wins."""
+    from render.sandbox import SandboxPool
+
+    def worker_sees() -> dict:
+        options = ValidateOptions(workers=1)
+        with SandboxPool(options, "tests.render.helpers:environment_task") as pool:
+            [result] = pool.run([{"program": "x"}], {"keys": ["GALLIVM_PERF"]})
+        return result["env"]
+
+    monkeypatch.delenv("GALLIVM_PERF", raising=False)
+    assert worker_sees() == {"GALLIVM_PERF": "nopt"}
+    monkeypatch.setenv("GALLIVM_PERF", "")
+    assert worker_sees() == {"GALLIVM_PERF": ""}
+
+
+def test_a_profile_draws_three_time_samples_twice_each(engine):
+    """Three time samples over the same 0.5-6 s span (four until issue 11.2): 6 frames a size."""
+    from render.profiling import validate_one
+
+    result = validate_one(engine, shadertoy_item("good", GOOD), ((32, 32), (64, 64)))
+    assert result["status"] == "ok"
+    assert [p["stats"]["frames"] for p in result["profiles"]] == [6, 6]
+    assert all(p["temporal_change"] > 0 and p["diversity"] > 0 for p in result["profiles"])

@@ -312,3 +312,21 @@ def test_sheet_of_random_rejected_programs_captions_each_tile_with_its_reasons(
     assert all(statuses[key].endswith("not vetted") for key in programs)
     code, _, err = run_render(["sheet", "--db", db, "--caption", "mood"], capsys)
     assert code == 2 and "hint: use --caption status or --caption reason" in err
+
+
+def test_the_default_timing_bounds_are_for_the_unoptimised_jit_validation_uses():
+    """Validation JITs with GALLIVM_PERF=nopt (issue 11.2): first draws about half as long, frames
+    about a fifth longer; the bounds follow (5000 -> 2500 ms, 50 -> 60 ms) to keep their meaning."""
+    from render.validate import ValidateOptions
+
+    assert ValidateOptions().worker_env == {"GALLIVM_PERF": "nopt"}
+    policy = Policy(size=32)
+
+    def verdict(first_frame_ms: float, frame_ms: float) -> bool:
+        item = entry(frame_ms_median=frame_ms)
+        item["validation"]["first_frame_ms"] = first_frame_ms
+        return judge(policy, item).vetted
+
+    assert verdict(2400.0, 58.0)
+    assert not verdict(2600.0, 58.0)
+    assert not verdict(2400.0, 62.0)
