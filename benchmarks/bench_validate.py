@@ -120,6 +120,8 @@ LEVERS: dict[str, tuple[dict[str, str], dict[str, Any], dict[str, Any]]] = {
     "nopt": ({"GALLIVM_PERF": "nopt"}, {}, {}),
     "opt": ({"GALLIVM_PERF": ""}, {}, {}),  # the optimised JIT (workers default to nopt since issue 11)
     "times4": ({}, {"times": (0.5, 1.5, 3.0, 6.0)}, {}),  # the time samples before issue 11
+    # a size that a smaller one showed to be over the cap draws 3 frames (as before), not 1
+    "slow3": ({}, {"slow_size_frames": None}, {}),
     "lp0": ({"LP_NUM_THREADS": "0"}, {}, {}),
     "lp1": ({"LP_NUM_THREADS": "1"}, {}, {}),
     "lpcores": ({"LP_NUM_THREADS": str(os.cpu_count() or 1)}, {}, {}),  # llvmpipe's own default

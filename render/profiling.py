@@ -62,6 +62,7 @@ def validate_one(
     phase=lambda name: None,
     *,
     frame_ms_cap: float | None = None,
+    slow_size_frames: int | None = 1,
 ) -> dict[str, Any]:
     """Compile, render and profile one program; the result :func:`corpus.validations.record_validations`
     stores. ``phase(name)`` is called before the compile and before every frame.
@@ -70,6 +71,9 @@ def validate_one(
     ``frame_ms_cap``, a size's frames stop once :data:`MIN_TIMED_FRAMES` are timed and their median
     is above the cap: a vetting policy whose frame-time bound is at most the cap rejects such a
     program whatever the other frames show, and such programs are where validation's time went.
+    A size at least as large as one whose median was over the cap (more pixels never draw faster)
+    draws ``slow_size_frames`` only (None: as any other size), for the profile's timing and
+    picture; the status is then judged on them with the smaller size's frames.
     The statistics then cover the frames drawn; each profile says how many (``stats.frames``)."""
     program = RenderProgram.from_item(item)
     result: dict[str, Any] = {
@@ -98,9 +102,19 @@ def validate_one(
         cost = {"compile": result["compile_ms"], "first_frame": result["first_frame_ms"]}
         cost |= {"render": 0.0, "read": 0.0, "statistics": 0.0}
         largest: tuple[list[np.ndarray], list[np.ndarray], float] = ([], [], 0.0)
+        slow_at: tuple[int, int] | None = None  # a size whose median frame is over the cap
         for size in sizes:
-            profile, largest = _profile_at(compiled, size, times, phase, frame_ms_cap, cost)
+            # more pixels never draw faster: over the cap at a smaller size, over it here too
+            known_slow = slow_at is not None and size[0] * size[1] >= slow_at[0] * slow_at[1]
+            profile, drawn = _profile_at(
+                compiled, size, times, phase, frame_ms_cap, cost, slow_size_frames if known_slow else None
+            )
             result["profiles"].append(profile)
+            over = frame_ms_cap is not None and profile["frame_ms_median"] > frame_ms_cap
+            if over and profile["stats"]["frames"] >= MIN_TIMED_FRAMES and slow_size_frames:
+                slow_at = slow_at or size
+            # one frame judges no status alone: the smaller size's frames join it
+            largest = _joined(largest, drawn) if known_slow else drawn
         started = time.perf_counter()
         status = classify(*largest)
         cost["statistics"] += (time.perf_counter() - started) * 1000.0
@@ -117,6 +131,15 @@ def _over_cap(timings: list[float], cap: float | None) -> bool:
     return cap is not None and len(timings) >= MIN_TIMED_FRAMES and statistics.median(timings) > cap
 
 
+def _joined(
+    a: tuple[list[np.ndarray], list[np.ndarray], float], b: tuple[list[np.ndarray], list[np.ndarray], float]
+) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+    """Two sizes' frames, float pictures and mean non-finite share, as one set."""
+    n_a, n_b = len(a[1]), len(b[1])
+    share = (a[2] * n_a + b[2] * n_b) / max(1, n_a + n_b)
+    return a[0] + b[0], a[1] + b[1], share
+
+
 def _profile_at(
     compiled: CompiledProgram,
     size: tuple[int, int],
@@ -124,19 +147,25 @@ def _profile_at(
     phase,
     frame_ms_cap: float | None,
     cost: dict[str, float],
+    max_frames: int | None = None,
 ) -> tuple[dict[str, Any], tuple[list[np.ndarray], list[np.ndarray], float]]:
     """One size's profile (see :func:`validate_one`), and the frames, float pictures and
-    non-finite share that :func:`render.stats.classify` judges; adds its time to ``cost``."""
+    non-finite share that :func:`render.stats.classify` judges; adds its time to ``cost``.
+    ``max_frames``: stop after that many frames (a size a smaller one showed to be over the cap)."""
     compiled.reset()
     timings: list[float] = []
     pairs: list[tuple[np.ndarray, np.ndarray | None]] = []
     floats: list[np.ndarray] = []
+
+    def enough() -> bool:
+        return _over_cap(timings, frame_ms_cap) or (max_frames is not None and len(timings) >= max_frames)
+
     for t in times:
-        if _over_cap(timings, frame_ms_cap):
+        if enough():
             break
         pair: list[np.ndarray] = []
         for dt in (0.0, NEXT_FRAME):
-            if pair and _over_cap(timings, frame_ms_cap):
+            if pair and enough():
                 break
             phase("frame")
             timings.append(_timed_frame(compiled, t + dt, size))
@@ -173,4 +202,5 @@ def profile_task(engine: Engine, item: dict[str, Any], params: dict[str, Any], p
         tuple(params["times"]),
         phase=phase,
         frame_ms_cap=None if cap is None else float(cap),
+        slow_size_frames=params.get("slow_size_frames", 1),
     )

@@ -412,10 +412,24 @@ def test_a_size_whose_frames_are_over_the_cap_stops_after_three_and_says_so(engi
     assert full["status"] == capped["status"] == roomy["status"] == "ok"
     assert [p["stats"]["frames"] for p in full["profiles"]] == [2 * len(times)] * 2
     assert [p["stats"]["frames"] for p in roomy["profiles"]] == [2 * len(times)] * 2
-    assert [p["stats"]["frames"] for p in capped["profiles"]] == [MIN_TIMED_FRAMES] * 2
-    for profile in capped["profiles"]:  # statistics of the frames drawn: 2 samples, 1 pair
+    three = validate_one(engine, item, sizes, times, frame_ms_cap=1e-6, slow_size_frames=None)
+    assert [p["stats"]["frames"] for p in three["profiles"]] == [MIN_TIMED_FRAMES] * 2
+    for profile in three["profiles"]:  # statistics of the frames drawn: 2 samples, 1 pair
         assert profile["frame_ms_median"] > 1e-6 and profile["temporal_change"] > 0
         assert profile["entropy"] > 0 and profile["diversity"] > 0
+    # 64x64 has more pixels than 32x32, which was over the cap: one frame, for its time and picture
+    assert [p["stats"]["frames"] for p in capped["profiles"]] == [MIN_TIMED_FRAMES, 1]
+    assert capped["profiles"][1]["frame_ms_median"] > 1e-6 and capped["profiles"][1]["entropy"] > 0
+
+
+def test_a_program_slow_at_the_small_size_is_judged_on_all_its_frames_not_its_one_large_frame(engine):
+    """Blank at its first time sample, drawn later: one 64x64 frame alone would say blank."""
+    from render.profiling import MIN_TIMED_FRAMES, validate_one
+
+    late = "void mainImage(out vec4 c, in vec2 f) { c = vec4(step(1.0, iTime) * f.x / 64.0); }"
+    result = validate_one(engine, shadertoy_item("late", late), ((32, 32), (64, 64)), frame_ms_cap=1e-6)
+    assert [p["stats"]["frames"] for p in result["profiles"]] == [MIN_TIMED_FRAMES, 1]
+    assert result["status"] == "ok"
 
 
 def test_validate_caps_frames_at_the_policys_frame_time_bound(tmp_path, monkeypatch, capsys):
