@@ -6,7 +6,8 @@
    ```…'`` and numbers ``N``. Each reason lists the names it masked most often, which is where
    a missing built-in or dialect gap shows (``texture2D``, ``HW_PERFORMANCE`` …).
 2. The share vetted, and of the rejected the share per first reason the stored verdict gives
-   (numbers masked: ``frame time at 256x256 N ms > N ms``).
+   (numbers masked: ``frame time at 256x256 N ms > N ms``), among the programs validated (those
+   judged "not validated" after a validation stopped part way are counted apart).
 
 Usage: ``python benchmarks/corpus_report.py --db CATALOGUE [--renderer R] [--top 5] [--json]``.
 Reads only (a SQLite catalogue is opened read-only).
@@ -99,15 +100,19 @@ def vetting_reasons(db: str, top: int = 8) -> dict[str, Any]:
     programs = con.execute("SELECT count(*) FROM program").fetchone()[0]
     rows = con.execute("SELECT vetted, reasons, policy_hash FROM vetting").fetchall()
     con.close()
+    # a validation stopped part way leaves programs judged "not validated": not the policy's doing
+    first = [(v, (json.loads(r) or ["(no reason)"])[0] if r else "(no reason)", p) for v, r, p in rows]
+    unvalidated = sum(1 for v, reason, _ in first if not v and reason.startswith("not validated"))
+    rows = [(v, reason, p) for v, reason, p in first if v or not reason.startswith("not validated")]
     vetted = sum(1 for v, _, _ in rows if v)
     rejected: Counter = Counter()
-    for v, reasons, _ in rows:
+    for v, reason, _ in rows:
         if not v:
-            first = (json.loads(reasons) or ["(no reason)"])[0] if reasons else "(no reason)"
-            rejected[normalise(first)[0]] += 1
+            rejected[normalise(reason)[0]] += 1
     return {
         "programs": programs,
         "judged": len(rows),
+        "not_validated": unvalidated,
         "vetted": vetted,
         "policies": sorted({p for _, _, p in rows}),
         "rejected": [{"reason": r, "programs": n} for r, n in rejected.most_common(top)],
@@ -128,11 +133,13 @@ def markdown(statuses: dict[str, Any], vetting: dict[str, Any]) -> str:
         reasons = reasons.replace("|", "\\|")
         out.append(f"| {status} | {entry['programs']:,} | {entry['share']:.1%} | {reasons} |")
     judged = vetting["judged"]
+    left_out = vetting["not_validated"]
     out += [
         "",
         f"Vetting ({', '.join(h[:12] for h in vetting['policies']) or 'no policy'}): "
         f"{vetting['vetted']:,} of {judged:,} judged programs vetted "
-        f"({vetting['vetted'] / judged if judged else 0:.1%}).",
+        f"({vetting['vetted'] / judged if judged else 0:.1%})"
+        + (f"; {left_out:,} not validated yet left out." if left_out else "."),
         "",
     ]
     out += ["| rejected for (first failed check) | programs | share of judged |", "| --- | --- | --- |"]

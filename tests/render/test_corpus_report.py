@@ -48,6 +48,8 @@ def judged(catalogue, tmp_path):
         | {"reasons": ["status ok"] if k == "p3" else [f"status {logs[k][0]}"]}
         for k in ("p0", "p1", "p2", "p3")
     ]
+    reason = "not validated on this renderer yet: run render validate"
+    verdicts.append({"program_id": ids["p4"], "code_sha256": "c", "vetted": False, "reasons": [reason]})
     store_verdicts(catalogue, verdicts, "policyhash")
     return str(tmp_path / "catalogue.db")
 
@@ -68,12 +70,12 @@ def test_each_status_has_its_share_and_its_reasons_and_the_vetting_its_rejection
     ]
     assert table["timeout"]["reasons"][0]["reason"] == "killed after N s compiling"
     vetting = vetting_reasons(judged)
-    assert (vetting["judged"], vetting["vetted"]) == (4, 1)
+    assert (vetting["judged"], vetting["vetted"], vetting["not_validated"]) == (4, 1, 1)
     assert {r["reason"]: r["programs"] for r in vetting["rejected"]} == {
         "status compile_error": 2,
         "status timeout": 1,
     }
     text = markdown(statuses, vetting)
     assert "| compile_error | 2 | 40.0% | error: `…' undeclared (2: texture2D, HW_PERFORMANCE) |" in text
-    assert "1 of 4 judged programs vetted (25.0%)" in text
+    assert "1 of 4 judged programs vetted (25.0%); 1 not validated yet left out." in text
     assert "| status compile_error | 2 | 50.0% |" in text
