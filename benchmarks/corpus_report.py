@@ -1,6 +1,6 @@
 """What validation and vetting made of a catalogue: two Markdown tables for RESULTS.md.
 
-1. Per validation status, the share of the catalogue's programs in it and its top reasons: the
+1. Per validation status, its share of the programs validated and its top reasons: the
    driver's first error line (or the worker's kill or crash line), normalised so that one kind
    of failure is one row: Mesa's ``0:12(34):`` location goes, names Mesa quotes (```foo'``) become
    ```…'`` and numbers ``N``. Each reason lists the names it masked most often, which is where
@@ -85,7 +85,9 @@ def status_reasons(db: str, renderer: str | None = None, top: int = 5) -> dict[s
             continue
         table[status] = {
             "programs": n,
-            "share": n / programs if programs else 0.0,
+            # of the programs validated (a validation stopped part way leaves some without one);
+            # "unvalidated" is the share of all programs
+            "share": n / (programs if status == "unvalidated" else max(1, len(rows))),
             "reasons": [
                 {"reason": r, "programs": c, "names": [x for x, _ in names[(status, r)].most_common(3)]}
                 for r, c in reasons[status].most_common(top)
@@ -122,8 +124,9 @@ def vetting_reasons(db: str, top: int = 8) -> dict[str, Any]:
 
 def markdown(statuses: dict[str, Any], vetting: dict[str, Any]) -> str:
     total = statuses["programs"]
-    out = [f"Validation of {total:,} programs on `{statuses['renderer']}`:", ""]
-    out += ["| status | programs | share | top reasons (driver's first error line, normalised) |"]
+    validated = total - statuses["statuses"].get("unvalidated", {}).get("programs", 0)
+    out = [f"Validation of {validated:,} of {total:,} programs on `{statuses['renderer']}`:", ""]
+    out += ["| status | programs | share of validated | top reasons (first error line, normalised) |"]
     out += ["| --- | --- | --- | --- |"]
     for status, entry in statuses["statuses"].items():
         reasons = "; ".join(

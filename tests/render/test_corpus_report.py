@@ -64,7 +64,8 @@ def test_each_status_has_its_share_and_its_reasons_and_the_vetting_its_rejection
         ("ok", 1),
         ("unvalidated", 1),
     ]
-    assert table["compile_error"]["share"] == pytest.approx(0.4)
+    assert table["compile_error"]["share"] == pytest.approx(0.5)  # of the 4 validated
+    assert table["unvalidated"]["share"] == pytest.approx(0.2)  # of all 5
     assert table["compile_error"]["reasons"] == [
         {"reason": "error: `…' undeclared", "programs": 2, "names": ["texture2D", "HW_PERFORMANCE"]}
     ]
@@ -76,6 +77,7 @@ def test_each_status_has_its_share_and_its_reasons_and_the_vetting_its_rejection
         "status timeout": 1,
     }
     text = markdown(statuses, vetting)
-    assert "| compile_error | 2 | 40.0% | error: `…' undeclared (2: texture2D, HW_PERFORMANCE) |" in text
+    assert text.startswith("Validation of 4 of 5 programs on `r`:")
+    assert "| compile_error | 2 | 50.0% | error: `…' undeclared (2: texture2D, HW_PERFORMANCE) |" in text
     assert "1 of 4 judged programs vetted (25.0%); 1 not validated yet left out." in text
     assert "| status compile_error | 2 | 50.0% |" in text
