@@ -24,7 +24,7 @@ from typing import Any
 
 _LOCATION = re.compile(r"^\s*\d+:\d+\(\d+\):\s*")
 _QUOTED = re.compile(r"`([^'`]*)'")
-_NUMBER = re.compile(r"\b0x[0-9a-fA-F]+\b|(?<![A-Za-z_])\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+_NUMBER = re.compile(r"\b0x[0-9a-fA-F]+\b|(?<![A-Za-z_\d.])\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def first_error_line(log: str | None) -> str:

@@ -17,6 +17,7 @@ def test_a_mesa_error_line_loses_its_location_names_and_numbers_but_says_which_n
     assert line == "0:12(34): error: `HW_PERFORMANCE' undeclared"
     assert normalise(line) == ("error: `…' undeclared", ["HW_PERFORMANCE"])
     assert normalise("error: too many uniforms: 1024 > 512")[0] == "error: too many uniforms: N > N"
+    assert normalise("frame time at 256x256 74.5 ms > 60 ms")[0] == "frame time at Nx256 N ms > N ms"
     assert first_error_line(None) == "(no log)"
     assert first_error_line("killed after 30.0 s compiling") == "killed after 30.0 s compiling"
 
