@@ -91,7 +91,7 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
 
 #: The newest migration, kept here so that opening a catalogue does not import Alembic (half a
 #: second of every command's start-up); a test checks it against Alembic's own head.
-SCHEMA_HEAD = "0006_postgres_search_indexes"
+SCHEMA_HEAD = "0007_leases"
 
 
 def alembic_config():

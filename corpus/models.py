@@ -341,3 +341,47 @@ class Vetting(Base):
     vetted: Mapped[bool] = mapped_column(Boolean)
     reasons: Mapped[list] = mapped_column(JSON)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ValidationJob(Base):
+    """One code waiting for (or given to) a validator: the queue ``render validate`` shares.
+
+    Keyed like a validation (code, dialect, renderer). A validator claims a job by writing its
+    ``holder`` id and a lease expiry; it renews the lease while it works and stores the result
+    only while it still holds it, stamping ``finished_at``. A lease that expires (its validator
+    died) makes the job claimable again (:mod:`corpus.validation_queue`, migration 0007).
+    """
+
+    __tablename__ = "validation_job"
+    __table_args__ = (
+        UniqueConstraint("code_sha256", "dialect", "renderer", name="uq_validation_job_code_renderer"),
+        # the open jobs in claim order: a claim walks it and stops after the rows it takes
+        Index(
+            "ix_validation_job_open",
+            "renderer",
+            "id",
+            "expires_at",
+            sqlite_where=text("finished_at IS NULL"),
+            postgresql_where=text("finished_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    dialect: Mapped[str] = mapped_column(String(32))
+    renderer: Mapped[str] = mapped_column(String(255))
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id", ondelete="CASCADE"))
+    holder: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HostSlot(Base):
+    """When the next request to a host may start, shared by every crawl process of a catalogue:
+    politeness that holds across processes and machines (:mod:`harvest.host_slots`)."""
+
+    __tablename__ = "host_slot"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_allowed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -27,14 +27,15 @@ from sqlalchemy import JSON, Connection, Integer, Table, Text, bindparam, cast, 
 from corpus.bulk import insert_rows
 from corpus.db import Catalogue, display_url, translate_db_errors
 from corpus.errors import CatalogueError
-from corpus.models import Base, CodeSearchPending, Program
+from corpus.models import Base, CodeSearchPending, HostSlot, Program, ValidationJob
 
 #: Rows read and written at a time; raw documents (whole fetched pages) fewer at a time.
 BATCH_ROWS = 2000
 _BATCH_ROWS_OF = {"raw_document": 100}
 
-#: The queue of the code-search index: refilled for the destination, never copied.
-_NOT_COPIED = {CodeSearchPending.__tablename__}
+#: The queue of the code-search index: refilled for the destination, never copied; nor are the
+#: validators' job queue and the crawlers' host slots, which coordinate processes on one catalogue.
+_NOT_COPIED = {CodeSearchPending.__tablename__, ValidationJob.__tablename__, HostSlot.__tablename__}
 
 
 @dataclass
@@ -139,12 +140,12 @@ def _make_room(dst: Connection, tables: list[Table], url: str, replace: bool) ->
             f"the destination {display_url(url)} is not empty (it has rows in {', '.join(filled)})",
             hint="copy into a new database, or pass --replace to empty this one first",
         )
-    everything = [*tables, CodeSearchPending.__table__]
+    everything = [*tables, CodeSearchPending.__table__, ValidationJob.__table__, HostSlot.__table__]
     if dst.dialect.name == "postgresql":
         names = ", ".join(dst.dialect.identifier_preparer.format_table(t) for t in everything)
         dst.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")  # program_code too
     else:
-        for table in reversed(everything):
+        for table in reversed(Base.metadata.sorted_tables):  # children first
             dst.execute(table.delete())
         dst.exec_driver_sql("DELETE FROM program_code_fts")
 

@@ -135,38 +135,43 @@ def record_validations(catalogue: Catalogue, results: Iterable[dict[str, Any]]) 
     count = 0
     with catalogue.session() as s:
         for r in results:
-            s.execute(
-                delete(Validation).where(
-                    Validation.code_sha256 == r["code_sha256"],
-                    Validation.dialect == r["dialect"],
-                    Validation.renderer == r["renderer"],
-                )
-            )
-            v = Validation(
-                code_sha256=r["code_sha256"],
-                dialect=r["dialect"],
-                renderer=r["renderer"][:255],
-                status=r["status"],
-                log=(r.get("log") or None),
-                compile_ms=r.get("compile_ms"),
-                first_frame_ms=r.get("first_frame_ms"),
-                standins=r.get("standins") or None,
-                validated_at=_now(),
-            )
-            s.add(v)
-            s.flush()
-            for p in r.get("profiles") or []:
-                s.add(
-                    Profile(
-                        validation_id=v.id,
-                        width=p["width"],
-                        height=p["height"],
-                        stats=p.get("stats"),
-                        **{f: float(p[f]) for f in PROFILE_FIELDS},
-                    )
-                )
+            store_validation(s, r)
             count += 1
     return count
+
+
+def store_validation(s, r: dict[str, Any]) -> None:
+    """Store one result (see :func:`record_validations`) in the caller's transaction."""
+    s.execute(
+        delete(Validation).where(
+            Validation.code_sha256 == r["code_sha256"],
+            Validation.dialect == r["dialect"],
+            Validation.renderer == r["renderer"],
+        )
+    )
+    v = Validation(
+        code_sha256=r["code_sha256"],
+        dialect=r["dialect"],
+        renderer=r["renderer"][:255],
+        status=r["status"],
+        log=(r.get("log") or None),
+        compile_ms=r.get("compile_ms"),
+        first_frame_ms=r.get("first_frame_ms"),
+        standins=r.get("standins") or None,
+        validated_at=_now(),
+    )
+    s.add(v)
+    s.flush()
+    for p in r.get("profiles") or []:
+        s.add(
+            Profile(
+                validation_id=v.id,
+                width=p["width"],
+                height=p["height"],
+                stats=p.get("stats"),
+                **{f: float(p[f]) for f in PROFILE_FIELDS},
+            )
+        )
 
 
 def validation_counts(catalogue: Catalogue, renderer: str | None = None) -> dict[str, int]:

@@ -5,7 +5,10 @@ parent kills after a deadline (:mod:`render.sandbox`).
 Each result is stored in its own transaction as it arrives (a few milliseconds against the
 hundreds a program takes to validate), so a validation killed at any point, even with SIGKILL,
 loses only the programs in flight, at most one per worker, which the same command validates
-again because nothing was stored for them; nothing stored is validated again.
+again because nothing was stored for them; nothing stored is validated again. Several
+validators (processes or machines) on one catalogue share the work through leases on the
+validation queue (:mod:`render.lease`): none validates a program another one holds, and the
+programs of one that died are claimed again once its leases expire.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from corpus.db import Catalogue
 from corpus.errors import ExitCode, ImageProgramsError
 from corpus.filters import ProgramFilter
-from corpus.validations import pending_validation, record_validations, work_items
+from render.lease import ValidationLease
 from render.profiling import PROFILE_TASK, SAMPLE_TIMES
 from render.sandbox import SandboxOptions, SandboxPool, SandboxStats
 from render.vetting import Policy
@@ -45,6 +48,9 @@ class ValidateOptions(SandboxOptions):
     limit: int | None = None
     flush_every: int = 1  # results stored a transaction; more than 1 risks them on a kill
     worker_env: dict[str, str] = field(default_factory=lambda: dict(VALIDATION_WORKER_ENV))
+    #: Seconds a claim on a program lasts without renewal: how long the programs of a validator
+    #: that died wait before another validator takes them (renewed every third of it).
+    lease_seconds: float = 60.0
 
     def task_params(self) -> dict[str, Any]:
         """What :func:`render.profiling.profile_task` takes besides the program."""
@@ -57,6 +63,8 @@ class ValidateReport(SandboxStats):
     programs: int = 0
     statuses: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    #: Results dropped because another validator had taken over the program's expired lease.
+    leases_lost: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -103,29 +111,31 @@ def validate(
     started = time.perf_counter()
     with validation_pool(options, report) as pool:
         report.renderer = pool.renderer()
-        pending = pending_validation(
-            catalogue, report.renderer, flt, again=options.again, limit=options.limit
+        lease = ValidationLease(
+            catalogue, report.renderer, batch=options.worker_count(), lease_seconds=options.lease_seconds
         )
-        if on_start is not None:
-            on_start(report.renderer, len(pending))
-        batch: list[dict[str, Any]] = []
-        last_flush, stored = time.monotonic(), 0
-        items = work_items(catalogue, [pid for pid, _ in pending])
-        try:
-            for result in pool.run(items, options.task_params()):
-                report.programs += 1
-                report.statuses[result["status"]] += 1
-                batch.append(result)
-                if len(batch) >= options.flush_every or time.monotonic() - last_flush > 2.0:
-                    record_validations(catalogue, batch)
-                    stored, batch, last_flush = stored + len(batch), [], time.monotonic()
-                if progress is not None:
-                    progress(result)
-        except KeyboardInterrupt:
-            in_flight = sum(1 for w in pool.workers if w.item is not None)
-            record_validations(catalogue, batch)  # what came back is kept
-            raise ValidationInterrupted(stored + len(batch), in_flight, options.again) from None
-        if batch:
-            record_validations(catalogue, batch)
+        with lease:
+            job_ids = lease.enqueue(flt, again=options.again, limit=options.limit)
+            if on_start is not None:
+                on_start(report.renderer, len(job_ids))
+            batch: list[dict[str, Any]] = []
+            last_flush, stored = time.monotonic(), 0
+            try:
+                for result in pool.run(lease.items(job_ids), options.task_params()):
+                    report.programs += 1
+                    report.statuses[result["status"]] += 1
+                    batch.append(result)
+                    if len(batch) >= options.flush_every or time.monotonic() - last_flush > 2.0:
+                        stored += lease.store(batch)
+                        batch, last_flush = [], time.monotonic()
+                    if progress is not None:  # after the store: what it reports is kept
+                        progress(result)
+            except KeyboardInterrupt:
+                in_flight = sum(1 for w in pool.workers if w.item is not None)
+                stored += lease.store(batch)  # what came back is kept
+                raise ValidationInterrupted(stored, in_flight, options.again) from None
+            if batch:
+                lease.store(batch)
+            report.leases_lost = lease.lost
     report.seconds = time.perf_counter() - started
     return report

@@ -109,6 +109,8 @@ def _comparable(db: str) -> dict[str, list[tuple]]:
     cat = open_catalogue(db)
     rows = typed_rows(cat)
     rows.pop("code_search_pending")  # SQLite's queue for its own index, refilled by a copy
+    for coordination in ("validation_job", "host_slot"):  # validators' and crawlers' leases, not copied
+        assert not rows.pop(coordination)
     cat.close()
     return rows
 

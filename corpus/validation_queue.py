@@ -1,0 +1,225 @@
+"""The validation queue: many ``render validate`` processes (on many machines) share one catalogue.
+
+Each (code, dialect, renderer) to validate is a ``validation_job`` row. A validator
+
+1. :func:`enqueue` s its selection (its filters, ``--limit``, ``--again``): new jobs are added,
+   jobs already there are kept (another validator may be working on them);
+2. :func:`claim` s a few open jobs at a time with a lease: its ``holder`` id and an expiry, in
+   one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` on PostgreSQL and the same
+   statement in a ``BEGIN IMMEDIATE`` transaction on SQLite (one writer), so no two validators
+   hold the same job;
+3. :func:`renew` s its leases while it works, and :func:`finish` es a job by storing its result
+   only while it still holds the lease (``finished_at`` is stamped in the same transaction);
+4. a validator that dies stops renewing: its leases expire and its jobs are claimed again.
+
+A finished job is never claimed again. ``--again`` (and a job whose result went missing) reopens
+only jobs finished *before* the validator started, so two validators started together do not
+validate the same code twice either. Times are the validators' clocks (UTC): machines sharing a
+catalogue keep them in step (NTP), and leases last far longer than any skew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from corpus.bulk import insert_rows
+from corpus.db import Catalogue
+from corpus.filters import ProgramFilter
+from corpus.models import Program, ValidationJob
+from corpus.validations import pending_validation, store_validation
+
+#: Rows per statement when reading or reopening jobs by key.
+_CHUNK = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.contextmanager
+def write_transaction(catalogue: Catalogue) -> Iterator[Session]:
+    """A session whose transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite), so
+    a claim waits its turn instead of failing on a lock it would have to upgrade; on PostgreSQL
+    an ordinary transaction, whose row locks do the same."""
+    with catalogue.session() as s:
+        if catalogue.dialect == "sqlite":
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield s
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this validator holds: the representative program whose code it validates."""
+
+    job_id: int
+    program_id: int
+    code_sha256: str
+    dialect: str
+
+
+def enqueue(
+    catalogue: Catalogue,
+    renderer: str,
+    flt: ProgramFilter | None = None,
+    *,
+    again: bool = False,
+    limit: int | None = None,
+    started: datetime,
+) -> list[int]:
+    """Queue the codes a validator started at ``started`` was asked for; returns their job ids
+    in program order (open ones and ones others have finished since ``started`` alike)."""
+    renderer = renderer[:255]
+    pending = pending_validation(catalogue, renderer, flt, again=again, limit=limit)
+    program_ids = [pid for pid, _ in pending]
+    keys: list[tuple[int, str, str]] = []
+    with catalogue.session() as s:
+        for start in range(0, len(program_ids), _CHUNK):
+            chunk = program_ids[start : start + _CHUNK]
+            found = dict(
+                (pid, (code, dialect))
+                for pid, code, dialect in s.execute(
+                    select(Program.id, Program.code_sha256, Program.dialect).where(Program.id.in_(chunk))
+                )
+            )
+            keys += [(pid, *found[pid]) for pid in chunk if pid in found]
+    now = _now()
+    job_ids: dict[tuple[str, str], int] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        with write_transaction(catalogue) as s:
+            conn = s.connection()
+            insert_rows(
+                conn,
+                ValidationJob.__table__,
+                [
+                    {
+                        "code_sha256": code,
+                        "dialect": dialect,
+                        "renderer": renderer,
+                        "program_id": pid,
+                        "queued_at": now,
+                    }
+                    for pid, code, dialect in chunk
+                ],
+                ignore_conflicts_on=["code_sha256", "dialect", "renderer"],
+            )
+            rows = conn.execute(
+                select(ValidationJob.id, ValidationJob.code_sha256, ValidationJob.dialect).where(
+                    ValidationJob.renderer == renderer,
+                    ValidationJob.code_sha256.in_([code for _, code, _ in chunk]),
+                )
+            ).all()
+            wanted = {(code, dialect) for _, code, dialect in chunk}
+            rows = [row for row in rows if (row[1], row[2]) in wanted]
+            job_ids.update({(code, dialect): jid for jid, code, dialect in rows})
+            # asked again (or its result is gone): reopen what was finished before we started
+            conn.execute(
+                update(ValidationJob)
+                .where(
+                    ValidationJob.id.in_([jid for jid, _, _ in rows]),
+                    ValidationJob.finished_at < started,
+                )
+                .values(finished_at=None, holder=None, expires_at=None)
+            )
+    return [job_ids[(code, dialect)] for _, code, dialect in keys if (code, dialect) in job_ids]
+
+
+def claim(
+    catalogue: Catalogue,
+    renderer: str,
+    holder: str,
+    count: int,
+    *,
+    lease_seconds: float,
+    among: Sequence[int] | None = None,
+    now: datetime | None = None,
+) -> list[ClaimedJob]:
+    """Take up to ``count`` open jobs for ``renderer`` whose lease is free or expired (of
+    ``among`` only, when given), oldest first, leasing them to ``holder`` for ``lease_seconds``."""
+    now = now or _now()
+    J = ValidationJob
+    due = select(J.id).where(
+        J.renderer == renderer[:255],
+        J.finished_at.is_(None),
+        or_(J.expires_at.is_(None), J.expires_at < now),
+    )
+    if among is not None:
+        due = due.where(J.id.in_(list(among)))
+    due = due.order_by(J.id).limit(count).with_for_update(skip_locked=True).scalar_subquery()
+    with write_transaction(catalogue) as s:
+        rows = s.execute(
+            update(J)
+            .where(J.id.in_(due))
+            .values(holder=holder, expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(J.id, J.program_id, J.code_sha256, J.dialect)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return sorted((ClaimedJob(*row) for row in rows), key=lambda job: job.job_id)
+
+
+def renew(catalogue: Catalogue, holder: str, lease_seconds: float) -> int:
+    """Extend every open lease ``holder`` still holds; returns how many."""
+    now = _now()
+    with write_transaction(catalogue) as s:
+        return s.execute(
+            update(ValidationJob)
+            .where(ValidationJob.holder == holder, ValidationJob.finished_at.is_(None))
+            .values(expires_at=now + timedelta(seconds=lease_seconds))
+        ).rowcount
+
+
+def release(catalogue: Catalogue, holder: str) -> int:
+    """Give back every open job ``holder`` holds (a stopped validator): claimable at once."""
+    with write_transaction(catalogue) as s:
+        return s.execute(
+            update(ValidationJob)
+            .where(ValidationJob.holder == holder, ValidationJob.finished_at.is_(None))
+            .values(holder=None, expires_at=None)
+        ).rowcount
+
+
+def finish(catalogue: Catalogue, holder: str, results: Sequence[tuple[int, dict[str, Any]]]) -> list[int]:
+    """Store each ``(job id, result)`` whose job ``holder`` still holds (lease expired or not, as
+    long as nobody claimed it since), stamping it finished, all in one transaction. Returns the
+    job ids stored; a result whose lease was lost is dropped (its new holder stores its own)."""
+    stored = []
+    now = _now()
+    with write_transaction(catalogue) as s:
+        for job_id, result in results:
+            taken = s.execute(
+                update(ValidationJob)
+                .where(
+                    ValidationJob.id == job_id,
+                    ValidationJob.holder == holder,
+                    ValidationJob.finished_at.is_(None),
+                )
+                .values(finished_at=now)
+            ).rowcount
+            if taken:
+                store_validation(s, result)
+                stored.append(job_id)
+    return stored
+
+
+def job_states(catalogue: Catalogue, job_ids: Sequence[int]) -> dict[int, tuple[bool, datetime | None]]:
+    """``{job id: (finished, lease expiry)}``: what a validator waits on at the end of its run."""
+    out: dict[int, tuple[bool, datetime | None]] = {}
+    with catalogue.session() as s:
+        for start in range(0, len(job_ids), _CHUNK):
+            chunk = list(job_ids[start : start + _CHUNK])
+            for jid, finished, expires in s.execute(
+                select(ValidationJob.id, ValidationJob.finished_at, ValidationJob.expires_at).where(
+                    ValidationJob.id.in_(chunk)
+                )
+            ):
+                if expires is not None and expires.tzinfo is None:
+                    expires = expires.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+                out[jid] = (finished is not None, expires)
+    return out

@@ -1,0 +1,124 @@
+"""A validator's share of the validation queue (:mod:`corpus.validation_queue`): claim a few
+jobs at a time, keep their leases alive while the sandbox works on them, and store a result only
+while its lease is held. Several ``render validate`` processes, on one machine or many, each run
+one of these against the same catalogue and split the work between them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from corpus import validation_queue as queue
+from corpus.db import Catalogue
+from corpus.filters import ProgramFilter
+from corpus.validations import work_items
+
+#: Open jobs of this validator's selection a claim looks among: wide enough that a claim finds
+#: free jobs past those other validators hold, narrow enough to stay one short statement.
+WINDOW = 256
+
+#: Longest sleep while the rest of the selection is leased to other validators.
+MAX_WAIT_S = 0.5
+
+
+def holder_id() -> str:
+    """Who holds a lease: host, process and a random part (a restarted process is someone new)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ValidationLease:
+    """One validator's claims on the queue. Use as a context manager: it renews the leases in a
+    background thread every third of ``lease_seconds`` and gives back what it still holds when
+    it stops (an interrupted run's programs are claimable at once, not after the lease)."""
+
+    def __init__(self, catalogue: Catalogue, renderer: str, *, batch: int, lease_seconds: float) -> None:
+        self.catalogue = catalogue
+        self.renderer = renderer
+        self.batch = max(1, batch)
+        self.lease_seconds = lease_seconds
+        self.holder = holder_id()
+        self.started = datetime.now(UTC)
+        self.lost = 0
+        self._jobs: dict[tuple[str, str], int] = {}
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
+
+    def __enter__(self) -> ValidationLease:
+        self._renewer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._renewer.join()
+        queue.release(self.catalogue, self.holder)
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                queue.renew(self.catalogue, self.holder, self.lease_seconds)
+            except Exception:  # a lost connection: the next beat tries again, the lease outlives it
+                continue
+
+    def enqueue(self, flt: ProgramFilter | None, *, again: bool, limit: int | None) -> list[int]:
+        """Queue this run's selection; returns its job ids."""
+        return queue.enqueue(
+            self.catalogue, self.renderer, flt, again=again, limit=limit, started=self.started
+        )
+
+    def items(self, job_ids: list[int]) -> Iterator[dict[str, Any]]:
+        """The work items (see :func:`corpus.validations.work_items`) of the jobs this validator
+        claims, a batch at a time, until every job of ``job_ids`` is finished by someone: when
+        the rest is leased to other validators it waits, and takes over those whose lease expires."""
+        remaining = list(job_ids)
+        parked: list[int] = []
+        while remaining or parked:
+            if not remaining:
+                states = queue.job_states(self.catalogue, parked)
+                parked = [j for j in parked if j in states and not states[j][0]]
+                if not parked:
+                    break
+                now = datetime.now(UTC)
+                expiries = [states[j][1] for j in parked if states[j][1] is not None]
+                if all(e > now for e in expiries) and len(expiries) == len(parked):
+                    time.sleep(min(MAX_WAIT_S, (min(expiries) - now).total_seconds() + 0.01))
+                remaining, parked = parked, []
+            window = remaining[:WINDOW]
+            claimed = queue.claim(
+                self.catalogue,
+                self.renderer,
+                self.holder,
+                self.batch,
+                lease_seconds=self.lease_seconds,
+                among=window,
+            )
+            taken = {job.job_id for job in claimed}
+            if claimed:
+                remaining = [j for j in remaining if j not in taken]
+                for job in claimed:
+                    self._jobs[(job.code_sha256, job.dialect)] = job.job_id
+                yield from work_items(self.catalogue, [job.program_id for job in claimed])
+                continue
+            # nothing free in the window: finished jobs leave it, leased ones wait aside
+            states = queue.job_states(self.catalogue, window)
+            parked += [j for j in window if j in states and not states[j][0]]
+            remaining = remaining[len(window) :]
+
+    def store(self, results: list[dict[str, Any]]) -> int:
+        """Store the results whose leases this validator still holds; returns how many."""
+        pairs = []
+        for result in results:
+            job_id = self._jobs.pop((result["code_sha256"], result["dialect"]), None)
+            if job_id is None:
+                self.lost += 1
+                continue
+            pairs.append((job_id, result))
+        stored = len(queue.finish(self.catalogue, self.holder, pairs)) if pairs else 0
+        self.lost += len(pairs) - stored
+        return stored

@@ -1,0 +1,120 @@
+"""Several ``render validate`` processes on one catalogue (issue 12 item 3): they share the work
+through leases, and the programs of one killed mid-run are validated by the others."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from corpus.models import Program, Validation, ValidationJob
+from tests.conftest import make_record
+from tests.corpus.helpers import store
+
+pytestmark = pytest.mark.both_backends
+
+#: One validator: claims and stores are logged (pid, job) as they happen, by wrapping the queue.
+VALIDATOR = """
+import os, sys
+from corpus import validation_queue as q
+from corpus.db import open_catalogue
+from render.validate import ValidateOptions, validate
+
+log = sys.argv[2]
+
+def logged(what, fn, ids):
+    def wrapper(*args, **kw):
+        out = fn(*args, **kw)
+        with open(log, "a") as f:
+            f.writelines(f"{what} {os.getpid()} {i}\\n" for i in ids(out))
+        return out
+    return wrapper
+
+q.claim = logged("claim", q.claim, lambda jobs: [j.job_id for j in jobs])
+q.finish = logged("store", q.finish, lambda ids: ids)
+options = ValidateOptions(workers=1, sizes=((16, 16),), times=(0.0,), compile_deadline=20.0,
+                          lease_seconds=2.0, flush_every=1)
+validate(open_catalogue(sys.argv[1]), options=options)
+"""
+
+SHADER = "void mainImage(out vec4 c, in vec2 f) {{ c = vec4(f / iResolution.xy, {k}.0 / 40.0, 1.0); }}"
+
+
+def _log_lines(path: Path) -> list[tuple[str, int, int]]:
+    if not path.exists():
+        return []
+    return [(w, int(p), int(j)) for w, p, j in (line.split() for line in path.read_text().splitlines())]
+
+
+def test_four_validators_one_killed_leave_every_program_with_exactly_one_result(catalogue, tmp_path):
+    # 30 codes, and 6 programs that duplicate one of them (validated once, with their twin)
+    records = [make_record(f"v{k}", SHADER.format(k=k)) for k in range(30)]
+    records += [make_record(f"dup{k}", SHADER.format(k=k)) for k in range(6)]
+    store(catalogue, records)
+    log = tmp_path / "log"
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", VALIDATOR, catalogue.url, str(log)],
+            env=env,
+            start_new_session=True,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    victim = procs[0]
+    try:
+        # kill the victim just after a claim that follows one of its stores: it holds programs
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            mine = [w for w, pid, _ in _log_lines(log) if pid == victim.pid]
+            if "store" in mine and mine[-1] == "claim":
+                break
+            assert victim.poll() is None, "the victim finished before it could be killed"
+            time.sleep(0.02)
+        else:
+            pytest.fail("the victim never claimed after storing")
+        victim.send_signal(signal.SIGKILL)
+        for p in procs[1:]:
+            _, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err.decode()[-2000:]
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)  # the victim's orphaned sandbox worker too
+            p.wait()
+
+    events = _log_lines(log)
+    claims, stores = defaultdict(list), Counter()
+    for what, pid, job in events:
+        if what == "claim":
+            claims[job].append(pid)
+        else:
+            stores[job] += 1
+    with catalogue.session() as s:
+        codes = s.scalar(select(func.count(func.distinct(Program.code_sha256))))
+        validations = Counter(s.execute(select(Validation.code_sha256)).scalars())
+        current = set(s.execute(select(Program.code_sha256)).scalars())
+        open_jobs = s.scalar(
+            select(func.count()).select_from(ValidationJob).where(ValidationJob.finished_at.is_(None))
+        )
+    assert codes == 30
+    # every program's current code has exactly one result, and nothing else was stored
+    assert set(validations) == current and set(validations.values()) == {1}
+    assert open_jobs == 0
+    # no result stored twice; a program claimed twice only when the killed validator held it
+    assert set(stores.values()) == {1} and len(stores) == 30
+    for job, holders in claims.items():
+        survivors = [pid for pid in holders if pid != victim.pid]
+        assert len(survivors) <= 1 and len(holders) - len(survivors) <= 1, (job, holders)
+    taken_over = [job for job, holders in claims.items() if len(holders) == 2]
+    assert taken_over, "the killed validator's programs were not claimed again"
+    assert all(claims[job][0] == victim.pid for job in taken_over)
