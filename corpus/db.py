@@ -135,6 +135,17 @@ class Catalogue:
         self.engine.dispose()
 
 
+@contextlib.contextmanager
+def write_transaction(catalogue: Catalogue) -> Iterator[Session]:
+    """A session whose transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite), so
+    a read-then-write (a claim, a host slot) waits its turn for the lock instead of failing on one
+    it would have to upgrade; on PostgreSQL an ordinary transaction, whose row locks do that."""
+    with catalogue.session() as s:
+        if catalogue.dialect == "sqlite":
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield s
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})

@@ -276,6 +276,9 @@ class CrawlRequest(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The crawl process an ``in_flight`` request is leased to (its ``next_attempt_at`` is then
+    #: the lease's expiry), so crawls sharing a frontier requeue only a dead one's requests.
+    holder: Mapped[str | None] = mapped_column(String(64))
 
 
 class Validation(Base):

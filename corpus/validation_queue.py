@@ -20,17 +20,15 @@ catalogue keep them in step (NTP), and leases last far longer than any skew.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
 
 from corpus.bulk import insert_rows
-from corpus.db import Catalogue
+from corpus.db import Catalogue, write_transaction
 from corpus.filters import ProgramFilter
 from corpus.models import Program, ValidationJob
 from corpus.validations import pending_validation, store_validation
@@ -41,17 +39,6 @@ _CHUNK = 500
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@contextlib.contextmanager
-def write_transaction(catalogue: Catalogue) -> Iterator[Session]:
-    """A session whose transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite), so
-    a claim waits its turn instead of failing on a lock it would have to upgrade; on PostgreSQL
-    an ordinary transaction, whose row locks do the same."""
-    with catalogue.session() as s:
-        if catalogue.dialect == "sqlite":
-            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        yield s
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,13 @@ from harvest.crawl_report import CrawlProgress, CrawlReport, finish
 from harvest.fetcher import BudgetExhausted, Fetcher, FetchFailed, FetchPolicy, Response, SourceBlocked
 from harvest.formats import clean_metadata, record_problem
 from harvest.frontier import Frontier, NewRequest
+from harvest.host_slots import HostSlots
 from harvest.raw import store_raw_documents
 from harvest.sources import CrawlSource, ErrorAnswer, Parsed
 
 PROGRESS_EVERY_S = 0.5
+#: Longest sleep of a crawl with nothing due while other crawls hold requests of its source.
+IDLE_POLL_S = 1.0
 #: Fetched responses wait at most this long for their transaction (a kill repeats them).
 FLUSH_EVERY_S = 1.0
 #: Requests on their way or not yet written, per unit of concurrency (the size of a transaction
@@ -131,14 +134,19 @@ class HttpCrawl:
         # An unfinished crawl resumes where it was, fetching nothing done again. A finished one
         # starts again from its start pages (conditional GETs: they keep their validators), and
         # what they list that was fetched before is not fetched again.
-        finished = self.frontier.counts()["pending"] == 0
+        # (Other crawls of the source may be at work on it: then it is not finished either.)
+        counts = self.frontier.counts()
+        finished = counts["pending"] == 0 and counts["in_flight"] == 0
         self.frontier.add(self.source.start(self.base, self.options), refresh=finished)
-        async with Fetcher(self.policy, log=self.log) as self.fetcher:
+        # the delay between requests to a host holds for every crawl on this catalogue
+        async with Fetcher(self.policy, log=self.log, slots=HostSlots(self.catalogue)) as self.fetcher:
             # a transaction can wait a second at polite rates: the display hears of each request
             ticker = asyncio.create_task(_every(PROGRESS_EVERY_S, self._tell)) if self.progress else None
+            renewer = asyncio.create_task(_every(self.frontier.lease_s / 3, self.frontier.renew))
             try:
                 unfetched = await self._pipeline(limit)
             finally:
+                renewer.cancel()
                 if ticker is not None:
                     ticker.cancel()
         self.frontier.release([r.id for r in unfetched])  # stopped early: these stay queued
@@ -164,20 +172,24 @@ class HttpCrawl:
             )
             if not stopping:
                 if len(ahead) < size:
-                    # A claim sorts the pending requests, so claim a few batches at once; requests
-                    # claimed but not fetched when a crawl is killed are re-queued by the next one.
-                    ahead += self.frontier.claim(size * 4 - len(ahead))
+                    # A claim walks the claim-order index and stops, so it is cheap: claim only what
+                    # the next batch takes, leaving the rest to other crawls sharing the frontier.
+                    # Requests claimed but not fetched when a crawl is killed are re-queued.
+                    ahead += self.frontier.claim(size - len(ahead))
                 while ahead and len(going) + len(arrived) < size and _may_start(ahead[0], going, arrived):
                     request = ahead.pop(0)
                     going[asyncio.create_task(self._fetch(request))] = request
             if not going and not arrived:
                 if stopping:
                     break
-                # nothing due: done, unless responses that did not parse wait for a retry
+                # nothing due: done, unless responses that did not parse wait for a retry or other
+                # crawls hold requests (whose follow-ups may come, or whose crawl died)
+                if self.frontier.recover():
+                    continue
                 wait = self.frontier.seconds_until_due()
                 if wait is None:
                     break
-                await asyncio.sleep(max(wait, 0.01))
+                await asyncio.sleep(min(max(wait, 0.01), IDLE_POLL_S))
                 continue
             if going:
                 timeout = None if not arrived else max(0.0, first_arrival + FLUSH_EVERY_S - time.monotonic())

@@ -4,7 +4,9 @@ All politeness lives here, as in Scrapy's downloader, so sources stay declarativ
 
 - a slot per host: at most ``concurrency`` requests in flight and ``delay`` seconds (with
   jitter) between request starts; errors and slow answers widen the delay (adaptive throttle)
-  and successes narrow it back, never below what was configured;
+  and successes narrow it back, never below what was configured. Given shared ``slots`` (a
+  crawl's catalogue: :class:`harvest.host_slots.HostSlots`), the start times come from there, so
+  the delay holds between the requests of every process sharing it, never below ``delay``;
 - robots.txt, fetched once per host and obeyed (``protego``), with our User-Agent;
 - retries with exponential backoff and jitter on connection errors, timeouts and
   408/429/500/502/503/504/522/524, honouring ``Retry-After`` in seconds or as an HTTP date
@@ -24,8 +26,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
+import anyio
 import httpx
 from protego import Protego
 
@@ -123,6 +127,13 @@ class _Slot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+class SharedSlots(Protocol):
+    """Start times shared with other processes: :meth:`reserve` holds ``gap_s`` seconds after the
+    returned start (epoch seconds) for one request to ``host``."""
+
+    def reserve(self, host: str, gap_s: float) -> float: ...
+
+
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds to wait: a number of seconds, or an HTTP date."""
     if not value:
@@ -160,18 +171,26 @@ def looks_blocked(status: int, headers: httpx.Headers, body: bytes) -> str | Non
 class Fetcher:
     """Fetch with every politeness rule; use as ``async with Fetcher(policy) as f``."""
 
-    def __init__(self, policy: FetchPolicy | None = None, *, log: list | None = None) -> None:
+    def __init__(
+        self, policy: FetchPolicy | None = None, *, log: list | None = None, slots: SharedSlots | None = None
+    ) -> None:
         self.policy = policy or FetchPolicy()
+        self.slots = slots
         self.log = log  # (start, end, method, url, status) per attempt, for tests and --json
         self.requests_made = 0
         self.requests_by_host: dict[str, int] = {}  # for a live display of each host's rate
         self._slots: dict[str, _Slot] = {}
+        self._hosts: dict[int, str] = {}  # id(slot): its host, for the shared slots
         self._robots: dict[str, Protego | None] = {}
         self._robots_lock = asyncio.Lock()
         self._blocked: dict[str, SourceBlocked] = {}  # hosts that said no: nothing more goes to them
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Fetcher:
+        # The first request of a process would load the HTTP stack's async backend (anyio's, tens
+        # of milliseconds on a busy machine) between its reserved start and the moment it goes
+        # out, bunching it with the next one: load it now.
+        await anyio.sleep(0)
         # Our lean transport speaks no proxies: when the environment names one, httpx's own does.
         proxied = any(k in urllib.request.getproxies() for k in ("http", "https", "all"))
         self._client = httpx.AsyncClient(
@@ -189,9 +208,19 @@ class Fetcher:
     def _slot(self, host: str) -> _Slot:
         if host not in self._slots:
             self._slots[host] = _Slot(asyncio.Semaphore(self.policy.concurrency))
+            self._hosts[id(self._slots[host])] = host
         return self._slots[host]
 
     async def _wait_turn(self, slot: _Slot) -> None:
+        if self.slots is not None and self.policy.delay > 0:
+            async with slot.lock:  # one reservation at a time: each gets its own start
+                gap = self.policy.delay * slot.factor
+                gap = max(
+                    gap * (1 + random.uniform(-self.policy.jitter, self.policy.jitter)), self.policy.delay
+                )
+                start = self.slots.reserve(self._hosts[id(slot)], gap)
+                await asyncio.sleep(max(0.0, start - time.time()))
+            return
         async with slot.lock:
             now = time.monotonic()
             if slot.next_start > now:

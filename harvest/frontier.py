@@ -7,8 +7,12 @@ request twice is a no-op and nothing done is fetched again. Its life:
 ``next_attempt_at`` (a retry) | ``failed`` (attempts exhausted or not retryable) | ``blocked``
 (the site said no: a bot challenge or a block page stops the whole source).
 
-A crawl killed while requests are in flight leaves them ``in_flight``; :meth:`Frontier.recover`
-puts them back to ``pending`` when the next crawl starts. Claiming is one ``UPDATE … WHERE id IN
+A claimed request is leased to its crawl process (``holder``; ``next_attempt_at`` is the lease's
+expiry while it is ``in_flight``), and the crawl renews its leases while it works. A crawl killed
+while requests are in flight leaves them ``in_flight``; :meth:`Frontier.recover` puts them back
+to ``pending`` once their holder is known dead (a process of this machine that no longer runs)
+or their lease has expired, so several crawls can share one frontier and finish a dead one's
+requests without fetching a live one's again. Claiming is one ``UPDATE … WHERE id IN
 (SELECT … LIMIT n) RETURNING``, atomic on SQLite and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
 several workers can share one frontier. The frontier's SQL lives here; its table, like every
 table, is declared in :mod:`corpus.models`.
@@ -28,8 +32,12 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from corpus.db import Catalogue
 from corpus.models import CrawlRequest
 from corpus.store import insert_or_ignore
+from harvest.host_slots import crawler_id, holder_is_gone
 
 STATES = ("pending", "in_flight", "done", "failed", "blocked")
+
+#: Seconds a claimed request stays leased to its crawl without renewal (renewed every third).
+LEASE_S = 60.0
 
 
 def canonical_url(url: str) -> str:
@@ -64,9 +72,11 @@ class NewRequest:
 class Frontier:
     """The frontier of one crawl source (``shadertoy-api``, ``glslsandbox`` …)."""
 
-    def __init__(self, catalogue: Catalogue, source: str) -> None:
+    def __init__(self, catalogue: Catalogue, source: str, *, lease_s: float = LEASE_S) -> None:
         self.catalogue = catalogue
         self.source = source
+        self.lease_s = lease_s
+        self.holder = crawler_id()
 
     @contextlib.contextmanager
     def _connection(self, conn: Connection | None) -> Iterator[Connection]:
@@ -150,7 +160,8 @@ class Frontier:
         )
 
     def claim(self, limit: int, *, now: datetime | None = None) -> list[CrawlRequest]:
-        """Take up to ``limit`` due requests, highest priority first, and mark them in flight."""
+        """Take up to ``limit`` due requests, highest priority first, and mark them in flight,
+        leased to this crawl."""
         now = now or datetime.now(UTC)
         due = self._due(limit, now).with_for_update(skip_locked=True).scalar_subquery()
         with self.catalogue.session() as s:
@@ -158,7 +169,13 @@ class Frontier:
                 s.execute(
                     update(CrawlRequest)
                     .where(CrawlRequest.id.in_(due))
-                    .values(state="in_flight", attempts=CrawlRequest.attempts + 1, updated_at=now)
+                    .values(
+                        state="in_flight",
+                        attempts=CrawlRequest.attempts + 1,
+                        updated_at=now,
+                        holder=self.holder,
+                        next_attempt_at=now + timedelta(seconds=self.lease_s),
+                    )
                     .returning(CrawlRequest)
                     .execution_options(synchronize_session=False)
                 )
@@ -167,6 +184,16 @@ class Frontier:
             )
             s.expunge_all()
         return sorted(claimed, key=lambda r: (-r.priority, r.id))
+
+    def renew(self) -> int:
+        """Extend the leases of the requests this crawl holds; returns how many."""
+        now = datetime.now(UTC)
+        with self.catalogue.session() as s:
+            return s.execute(
+                update(CrawlRequest)
+                .where(CrawlRequest.holder == self.holder, CrawlRequest.state == "in_flight")
+                .values(next_attempt_at=now + timedelta(seconds=self.lease_s))
+            ).rowcount
 
     def _set(
         self, request_id: int, now: datetime | None = None, conn: Connection | None = None, **values
@@ -236,13 +263,16 @@ class Frontier:
         return state
 
     def seconds_until_due(self, *, now: datetime | None = None) -> float | None:
-        """How long until the next pending request is due (0 when one is), or ``None`` when
-        nothing is pending: a crawl whose only work is waiting retries sleeps this long."""
+        """How long until the next pending request is due (0 when one is) or another crawl's
+        lease ends, or ``None`` when nothing is pending or held by another crawl: a crawl whose
+        only work is waiting retries, or what other crawls hold, sleeps this long."""
         now = now or datetime.now(UTC)
         with self.catalogue.session() as s:
             due = s.execute(
                 select(func.min(CrawlRequest.next_attempt_at)).where(
-                    CrawlRequest.source == self.source, CrawlRequest.state == "pending"
+                    CrawlRequest.source == self.source,
+                    (CrawlRequest.state == "pending")
+                    | ((CrawlRequest.state == "in_flight") & (CrawlRequest.holder != self.holder)),
                 )
             ).scalar_one()
         if due is None:
@@ -268,16 +298,39 @@ class Frontier:
         """Claimed requests that were never fetched go back to pending, their attempt uncounted."""
         if not request_ids:
             return
+        now = datetime.now(UTC)
         with self._connection(conn) as c:
             c.execute(
                 update(CrawlRequest)
                 .where(CrawlRequest.id.in_(request_ids), CrawlRequest.state == "in_flight")
-                .values(state="pending", attempts=CrawlRequest.attempts - 1, updated_at=datetime.now(UTC))
+                .values(
+                    state="pending", attempts=CrawlRequest.attempts - 1, updated_at=now, next_attempt_at=now
+                )
             )
 
     def recover(self) -> int:
-        """Requests left in flight by a killed crawl go back to pending (their attempt counted)."""
-        return self._requeue(("in_flight",))
+        """Requests left in flight by a killed crawl go back to pending (their attempt counted):
+        those of a crawl process known dead, and those whose lease has expired. A live crawl's
+        requests, on this machine or another, stay with it."""
+        now = datetime.now(UTC)
+        with self.catalogue.session() as s:
+            holders = s.execute(
+                select(CrawlRequest.holder)
+                .where(CrawlRequest.source == self.source, CrawlRequest.state == "in_flight")
+                .distinct()
+            ).scalars()
+            gone = [h for h in holders if h != self.holder and h is not None and holder_is_gone(h)]
+            return s.execute(
+                update(CrawlRequest)
+                .where(
+                    CrawlRequest.source == self.source,
+                    CrawlRequest.state == "in_flight",
+                    CrawlRequest.holder.is_(None)
+                    | CrawlRequest.holder.in_(gone)
+                    | (CrawlRequest.next_attempt_at <= now),
+                )
+                .values(state="pending", next_attempt_at=now, updated_at=now)
+            ).rowcount
 
     def retry_failed(self, *, include_blocked: bool = False) -> int:
         """``harvest retry-failed``: failed (and, if asked, blocked) requests are pending again."""

@@ -5,6 +5,7 @@ renderer) to validate, claimed with a lease (holder, expires_at) and stamped ``f
 when its result is stored. A partial index holds the open jobs in claim order, so a claim reads
 only the rows it takes however many are queued. ``host_slot`` holds, per host, the time the
 next request may start: the crawl delay kept across processes instead of in each one's memory.
+``crawl_request.holder`` names the crawl process an in-flight request is leased to.
 
 Revision ID: 0007_leases
 Revises: 0006_postgres_search_indexes
@@ -21,6 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("crawl_request", sa.Column("holder", sa.String(64)))
     op.create_table(
         "validation_job",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -52,3 +54,5 @@ def downgrade() -> None:
     op.drop_table("host_slot")
     op.drop_index("ix_validation_job_open", table_name="validation_job")
     op.drop_table("validation_job")
+    with op.batch_alter_table("crawl_request") as batch:
+        batch.drop_column("holder")

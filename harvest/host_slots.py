@@ -1,0 +1,77 @@
+"""Per-host politeness that holds across crawl processes: a ``host_slot`` row per host in the
+catalogue says when the next request to it may start (Scrapy's downloader slot, kept in the
+database instead of one process's memory).
+
+A crawl reserves the next start time for each request in one short write transaction: read the
+host's row (``FOR UPDATE`` on PostgreSQL, under ``BEGIN IMMEDIATE`` on SQLite), take
+``max(now, next_allowed_at)`` as its own start, and move the row on by the delay. Two processes
+can never get the same time, whichever machine they run on (their clocks kept in step by NTP).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from corpus.bulk import insert_rows
+from corpus.db import Catalogue, write_transaction
+from corpus.models import HostSlot
+
+
+class HostSlots:
+    """The shared slots of one catalogue; :meth:`reserve` is what the fetcher calls."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    def reserve(self, host: str, gap_s: float) -> float:
+        """Reserve the next start for a request to ``host`` and hold the following ``gap_s``
+        seconds for it; returns that start as epoch seconds (now, or later if others hold it)."""
+        now = datetime.now(UTC)
+        with write_transaction(self.catalogue) as s:
+            conn = s.connection()
+            insert_rows(
+                conn,
+                HostSlot.__table__,
+                [{"host": host, "next_allowed_at": now}],
+                ignore_conflicts_on=["host"],
+            )
+            allowed = conn.execute(
+                select(HostSlot.next_allowed_at).where(HostSlot.host == host).with_for_update()
+            ).scalar_one()
+            allowed = allowed if allowed.tzinfo else allowed.replace(tzinfo=UTC)  # SQLite: naive UTC
+            start = max(now, allowed)
+            conn.execute(
+                update(HostSlot)
+                .where(HostSlot.host == host)
+                .values(next_allowed_at=start + timedelta(seconds=gap_s))
+            )
+        return start.timestamp()
+
+
+def crawler_id() -> str:
+    """Who holds a crawl request: host, process and a random part."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_gone(holder: str | None) -> bool:
+    """Whether a crawl holding requests is known to be dead: no holder at all (a crawl from
+    before holders), or a process of this machine that no longer runs. Crawls on other machines
+    are left to their leases' expiry."""
+    if holder is None:
+        return True
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
