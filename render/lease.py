@@ -47,6 +47,8 @@ class ValidationLease:
         self.started = datetime.now(UTC)
         self.lost = 0
         self._jobs: dict[tuple[str, str], int] = {}
+        self._remaining: list[int] = []
+        self._parked: list[int] = []
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
 
@@ -66,30 +68,21 @@ class ValidationLease:
             except Exception:  # a lost connection: the next beat tries again, the lease outlives it
                 continue
 
-    def enqueue(self, flt: ProgramFilter | None, *, again: bool, limit: int | None) -> list[int]:
-        """Queue this run's selection; returns its job ids."""
-        return queue.enqueue(
+    def enqueue(self, flt: ProgramFilter | None, *, again: bool, limit: int | None) -> int:
+        """Queue this run's selection; returns how many jobs it holds."""
+        self._remaining = queue.enqueue(
             self.catalogue, self.renderer, flt, again=again, limit=limit, started=self.started
         )
+        self._parked = []
+        return len(self._remaining)
 
-    def items(self, job_ids: list[int]) -> Iterator[dict[str, Any]]:
-        """The work items (see :func:`corpus.validations.work_items`) of the jobs this validator
-        claims, a batch at a time, until every job of ``job_ids`` is finished by someone: when
-        the rest is leased to other validators it waits, and takes over those whose lease expires."""
-        remaining = list(job_ids)
-        parked: list[int] = []
-        while remaining or parked:
-            if not remaining:
-                states = queue.job_states(self.catalogue, parked)
-                parked = [j for j in parked if j in states and not states[j][0]]
-                if not parked:
-                    break
-                now = datetime.now(UTC)
-                expiries = [states[j][1] for j in parked if states[j][1] is not None]
-                if all(e > now for e in expiries) and len(expiries) == len(parked):
-                    time.sleep(min(MAX_WAIT_S, (min(expiries) - now).total_seconds() + 0.01))
-                remaining, parked = parked, []
-            window = remaining[:WINDOW]
+    def items(self) -> Iterator[dict[str, Any]]:
+        """The work items (see :func:`corpus.validations.work_items`) of the jobs of this run
+        that this validator can claim now, a batch at a time. Jobs other validators hold are set
+        aside for :meth:`wait_for_rest`; it never waits here, where the results of this
+        validator's own programs in flight could not be collected and stored meanwhile."""
+        while self._remaining:
+            window = self._remaining[:WINDOW]
             claimed = queue.claim(
                 self.catalogue,
                 self.renderer,
@@ -98,17 +91,33 @@ class ValidationLease:
                 lease_seconds=self.lease_seconds,
                 among=window,
             )
-            taken = {job.job_id for job in claimed}
             if claimed:
-                remaining = [j for j in remaining if j not in taken]
+                taken = {job.job_id for job in claimed}
+                self._remaining = [j for j in self._remaining if j not in taken]
                 for job in claimed:
                     self._jobs[(job.code_sha256, job.dialect)] = job.job_id
                 yield from work_items(self.catalogue, [job.program_id for job in claimed])
                 continue
             # nothing free in the window: finished jobs leave it, leased ones wait aside
             states = queue.job_states(self.catalogue, window)
-            parked += [j for j in window if j in states and not states[j][0]]
-            remaining = remaining[len(window) :]
+            self._parked += [j for j in window if j in states and not states[j][0]]
+            self._remaining = self._remaining[len(window) :]
+
+    def wait_for_rest(self) -> bool:
+        """Once this validator has stored everything it held: wait while other validators hold
+        the rest of this run's jobs. True when some became claimable (a validator died or gave
+        them back: run :meth:`items` again), False when all are finished."""
+        while self._parked:
+            states = queue.job_states(self.catalogue, self._parked)
+            self._parked = [j for j in self._parked if j in states and not states[j][0]]
+            now = datetime.now(UTC)
+            expiries = [states[j][1] for j in self._parked]
+            if any(e is None or e <= now for e in expiries):
+                self._remaining, self._parked = self._parked, []
+                return True
+            if self._parked:
+                time.sleep(min(MAX_WAIT_S, (min(expiries) - now).total_seconds() + 0.01))
+        return False
 
     def store(self, results: list[dict[str, Any]]) -> int:
         """Store the results whose leases this validator still holds; returns how many."""

@@ -115,27 +115,30 @@ def validate(
             catalogue, report.renderer, batch=options.worker_count(), lease_seconds=options.lease_seconds
         )
         with lease:
-            job_ids = lease.enqueue(flt, again=options.again, limit=options.limit)
+            total = lease.enqueue(flt, again=options.again, limit=options.limit)
             if on_start is not None:
-                on_start(report.renderer, len(job_ids))
+                on_start(report.renderer, total)
             batch: list[dict[str, Any]] = []
             last_flush, stored = time.monotonic(), 0
             try:
-                for result in pool.run(lease.items(job_ids), options.task_params()):
-                    report.programs += 1
-                    report.statuses[result["status"]] += 1
-                    batch.append(result)
-                    if len(batch) >= options.flush_every or time.monotonic() - last_flush > 2.0:
-                        stored += lease.store(batch)
-                        batch, last_flush = [], time.monotonic()
-                    if progress is not None:  # after the store: what it reports is kept
-                        progress(result)
+                while True:  # again after waiting, when a dead validator's programs come free
+                    for result in pool.run(lease.items(), options.task_params()):
+                        report.programs += 1
+                        report.statuses[result["status"]] += 1
+                        batch.append(result)
+                        if len(batch) >= options.flush_every or time.monotonic() - last_flush > 2.0:
+                            stored += lease.store(batch)
+                            batch, last_flush = [], time.monotonic()
+                        if progress is not None:  # after the store: what it reports is kept
+                            progress(result)
+                    stored += lease.store(batch)
+                    batch = []
+                    if not lease.wait_for_rest():
+                        break
             except KeyboardInterrupt:
                 in_flight = sum(1 for w in pool.workers if w.item is not None)
                 stored += lease.store(batch)  # what came back is kept
                 raise ValidationInterrupted(stored, in_flight, options.again) from None
-            if batch:
-                lease.store(batch)
             report.leases_lost = lease.lost
     report.seconds = time.perf_counter() - started
     return report

@@ -41,7 +41,7 @@ def logged(what, fn, ids):
 q.claim = logged("claim", q.claim, lambda jobs: [j.job_id for j in jobs])
 q.finish = logged("store", q.finish, lambda ids: ids)
 options = ValidateOptions(workers=1, sizes=((16, 16),), times=(0.0,), compile_deadline=20.0,
-                          lease_seconds=2.0, flush_every=1)
+                          lease_seconds=float(sys.argv[3]), flush_every=int(sys.argv[4]))
 validate(open_catalogue(sys.argv[1]), options=options)
 """
 
@@ -63,7 +63,7 @@ def test_four_validators_one_killed_leave_every_program_with_exactly_one_result(
     env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", VALIDATOR, catalogue.url, str(log)],
+            [sys.executable, "-c", VALIDATOR, catalogue.url, str(log), "2", "1"],
             env=env,
             start_new_session=True,
             stderr=subprocess.PIPE,
@@ -118,3 +118,28 @@ def test_four_validators_one_killed_leave_every_program_with_exactly_one_result(
     taken_over = [job for job, holders in claims.items() if len(holders) == 2]
     assert taken_over, "the killed validator's programs were not claimed again"
     assert all(claims[job][0] == victim.pid for job in taken_over)
+
+
+def test_validators_that_keep_results_unwritten_do_not_wait_on_each_other(catalogue, tmp_path):
+    """Each validator writes its results every 25 or 2 s and waits at the end for the jobs the
+    other holds: it must write its own before it waits, or each waits on the other for ever."""
+    store(catalogue, [make_record(f"w{k}", SHADER.format(k=k)) for k in range(4)])
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", VALIDATOR, catalogue.url, str(tmp_path / "log"), "600", "25"],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()[-2000:]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    with catalogue.session() as s:
+        assert s.scalar(select(func.count()).select_from(Validation)) == 4
