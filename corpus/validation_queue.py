@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from corpus.bulk import insert_rows
-from corpus.db import Catalogue, write_transaction
+from corpus.db import Catalogue, claim_need_not_be_durable, write_transaction
 from corpus.filters import ProgramFilter
 from corpus.models import Program, ValidationJob
 from corpus.validations import pending_validation, store_validation
@@ -141,6 +141,7 @@ def claim(
         due = due.where(J.id.in_(list(among)))
     due = due.order_by(J.id).limit(count).with_for_update(skip_locked=True).scalar_subquery()
     with write_transaction(catalogue) as s:
+        claim_need_not_be_durable(s)
         rows = s.execute(
             update(J)
             .where(J.id.in_(due))

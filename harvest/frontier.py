@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from corpus.db import Catalogue
+from corpus.db import Catalogue, claim_need_not_be_durable
 from corpus.models import CrawlRequest
 from corpus.store import insert_or_ignore
 from harvest.host_slots import crawler_id, holder_is_gone
@@ -165,6 +165,7 @@ class Frontier:
         now = now or datetime.now(UTC)
         due = self._due(limit, now).with_for_update(skip_locked=True).scalar_subquery()
         with self.catalogue.session() as s:
+            claim_need_not_be_durable(s)
             claimed = (
                 s.execute(
                     update(CrawlRequest)
