@@ -178,6 +178,13 @@ def validation_rate(catalogue: Catalogue, processes: int) -> dict[str, float]:
     }
 
 
+def _new_catalogue(backend: str, name: str, cluster: Cluster, work: Path) -> Catalogue:
+    if backend == "postgresql":
+        cluster.execute(f'CREATE DATABASE "{name}"')
+        return open_catalogue(cluster.url(name), create=True)
+    return open_catalogue(str(work / f"{name}.db"), create=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queued", type=int, default=1_000_000)
@@ -193,11 +200,7 @@ def main() -> None:
     cluster = Cluster(SETTINGS, parent=str(work))
     try:
         for backend in ("postgresql", "sqlite"):
-            if backend == "postgresql":
-                cluster.execute('CREATE DATABASE "claims"')
-                catalogue = open_catalogue(cluster.url("claims"), create=True)
-            else:
-                catalogue = open_catalogue(str(work / "claims.db"), create=True)
+            catalogue = _new_catalogue(backend, "claims", cluster, work)
             started = time.perf_counter()
             fill_queues(catalogue, args.queued)
             print(f"{backend}: {args.queued:,} queued in {time.perf_counter() - started:.0f} s", flush=True)
@@ -209,11 +212,7 @@ def main() -> None:
         if args.real:
             records = real_slice(args.real, args.programs, work)
             for backend in ("postgresql", "sqlite"):
-                if backend == "postgresql":
-                    cluster.execute('CREATE DATABASE "validate"')
-                    catalogue = open_catalogue(cluster.url("validate"), create=True)
-                else:
-                    catalogue = open_catalogue(str(work / "validate.db"), create=True)
+                catalogue = _new_catalogue(backend, "validate", cluster, work)
                 import_path(catalogue, records)
                 for processes in (1, 2):
                     rate = validation_rate(catalogue, processes)
