@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -144,6 +146,31 @@ def write_transaction(catalogue: Catalogue) -> Iterator[Session]:
         if catalogue.dialect == "sqlite":
             s.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield s
+
+
+def lease_holder() -> str:
+    """Who holds a lease on queued work (a validation job, a crawl request): host, process and
+    a random part, so a restarted process is someone new."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_holder_is_gone(holder: str | None) -> bool:
+    """Whether the holder of a lease is known to be dead: none at all (work leased before
+    holders were recorded), or a process of this machine that no longer runs. Holders on other
+    machines are left to their leases' expiry."""
+    if holder is None:
+        return True
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def claim_need_not_be_durable(s: Session) -> None:

@@ -29,10 +29,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from corpus.db import Catalogue, claim_need_not_be_durable
+from corpus.db import Catalogue, claim_need_not_be_durable, lease_holder, lease_holder_is_gone
 from corpus.models import CrawlRequest
 from corpus.store import insert_or_ignore
-from harvest.host_slots import crawler_id, holder_is_gone
 
 STATES = ("pending", "in_flight", "done", "failed", "blocked")
 
@@ -76,7 +75,7 @@ class Frontier:
         self.catalogue = catalogue
         self.source = source
         self.lease_s = lease_s
-        self.holder = crawler_id()
+        self.holder = lease_holder()
 
     @contextlib.contextmanager
     def _connection(self, conn: Connection | None) -> Iterator[Connection]:
@@ -320,7 +319,7 @@ class Frontier:
                 .where(CrawlRequest.source == self.source, CrawlRequest.state == "in_flight")
                 .distinct()
             ).scalars()
-            gone = [h for h in holders if h != self.holder and h is not None and holder_is_gone(h)]
+            gone = [h for h in holders if h != self.holder and h is not None and lease_holder_is_gone(h)]
             return s.execute(
                 update(CrawlRequest)
                 .where(

@@ -10,9 +10,6 @@ can never get the same time, whichever machine they run on (their clocks kept in
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -51,27 +48,3 @@ class HostSlots:
                 .values(next_allowed_at=start + timedelta(seconds=gap_s))
             )
         return start.timestamp()
-
-
-def crawler_id() -> str:
-    """Who holds a crawl request: host, process and a random part."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def holder_is_gone(holder: str | None) -> bool:
-    """Whether a crawl holding requests is known to be dead: no holder at all (a crawl from
-    before holders), or a process of this machine that no longer runs. Crawls on other machines
-    are left to their leases' expiry."""
-    if holder is None:
-        return True
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname()[:40] or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False

@@ -6,17 +6,14 @@ one of these against the same catalogue and split the work between them.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from corpus import validation_queue as queue
-from corpus.db import Catalogue
+from corpus.db import Catalogue, lease_holder
 from corpus.filters import ProgramFilter
 from corpus.validations import work_items
 
@@ -26,11 +23,6 @@ WINDOW = 256
 
 #: Longest sleep while the rest of the selection is leased to other validators.
 MAX_WAIT_S = 0.5
-
-
-def holder_id() -> str:
-    """Who holds a lease: host, process and a random part (a restarted process is someone new)."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class ValidationLease:
@@ -43,7 +35,7 @@ class ValidationLease:
         self.renderer = renderer
         self.batch = max(1, batch)
         self.lease_seconds = lease_seconds
-        self.holder = holder_id()
+        self.holder = lease_holder()
         self.started = datetime.now(UTC)
         self.lost = 0
         self._jobs: dict[tuple[str, str], int] = {}
@@ -58,7 +50,9 @@ class ValidationLease:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._renewer.join()
+        # bounded: a renewal stuck on a busy database must not keep an interrupted run alive
+        # (the thread is a daemon, and a lease left behind expires)
+        self._renewer.join(timeout=self.lease_seconds / 3 + 1)
         queue.release(self.catalogue, self.holder)
 
     def _renew_loop(self) -> None:
