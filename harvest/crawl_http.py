@@ -344,6 +344,12 @@ def _may_start(request: CrawlRequest, going: dict, arrived: list) -> bool:
 
 
 async def _every(seconds: float, call: Callable[[], None]) -> None:
+    """Call ``call`` every ``seconds`` until cancelled. A failure (a catalogue locked past its busy
+    timeout) skips one call, not all later ones: a lease renewer that died silently would let
+    other crawls take this one's requests and fetch them twice."""
     while True:
         await asyncio.sleep(seconds)
-        call()
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - the next call may succeed; a lease outlives a few misses
+            continue

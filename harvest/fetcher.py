@@ -218,7 +218,9 @@ class Fetcher:
                 gap = max(
                     gap * (1 + random.uniform(-self.policy.jitter, self.policy.jitter)), self.policy.delay
                 )
-                start = self.slots.reserve(self._hosts[id(slot)], gap)
+                # a database write that may wait for a lock: off the event loop, so other fetches,
+                # the lease renewer and the display go on meanwhile
+                start = await asyncio.to_thread(self.slots.reserve, self._hosts[id(slot)], gap)
                 await asyncio.sleep(max(0.0, start - time.time()))
             return
         async with slot.lock:

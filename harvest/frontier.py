@@ -302,7 +302,12 @@ class Frontier:
         with self._connection(conn) as c:
             c.execute(
                 update(CrawlRequest)
-                .where(CrawlRequest.id.in_(request_ids), CrawlRequest.state == "in_flight")
+                .where(
+                    CrawlRequest.id.in_(request_ids),
+                    CrawlRequest.state == "in_flight",
+                    # a claim this crawl lost (its lease expired, another crawl took it) is not ours
+                    CrawlRequest.holder == self.holder,
+                )
                 .values(
                     state="pending", attempts=CrawlRequest.attempts - 1, updated_at=now, next_attempt_at=now
                 )

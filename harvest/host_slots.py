@@ -28,20 +28,21 @@ class HostSlots:
     def reserve(self, host: str, gap_s: float) -> float:
         """Reserve the next start for a request to ``host`` and hold the following ``gap_s``
         seconds for it; returns that start as epoch seconds (now, or later if others hold it)."""
-        now = datetime.now(UTC)
         with write_transaction(self.catalogue) as s:
             conn = s.connection()
             insert_rows(
                 conn,
                 HostSlot.__table__,
-                [{"host": host, "next_allowed_at": now}],
+                [{"host": host, "next_allowed_at": datetime.now(UTC)}],
                 ignore_conflicts_on=["host"],
             )
             allowed = conn.execute(
                 select(HostSlot.next_allowed_at).where(HostSlot.host == host).with_for_update()
             ).scalar_one()
             allowed = allowed if allowed.tzinfo else allowed.replace(tzinfo=UTC)  # SQLite: naive UTC
-            start = max(now, allowed)
+            # read the clock under the row's lock: a time read before a wait for the lock would be
+            # stale, and a start in the past would let the next request follow closer than the gap
+            start = max(datetime.now(UTC), allowed)
             conn.execute(
                 update(HostSlot)
                 .where(HostSlot.host == host)

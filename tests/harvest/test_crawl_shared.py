@@ -138,3 +138,23 @@ def test_host_slots_hand_out_starts_a_delay_apart_whoever_asks(catalogue):
     starts = [first.reserve("h.test", 0.5), second.reserve("h.test", 0.5), first.reserve("h.test", 0.5)]
     assert [round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False)] == [0.5, 0.5]
     assert abs(HostSlots(catalogue).reserve("other.test", 0.5) - time.time()) < 0.5  # hosts apart
+
+
+def test_a_crawl_releases_only_requests_it_still_holds(catalogue):
+    """A crawl whose lease expired and whose request another crawl took must not put that
+    request back to pending (nor uncount its attempt) when it releases what it claimed."""
+    taken = _held_by(catalogue, "elsewhere:3:e", 60)  # the other crawl holds it now
+    mine = Frontier(catalogue, "glslsandbox")
+    mine.release([taken])
+    with catalogue.session() as db:
+        state, holder = db.execute(
+            select(CrawlRequest.state, CrawlRequest.holder).where(CrawlRequest.id == taken)
+        ).one()
+    assert (state, holder) == ("in_flight", "elsewhere:3:e")
+    mine.add([NewRequest("http://x.test/mine")])
+    (claimed,) = mine.claim(1)
+    mine.release([claimed.id])
+    with catalogue.session() as db:
+        assert (
+            db.execute(select(CrawlRequest.state).where(CrawlRequest.id == claimed.id)).scalar() == "pending"
+        )
