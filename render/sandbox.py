@@ -97,18 +97,20 @@ def failure(item: dict[str, Any] | None, renderer: str | None, status: str, log:
 
 @contextlib.contextmanager
 def _ctrl_c_ignored() -> Iterator[None]:
-    """Processes started inside ignore Ctrl-C (SIGINT) from their first instruction on: an ignored
-    signal stays ignored across exec. A terminal sends Ctrl-C to the whole process group; the
-    parent decides what stops and kills its workers, which must not die printing tracebacks."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: leave the signal as it is
-        yield
-        return
+    """Processes started inside never see Ctrl-C (SIGINT): a terminal sends it to the whole
+    process group, and the parent decides what stops and kills its workers, which must not die
+    printing tracebacks.
+
+    SIGINT is *blocked* in the calling thread meanwhile, not ignored: a child inherits the blocked
+    mask across fork and exec from its first instruction on (and Python leaves it so), while a
+    Ctrl-C that reaches the parent during the spawn stays pending and is delivered when the mask
+    is restored. Ignoring it instead lost such a Ctrl-C: a command replacing a worker at that
+    moment ran on as if it had not been pressed."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class _Worker:

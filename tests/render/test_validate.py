@@ -483,3 +483,26 @@ def test_a_profile_draws_three_time_samples_twice_each(engine):
     assert result["status"] == "ok"
     assert [p["stats"]["frames"] for p in result["profiles"]] == [6, 6]
     assert all(p["temporal_change"] > 0 and p["diversity"] > 0 for p in result["profiles"])
+
+
+def test_a_ctrl_c_while_a_worker_starts_is_not_lost_and_the_worker_never_sees_it():
+    """Workers start with Ctrl-C kept from them; a Ctrl-C that reaches the command at that moment
+    still stops it (it was ignored, and so lost, while a worker was being replaced)."""
+    import subprocess
+    import sys
+
+    from render.sandbox import _ctrl_c_ignored
+
+    with pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_ignored():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+            os.kill(os.getpid(), signal.SIGINT)  # pressed while the worker starts
+            time.sleep(0.2)
+    try:
+        time.sleep(0.5)  # the child's interpreter is up
+        os.kill(child.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert child.poll() is None  # Ctrl-C does not reach it
+    finally:
+        child.kill()
+        child.wait()
