@@ -1,0 +1,170 @@
+"""Issue 13.2: find a CPU recipe for ResNet-18 at 64 px that beats random init, then confirm it.
+
+    python experiments/recipe.py proxy SNAPSHOT [VARIANT ...]   # the ablation, on the cheap proxy probe
+    python experiments/recipe.py confirm SNAPSHOT [SEED ...]     # the recipe, full protocol (probe-v1)
+    python experiments/recipe.py report                          # the tables, from the JSON files
+
+Every run writes one JSON file under ``experiments/results/recipe/`` (its config, training
+summary, wall time, load average and probe report) and is skipped when that file exists, so the
+script resumes where it stopped. Run it under ``nice -n 10`` on a shared machine.
+
+The proxy probe is the protocol with 2,000 training and 2,000 test images and one probe seed,
+reading layer2, layer3 and the last stage (layer4) from one pass; its random-init baselines (init
+seeds 0 and 1, to show how far two random networks differ) are computed once. The confirmation is
+the protocol itself (``pretrain probe``'s defaults: 10,000/10,000 images, 5 probe seeds), with
+``layer3`` read beside the last stage, for the checkpoint and the random-init baseline alike.
+Training runs go to ``/tmp/study13/runs`` (checkpoints are not kept in the repository).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results" / "recipe"
+RUNS = Path(os.environ.get("RECIPE_RUNS", "/tmp/study13/runs"))
+RECIPE = ROOT / "configs" / "cpu-quick.toml"
+
+PROXY = {"max_train": 2000, "max_test": 2000, "seeds": 1, "layers": ("layer2", "layer3", "last")}
+FULL = {"layers": ("layer3", "last")}
+
+#: The ablation: each variant is the base (SupCon at 32 px, 300 steps of 64 images, SGD at its
+#: default rate 0.025) with changes; every checkpoint is probed at 64 px, as the protocol wants.
+BASE: dict[str, Any] = {"method": "supcon", "arch": "resnet18", "size": 32, "steps": 300, "batch_size": 64}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {},
+    "lr0.3": {"lr": 0.3},
+    "adamw": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05},
+    "simclr-lr0.3": {"method": "simclr", "lr": 0.3},
+    "supervised-lr0.3": {"method": "supervised", "lr": 0.3},
+    "lr0.3-t0.2": {"lr": 0.3, "temperature": 0.2},
+    "lr0.3-light": {"lr": 0.3, "augment": "light"},
+    "lr0.3-mixup6": {"lr": 0.3, "mixup_k": 6},
+    "lr0.3-size64": {"lr": 0.3, "size": 64},
+}
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _write(path: Path, record: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _summarise(report: dict[str, Any], name: str = "checkpoint") -> dict[str, float]:
+    """{stage: linear accuracy %} of one model of a probe report."""
+    return {stage: round(100 * r["linear"]["mean"], 2) for stage, r in report["results"][name].items()}
+
+
+def baseline(init_seed: int, changes: dict[str, Any], tag: str) -> dict[str, Any]:
+    """The random-init baseline's probe (cached): the same protocol as the checkpoints'."""
+    from pretrain.probe import probe_checkpoint
+
+    path = RESULTS / f"random-init-{tag}-i{init_seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    t0, load0 = time.time(), _load()
+    report = probe_checkpoint(
+        None, "fashion-mnist", arch="resnet18", random_init=True, init_seed=init_seed, **changes
+    )
+    record = {
+        "name": f"random-init-{tag}",
+        "init_seed": init_seed,
+        "probe": report,
+        "linear": _summarise(report, "random-init"),
+        "probe_wall_s": round(time.time() - t0, 1),
+        "load": [load0, _load()],
+    }
+    _write(path, record)
+    print(f"random-init {tag} i{init_seed}: {record['linear']}", flush=True)
+    return record
+
+
+def train_and_probe(
+    name: str,
+    snapshot: str,
+    overrides: dict[str, Any],
+    changes: dict[str, Any],
+    config_path: Path | None = None,
+) -> dict[str, Any]:
+    from pretrain.config import TrainConfig
+    from pretrain.probe import probe_checkpoint
+    from pretrain.train import train
+
+    path = RESULTS / f"{name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    out = RUNS / name
+    ckpt = out / "ckpt.pt"
+    t0, load0 = time.time(), _load()
+    if not (out / "summary.json").exists():
+        if out.exists():  # an interrupted run: start it again
+            import shutil
+
+            shutil.rmtree(out)
+        config = TrainConfig.load(config_path, snapshot=snapshot, out=str(out), **overrides)
+        summary = train(config)
+    else:
+        summary = json.loads((out / "summary.json").read_text())
+    train_wall, load1 = time.time() - t0, _load()
+    t1 = time.time()
+    report = probe_checkpoint(ckpt, "fashion-mnist", baseline="none", **changes)
+    record = {
+        "name": name,
+        "overrides": overrides,
+        "config": json.loads((out / "config.json").read_text()),
+        "summary": summary,
+        "train_wall_s": round(train_wall, 1),
+        "probe_wall_s": round(time.time() - t1, 1),
+        "load": [load0, load1, _load()],
+        "probe": report,
+        "linear": _summarise(report),
+    }
+    _write(path, record)
+    print(f"{name}: {record['linear']} (train {train_wall:.0f} s, load {record['load']})", flush=True)
+    return record
+
+
+def proxy(snapshot: str, names: list[str]) -> None:
+    for seed in (0, 1):
+        baseline(seed, PROXY, "proxy")
+    for name in names or list(VARIANTS):
+        train_and_probe(f"proxy-{name}", snapshot, {**BASE, **VARIANTS[name]}, PROXY)
+
+
+def confirm(snapshot: str, seeds: list[int]) -> None:
+    baseline(0, FULL, "full")
+    for seed in seeds or [0, 1, 2]:
+        train_and_probe(f"confirm-s{seed}", snapshot, {"seed": seed}, FULL, config_path=RECIPE)
+
+
+def report() -> None:
+    rows = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    for name, r in rows.items():
+        extra = f"train {r['train_wall_s']:.0f} s" if "train_wall_s" in r else ""
+        print(f"{name:28s} {r['linear']} probe {r['probe_wall_s']:.0f} s {extra} load {r['load']}")
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in ("proxy", "confirm", "report"):
+        sys.exit(__doc__)
+    if argv[0] == "report":
+        report()
+    elif argv[0] == "proxy":
+        proxy(argv[1], argv[2:])
+    else:
+        confirm(argv[1], [int(s) for s in argv[2:]])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
