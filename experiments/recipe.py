@@ -1,6 +1,7 @@
 """Issue 13.2: find a CPU recipe for ResNet-18 at 64 px that beats random init, then confirm it.
 
     python experiments/recipe.py proxy SNAPSHOT [VARIANT ...]   # the ablation, on the cheap proxy probe
+    python experiments/recipe.py confirm-baseline                # random init, full protocol (probe-v1)
     python experiments/recipe.py confirm SNAPSHOT [SEED ...]     # the recipe, full protocol (probe-v1)
     python experiments/recipe.py report                          # the tables, from the JSON files
 
@@ -32,7 +33,7 @@ RUNS = Path(os.environ.get("RECIPE_RUNS", "/tmp/study13/runs"))
 RECIPE = ROOT / "configs" / "cpu-quick.toml"
 
 PROXY = {"max_train": 2000, "max_test": 2000, "seeds": 1, "layers": ("layer2", "layer3", "last")}
-FULL = {"layers": ("layer3", "last")}
+FULL = {"layers": ("layer2", "layer3", "last")}
 
 #: The ablation: each variant is the base (SupCon at 32 px, 300 steps of 64 images, SGD at its
 #: default rate 0.025) with changes; every checkpoint is probed at 64 px, as the protocol wants.
@@ -143,23 +144,38 @@ def proxy(snapshot: str, names: list[str]) -> None:
 
 
 def confirm(snapshot: str, seeds: list[int]) -> None:
-    baseline(0, FULL, "full")
+    """The recipe's training seeds (each a run folder of its own: two processes may run disjoint
+    seeds at once); ``confirm-baseline`` probes the random-init baseline once."""
     for seed in seeds or [0, 1, 2]:
         train_and_probe(f"confirm-s{seed}", snapshot, {"seed": seed}, FULL, config_path=RECIPE)
 
 
 def report() -> None:
+    """One line a run: linear top-1 % a stage, and its gain over the random-init baseline of the
+    same probe (the mean of the two init seeds for the proxy)."""
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    bases = {
+        tag: [r["linear"] for n, r in rows.items() if n.startswith(f"random-init-{tag}")]
+        for tag in ("proxy", "full")
+    }
     for name, r in rows.items():
-        extra = f"train {r['train_wall_s']:.0f} s" if "train_wall_s" in r else ""
-        print(f"{name:28s} {r['linear']} probe {r['probe_wall_s']:.0f} s {extra} load {r['load']}")
+        tag = "proxy" if name.startswith(("proxy", "random-init-proxy")) else "full"
+        base = {s: sum(b[s] for b in bases[tag]) / len(bases[tag]) for s in r["linear"]} if bases[tag] else {}
+        cells = "  ".join(
+            f"{s} {v:5.2f} ({v - base[s]:+.2f})" if s in base else f"{s} {v:5.2f}"
+            for s, v in r["linear"].items()
+        )
+        train_s = f"train {r['train_wall_s']:.0f} s, " if "train_wall_s" in r else ""
+        print(f"{name:26s} {cells}  [{train_s}probe {r['probe_wall_s']:.0f} s, load {r['load']}]")
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("proxy", "confirm", "report"):
+    if not argv or argv[0] not in ("proxy", "confirm", "confirm-baseline", "report"):
         sys.exit(__doc__)
     if argv[0] == "report":
         report()
+    elif argv[0] == "confirm-baseline":
+        baseline(0, FULL, "full")
     elif argv[0] == "proxy":
         proxy(argv[1], argv[2:])
     else:
