@@ -226,7 +226,11 @@ def report() -> None:
         lines += ["![accuracy against the number of programs](programs.png)", ""]
     except ImportError:
         lines += ["(matplotlib is not installed: no plot)", ""]
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    # the sections other studies wrote below this table (a "## " heading on) are kept
+    page = HERE / "RESULTS.md"
+    old = page.read_text() if page.exists() else ""
+    kept = old[old.index("\n## ") :] if "\n## " in old else ""
+    page.write_text("\n".join(lines) + kept + ("\n" if not kept else ""))
     print("\n".join(lines))
 
 
