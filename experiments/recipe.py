@@ -13,8 +13,9 @@ The proxy probe is the protocol with 2,000 training and 2,000 test images and on
 reading layer2, layer3 and the last stage (layer4) from one pass; its random-init baselines (init
 seeds 0 and 1, to show how far two random networks differ) are computed once. The confirmation is
 the protocol itself (``pretrain probe``'s defaults: 10,000/10,000 images, 5 probe seeds), with
-``layer3`` read beside the last stage, for the checkpoint and the random-init baseline alike.
-Training runs go to ``/tmp/study13/runs`` (checkpoints are not kept in the repository).
+layer2 and layer3 read beside the last stage, for the checkpoint and the random-init baseline
+alike. Training runs go to ``$RECIPE_RUNS`` (default ``/tmp/study13/runs``; checkpoints are not
+kept in the repository); an interrupted run is started again from scratch.
 """
 
 from __future__ import annotations
