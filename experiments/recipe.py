@@ -49,6 +49,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lr0.3-light": {"lr": 0.3, "augment": "light"},
     "lr0.3-mixup6": {"lr": 0.3, "mixup_k": 6},
     "lr0.3-size64": {"lr": 0.3, "size": 64},
+    "adamw-size64": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "size": 64},
+    "adamw-simclr": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "method": "simclr"},
+    "adamw-mixup6": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "mixup_k": 6},
 }
 
 
