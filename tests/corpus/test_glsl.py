@@ -56,4 +56,6 @@ def test_strip_and_comment_texts_are_linear_on_hostile_input(hostile: str) -> No
     for lexer in (strip_comments, comment_texts):
         start = time.perf_counter()
         lexer(hostile)
-        assert time.perf_counter() - start < 0.1, lexer.__name__
+        # linear: a few ms; the quadratic lexer took 0.7 s for 24 KB, so ~50 s for these 200 KB.
+        # 1 s leaves room for a loaded machine and still tells the two apart fifty times over.
+        assert time.perf_counter() - start < 1.0, lexer.__name__
