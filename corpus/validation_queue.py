@@ -3,7 +3,8 @@
 Each (code, dialect, renderer) to validate is a ``validation_job`` row. A validator
 
 1. :func:`enqueue` s its selection (its filters, ``--limit``, ``--again``): new jobs are added,
-   jobs already there are kept (another validator may be working on them);
+   jobs already there are kept (another validator may be working on them), an unleased one
+   pointed at a program that has its code now (the one it was queued with may have changed);
 2. :func:`claim` s a few open jobs at a time with a lease: its ``holder`` id and an expiry, in
    one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` on PostgreSQL and the same
    statement in a ``BEGIN IMMEDIATE`` transaction on SQLite (one writer), so no two validators
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, func, or_, select, tuple_, update
 
 from corpus.bulk import insert_rows
 from corpus.db import Catalogue, claim_need_not_be_durable, write_transaction
@@ -96,6 +97,22 @@ def enqueue(
                     for pid, code, dialect in chunk
                 ],
                 ignore_conflicts_on=["code_sha256", "dialect", "renderer"],
+            )
+            # a job already there keeps the program it was queued with, whose code may have
+            # changed since: point it at this one (which has its code) unless someone holds it
+            J = ValidationJob
+            conn.execute(
+                update(J)
+                .where(
+                    J.code_sha256 == bindparam("b_code"),
+                    J.dialect == bindparam("b_dialect"),
+                    J.renderer == renderer,
+                    J.program_id != bindparam("b_pid"),
+                    J.finished_at.is_(None),
+                    or_(J.expires_at.is_(None), J.expires_at < now),
+                )
+                .values(program_id=bindparam("b_pid")),
+                [{"b_code": code, "b_dialect": dialect, "b_pid": pid} for pid, code, dialect in chunk],
             )
             rows = conn.execute(
                 select(ValidationJob.id, ValidationJob.code_sha256, ValidationJob.dialect).where(
@@ -194,6 +211,59 @@ def finish(catalogue: Catalogue, holder: str, results: Sequence[tuple[int, dict[
                 store_validation(s, result)
                 stored.append(job_id)
     return stored
+
+
+def programs_for(catalogue: Catalogue, jobs: Sequence[ClaimedJob]) -> dict[int, int]:
+    """``{job id: program id}``: a program that has the job's code now, the one it was queued
+    with while that still has it, else the first other one. A job whose code no program has
+    any more (re-imported or crawled since it was queued) is left out: :func:`drop` it."""
+    out: dict[int, int] = {}
+    with catalogue.session() as s:
+        for start in range(0, len(jobs), _CHUNK):
+            chunk = jobs[start : start + _CHUNK]
+            keys = {(job.code_sha256, job.dialect) for job in chunk}
+            first = dict(
+                ((code, dialect), pid)
+                for code, dialect, pid in s.execute(
+                    select(Program.code_sha256, Program.dialect, func.min(Program.id))
+                    .where(tuple_(Program.code_sha256, Program.dialect).in_(list(keys)))
+                    .group_by(Program.code_sha256, Program.dialect)
+                )
+            )
+            own = {
+                pid: (code, dialect)
+                for pid, code, dialect in s.execute(
+                    select(Program.id, Program.code_sha256, Program.dialect).where(
+                        Program.id.in_([job.program_id for job in chunk])
+                    )
+                )
+            }
+            for job in chunk:
+                key = (job.code_sha256, job.dialect)
+                if own.get(job.program_id) == key:
+                    out[job.job_id] = job.program_id
+                elif key in first:
+                    out[job.job_id] = first[key]
+    return out
+
+
+def drop(catalogue: Catalogue, holder: str, job_ids: Sequence[int]) -> int:
+    """Finish, with no result, the open jobs of ``job_ids`` that ``holder`` holds: their code no
+    program has any more, so there is nothing to validate (should the code come back, having no
+    result it is reopened like any job whose result went missing); returns how many."""
+    if not job_ids:
+        return 0
+    now = _now()
+    with write_transaction(catalogue) as s:
+        return s.execute(
+            update(ValidationJob)
+            .where(
+                ValidationJob.id.in_(list(job_ids)),
+                ValidationJob.holder == holder,
+                ValidationJob.finished_at.is_(None),
+            )
+            .values(finished_at=now)
+        ).rowcount
 
 
 def job_states(catalogue: Catalogue, job_ids: Sequence[int]) -> dict[int, tuple[bool, datetime | None]]:

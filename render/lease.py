@@ -88,14 +88,27 @@ class ValidationLease:
             if claimed:
                 taken = {job.job_id for job in claimed}
                 self._remaining = [j for j in self._remaining if j not in taken]
-                for job in claimed:
-                    self._jobs[(job.code_sha256, job.dialect)] = job.job_id
-                yield from work_items(self.catalogue, [job.program_id for job in claimed])
+                yield from self._items_of(claimed)
                 continue
             # nothing free in the window: finished jobs leave it, leased ones wait aside
             states = queue.job_states(self.catalogue, window)
             self._parked += [j for j in window if j in states and not states[j][0]]
             self._remaining = self._remaining[len(window) :]
+
+    def _items_of(self, claimed: list[queue.ClaimedJob]) -> Iterator[dict[str, Any]]:
+        """The work items of the jobs just claimed, each built from the job's own code (a
+        program's code may have changed since the job was queued with it); jobs whose code no
+        program has any more are dropped. A result is matched to its job by (code, dialect),
+        which names one job of this renderer: the item's code is the job's."""
+        programs = queue.programs_for(self.catalogue, claimed)
+        queue.drop(self.catalogue, self.holder, [j.job_id for j in claimed if j.job_id not in programs])
+        wanted = {(j.code_sha256, j.dialect): j.job_id for j in claimed if j.job_id in programs}
+        for item in work_items(self.catalogue, [programs[j.job_id] for j in claimed if j.job_id in programs]):
+            job_id = wanted.get((item["code_sha256"], item["dialect"]))
+            if job_id is None:  # its code changed again this very moment: left to the lease
+                continue
+            self._jobs[(item["code_sha256"], item["dialect"])] = job_id
+            yield item | {"job_id": job_id}
 
     def wait_for_rest(self) -> bool:
         """Once this validator has stored everything it held: wait while other validators hold
@@ -117,8 +130,9 @@ class ValidationLease:
         """Store the results whose leases this validator still holds; returns how many."""
         pairs = []
         for result in results:
-            job_id = self._jobs.pop((result["code_sha256"], result["dialect"]), None)
-            if job_id is None:
+            key = (result["code_sha256"], result["dialect"])
+            job_id = self._jobs.pop(key, None)
+            if job_id is None or result.get("job_id", job_id) != job_id:
                 self.lost += 1
                 continue
             pairs.append((job_id, result))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from corpus import validation_queue as queue
-from corpus.models import Validation
+from corpus.models import Program, Validation, ValidationJob
 from tests.conftest import GRADIENT, make_record
 from tests.corpus.helpers import store
 
@@ -99,3 +99,42 @@ def test_claims_among_a_selection_take_only_from_it(catalogue):
     jobs = _enqueue(catalogue)
     got = queue.claim(catalogue, RENDERER, "a", 5, lease_seconds=60, among=jobs[3:])
     assert [j.job_id for j in got] == jobs[3:]
+
+
+def _code_of(i: int) -> str:
+    return GRADIENT.replace("fragCoord", f"fragCoord * {i + 1}.0")
+
+
+def test_enqueue_points_an_open_unleased_job_at_a_program_that_still_has_its_code(catalogue):
+    # p0 and p1 share code X; the job for X remembers p0, whose code then changes to Y
+    store(catalogue, [make_record("p0", _code_of(0)), make_record("p1", _code_of(0))])
+    (x,) = _enqueue(catalogue)
+    store(catalogue, [make_record("p0", _code_of(1))])
+    jobs = _enqueue(catalogue)
+    assert x in jobs and len(jobs) == 2
+    claimed = {j.job_id: j for j in queue.claim(catalogue, RENDERER, "a", 9, lease_seconds=60)}
+    with catalogue.session() as s:
+        p1 = s.scalar(select(Program.id).where(Program.external_id == "p1"))
+    assert claimed[x].program_id == p1
+
+
+def test_enqueue_leaves_a_leased_job_s_program_alone(catalogue):
+    store(catalogue, [make_record("p0", _code_of(0)), make_record("p1", _code_of(0))])
+    _enqueue(catalogue)
+    (held,) = queue.claim(catalogue, RENDERER, "a", 1, lease_seconds=60)
+    store(catalogue, [make_record("p0", _code_of(1))])
+    _enqueue(catalogue)
+    with catalogue.session() as s:
+        assert s.get(ValidationJob, held.job_id).program_id == held.program_id
+
+
+def test_a_job_whose_code_no_program_has_any_more_is_finished_without_a_result(catalogue):
+    _programs(catalogue, 2)
+    jobs = _enqueue(catalogue)
+    claimed = queue.claim(catalogue, RENDERER, "a", 2, lease_seconds=60)
+    assert queue.drop(catalogue, "a", [claimed[0].job_id]) == 1
+    assert queue.drop(catalogue, "b", [claimed[1].job_id]) == 0  # not its holder
+    states = queue.job_states(catalogue, jobs)
+    assert states[claimed[0].job_id][0] and not states[claimed[1].job_id][0]
+    with catalogue.session() as s:
+        assert s.scalar(select(func.count()).select_from(Validation)) == 0

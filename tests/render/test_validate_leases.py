@@ -143,3 +143,42 @@ def test_validators_that_keep_results_unwritten_do_not_wait_on_each_other(catalo
             p.wait()
     with catalogue.session() as s:
         assert s.scalar(select(func.count()).select_from(Validation)) == 4
+
+
+RENDERER = "Mesa | llvmpipe | 4.5"
+
+
+def _fake_result(item: dict) -> dict:
+    """What a validator would store for ``item``, without rendering it."""
+    keys = ("program", "code_sha256", "dialect", "job_id")
+    return {k: item[k] for k in keys} | {"renderer": RENDERER, "status": "ok", "profiles": []}
+
+
+def _open_jobs(catalogue) -> int:
+    with catalogue.session() as s:
+        return s.scalar(
+            select(func.count()).select_from(ValidationJob).where(ValidationJob.finished_at.is_(None))
+        )
+
+
+def test_a_job_is_validated_for_its_own_code_after_its_program_changed(catalogue):
+    """The job for code X was queued with p0; p0's code changes to Y before it is claimed. The
+    work item is X's (from p1, which still has it), its result finishes the job, and Y is not
+    validated under X's lease; a job whose code nobody has any more is dropped, not left open."""
+    from render.lease import ValidationLease
+
+    store(catalogue, [make_record("p0", SHADER.format(k=0)), make_record("p1", SHADER.format(k=0))])
+    store(catalogue, [make_record("gone", SHADER.format(k=1))])
+    with ValidationLease(catalogue, RENDERER, batch=4, lease_seconds=60) as lease:
+        assert lease.enqueue(None, again=False, limit=None) == 2
+        store(catalogue, [make_record("p0", SHADER.format(k=2)), make_record("gone", SHADER.format(k=3))])
+        items = list(lease.items())
+        with catalogue.session() as s:
+            x = s.scalar(select(Program.code_sha256).where(Program.external_id == "p1"))
+        assert [(i["program"], i["code_sha256"]) for i in items] == [("shadertoy:p1", x)]
+        assert lease.store([_fake_result(i) for i in items]) == 1
+        assert lease.lost == 0
+        assert not lease.wait_for_rest()
+    assert _open_jobs(catalogue) == 0
+    with catalogue.session() as s:
+        assert list(s.execute(select(Validation.code_sha256)).scalars()) == [x]
