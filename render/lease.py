@@ -6,6 +6,7 @@ one of these against the same catalogue and split the work between them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -48,12 +49,16 @@ class ValidationLease:
         self._renewer.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._stop.set()
         # bounded: a renewal stuck on a busy database must not keep an interrupted run alive
         # (the thread is a daemon, and a lease left behind expires)
         self._renewer.join(timeout=self.lease_seconds / 3 + 1)
-        queue.release(self.catalogue, self.holder)
+        # a database that failed, or a second Ctrl-C while the release waits on a busy SQLite
+        # lock, must not replace why the run stopped (and its hint): the leases expire instead
+        ignored = (Exception,) if exc_type is None else (Exception, KeyboardInterrupt)
+        with contextlib.suppress(*ignored):
+            queue.release(self.catalogue, self.holder)
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):

@@ -182,3 +182,31 @@ def test_a_job_is_validated_for_its_own_code_after_its_program_changed(catalogue
     assert _open_jobs(catalogue) == 0
     with catalogue.session() as s:
         assert list(s.execute(select(Validation.code_sha256)).scalars()) == [x]
+
+
+def test_a_release_that_fails_on_exit_does_not_hide_why_the_validator_stopped(catalogue, monkeypatch):
+    """Ctrl-C during a busy SQLite lock, or a database gone: giving the leases back fails; the
+    error the user sees is still the interruption's (its leases expire instead)."""
+    from sqlalchemy.exc import OperationalError
+
+    from corpus import validation_queue
+    from render.lease import ValidationLease
+    from render.validate import ValidationInterrupted
+
+    def failing_release(*args, **kw):
+        raise OperationalError("UPDATE validation_job", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(validation_queue, "release", failing_release)
+    with pytest.raises(ValidationInterrupted):
+        with ValidationLease(catalogue, RENDERER, batch=1, lease_seconds=60):
+            raise ValidationInterrupted(0, 1)
+    with ValidationLease(catalogue, RENDERER, batch=1, lease_seconds=60):
+        pass  # nor does it fail a run that stopped normally
+
+    def interrupted_release(*args, **kw):
+        raise KeyboardInterrupt  # a second Ctrl-C while the release waits on a lock
+
+    monkeypatch.setattr(validation_queue, "release", interrupted_release)
+    with pytest.raises(ValidationInterrupted):
+        with ValidationLease(catalogue, RENDERER, batch=1, lease_seconds=60):
+            raise ValidationInterrupted(0, 1)
