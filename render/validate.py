@@ -78,7 +78,9 @@ class ValidationInterrupted(ImageProgramsError):
 
     exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, stored: int, in_flight: int, again: bool = False) -> None:
+    def __init__(
+        self, stored: int, in_flight: int, again: bool = False, report: ValidateReport | None = None
+    ) -> None:
         super().__init__(
             f"interrupted: {stored} programs validated and stored; {in_flight} in flight dropped",
             # --again validates every program once more, so running it again starts over
@@ -88,6 +90,8 @@ class ValidationInterrupted(ImageProgramsError):
             else "run the same command again to validate the rest",
         )
         self.stored = stored
+        #: what the run did before it stopped (for ``--json``)
+        self.report = report
 
 
 def validation_pool(options: ValidateOptions, report: ValidateReport | None = None) -> SandboxPool:
@@ -138,7 +142,9 @@ def validate(
             except KeyboardInterrupt:
                 in_flight = sum(1 for w in pool.workers if w.item is not None)
                 stored += lease.store(batch)  # what came back is kept
-                raise ValidationInterrupted(stored, in_flight, options.again) from None
-            report.leases_lost = lease.lost
-    report.seconds = time.perf_counter() - started
+                raise ValidationInterrupted(stored, in_flight, options.again, report) from None
+            finally:  # an interrupted run's report counts what it lost too
+                report.leases_lost = lease.lost
+                report.seconds = time.perf_counter() - started
+    report.seconds = time.perf_counter() - started  # the workers' shutdown included
     return report

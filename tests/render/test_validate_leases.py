@@ -210,3 +210,36 @@ def test_a_release_that_fails_on_exit_does_not_hide_why_the_validator_stopped(ca
     with pytest.raises(ValidationInterrupted):
         with ValidationLease(catalogue, RENDERER, batch=1, lease_seconds=60):
             raise ValidationInterrupted(0, 1)
+
+
+class _InterruptedPool:
+    """A sandbox pool that renders nothing: it answers the first item with a result for code the
+    lease never handed out (so it is counted lost), then Ctrl-C arrives."""
+
+    workers: list = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def renderer(self) -> str:
+        return RENDERER
+
+    def run(self, items, params):
+        item = next(iter(items))
+        yield _fake_result(item) | {"code_sha256": "0" * 64}
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_validation_reports_the_results_it_lost(catalogue, monkeypatch):
+    import render.validate
+    from render.validate import ValidateOptions, ValidationInterrupted, validate
+
+    store(catalogue, [make_record("i0", SHADER.format(k=0))])
+    monkeypatch.setattr(render.validate, "validation_pool", lambda options, report: _InterruptedPool())
+    with pytest.raises(ValidationInterrupted) as stopped:
+        validate(catalogue, options=ValidateOptions(workers=1))
+    assert stopped.value.report.leases_lost == 1
+    assert stopped.value.report.to_json()["leases_lost"] == 1
