@@ -7,9 +7,10 @@ one of these against the same catalogue and split the work between them.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,15 @@ class ValidationLease:
     background thread every third of ``lease_seconds`` and gives back what it still holds when
     it stops (an interrupted run's programs are claimable at once, not after the lease)."""
 
-    def __init__(self, catalogue: Catalogue, renderer: str, *, batch: int, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        renderer: str,
+        *,
+        batch: int,
+        lease_seconds: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.catalogue = catalogue
         self.renderer = renderer
         self.batch = max(1, batch)
@@ -39,6 +48,8 @@ class ValidationLease:
         self.holder = lease_holder()
         self.started = datetime.now(UTC)
         self.lost = 0
+        #: told once, when :meth:`wait_for_rest` starts waiting on other validators' leases
+        self.on_wait = on_wait
         self._jobs: dict[tuple[str, str], int] = {}
         self._remaining: list[int] = []
         self._parked: list[int] = []
@@ -119,6 +130,7 @@ class ValidationLease:
         """Once this validator has stored everything it held: wait while other validators hold
         the rest of this run's jobs. True when some became claimable (a validator died or gave
         them back: run :meth:`items` again), False when all are finished."""
+        told = False
         while self._parked:
             states = queue.job_states(self.catalogue, self._parked)
             self._parked = [j for j in self._parked if j in states and not states[j][0]]
@@ -128,6 +140,14 @@ class ValidationLease:
                 self._remaining, self._parked = self._parked, []
                 return True
             if self._parked:
+                if not told and self.on_wait is not None:  # else a rerun after kill -9 sits silent
+                    told = True
+                    longest = math.ceil((max(expiries) - now).total_seconds())
+                    n = len(self._parked)
+                    self.on_wait(
+                        f"waiting up to {longest} s for {n} program{'s' if n != 1 else ''} held by "
+                        "another validator (a killed one's leases expire)"
+                    )
                 time.sleep(min(MAX_WAIT_S, (min(expiries) - now).total_seconds() + 0.01))
         return False
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from corpus.cliutils import warn
 from corpus.db import Catalogue
 from corpus.errors import ExitCode, ImageProgramsError
 from corpus.filters import ProgramFilter
@@ -107,16 +108,22 @@ def validate(
     *,
     progress: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[str, int], None] | None = None,
+    notice: Callable[[str], None] | None = warn,
 ) -> ValidateReport:
     """Validate what has no result for this renderer yet. ``on_start(renderer, n)`` once the work
-    is known, ``progress(result)`` after each program."""
+    is known, ``progress(result)`` after each program, ``notice(line)`` when the run waits on
+    programs other validators hold (a line on stderr unless told otherwise)."""
     options = options or ValidateOptions()
     report = ValidateReport()
     started = time.perf_counter()
     with validation_pool(options, report) as pool:
         report.renderer = pool.renderer()
         lease = ValidationLease(
-            catalogue, report.renderer, batch=options.worker_count(), lease_seconds=options.lease_seconds
+            catalogue,
+            report.renderer,
+            batch=options.worker_count(),
+            lease_seconds=options.lease_seconds,
+            on_wait=notice,
         )
         with lease:
             total = lease.enqueue(flt, again=options.again, limit=options.limit)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -243,3 +245,32 @@ def test_an_interrupted_validation_reports_the_results_it_lost(catalogue, monkey
         validate(catalogue, options=ValidateOptions(workers=1))
     assert stopped.value.report.leases_lost == 1
     assert stopped.value.report.to_json()["leases_lost"] == 1
+
+
+def test_waiting_on_another_validator_s_leases_says_so_once(catalogue, capsys):
+    """A rerun after kill -9 finds the killed validator's leases: it waits for them to expire,
+    and says so on stderr instead of sitting silent for up to lease_seconds."""
+    from corpus import validation_queue
+    from render.validate import ValidateOptions, validate
+
+    store(catalogue, [make_record(f"h{k}", SHADER.format(k=k)) for k in range(2)])
+    validation_queue.enqueue(catalogue, RENDERER, started=datetime.now(UTC))
+    validation_queue.claim(catalogue, RENDERER, "killed", 2, lease_seconds=1.5)
+
+    class NothingToRender(_InterruptedPool):
+        def run(self, items, params):
+            yield from (_fake_result(item) for item in items)
+
+    import render.validate
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(render.validate, "validation_pool", lambda options, report: NothingToRender())
+        report = validate(catalogue, options=ValidateOptions(workers=1, lease_seconds=60))
+    assert report.programs == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("waiting")]
+    assert len(lines) == 1, err
+    assert re.fullmatch(
+        r"waiting up to [12] s for 2 programs held by another validator \(a killed one's leases expire\)",
+        lines[0],
+    ), lines
