@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, exists, func, or_, select, tuple_, update
 
 from corpus.bulk import insert_rows
 from corpus.db import Catalogue, claim_need_not_be_durable, write_transaction
 from corpus.filters import ProgramFilter
-from corpus.models import Program, ValidationJob
+from corpus.models import Program, Validation, ValidationJob
 from corpus.validations import pending_validation, store_validation
 
 #: Rows per statement when reading or reopening jobs by key.
@@ -123,15 +123,23 @@ def enqueue(
             wanted = {(code, dialect) for _, code, dialect in chunk}
             rows = [row for row in rows if (row[1], row[2]) in wanted]
             job_ids.update({(code, dialect): jid for jid, code, dialect in rows})
-            # asked again (or its result is gone): reopen what was finished before we started
-            conn.execute(
-                update(ValidationJob)
-                .where(
-                    ValidationJob.id.in_([jid for jid, _, _ in rows]),
-                    ValidationJob.finished_at < started,
-                )
-                .values(finished_at=None, holder=None, expires_at=None)
+            # asked again (or its result is gone): reopen what was finished before we started;
+            # without --again only a job that still has no result (pending_validation read before
+            # another validator stored it, a finish stamped before we started while it waited on
+            # the write lock: reopening it would validate that code twice)
+            reopen = update(ValidationJob).where(
+                ValidationJob.id.in_([jid for jid, _, _ in rows]),
+                ValidationJob.finished_at < started,
             )
+            if not again:
+                reopen = reopen.where(
+                    ~exists().where(
+                        Validation.code_sha256 == ValidationJob.code_sha256,
+                        Validation.dialect == ValidationJob.dialect,
+                        Validation.renderer == ValidationJob.renderer,
+                    )
+                )
+            conn.execute(reopen.values(finished_at=None, holder=None, expires_at=None))
     return [job_ids[(code, dialect)] for _, code, dialect in keys if (code, dialect) in job_ids]
 
 
@@ -195,8 +203,8 @@ def finish(catalogue: Catalogue, holder: str, results: Sequence[tuple[int, dict[
     long as nobody claimed it since), stamping it finished, all in one transaction. Returns the
     job ids stored; a result whose lease was lost is dropped (its new holder stores its own)."""
     stored = []
-    now = _now()
     with write_transaction(catalogue) as s:
+        now = _now()  # once the write lock is ours: not before a validator that started meanwhile
         for job_id, result in results:
             taken = s.execute(
                 update(ValidationJob)

@@ -138,3 +138,19 @@ def test_a_job_whose_code_no_program_has_any_more_is_finished_without_a_result(c
     assert states[claimed[0].job_id][0] and not states[claimed[1].job_id][0]
     with catalogue.session() as s:
         assert s.scalar(select(func.count()).select_from(Validation)) == 0
+
+
+def test_a_result_stored_while_a_validator_starts_is_not_validated_again(catalogue, monkeypatch):
+    """Validator b read what has no result (pending_validation) just before a stored the
+    result; a's finish was stamped before b started (it waited on the write lock). Without
+    --again, b must not reopen the job: it has its result."""
+    from corpus.validations import pending_validation
+
+    _programs(catalogue, 1)
+    _enqueue(catalogue)
+    stale = pending_validation(catalogue, RENDERER)
+    (job,) = queue.claim(catalogue, RENDERER, "a", 1, lease_seconds=60)
+    queue.finish(catalogue, "a", [_result(job)])
+    monkeypatch.setattr(queue, "pending_validation", lambda *args, **kw: stale)
+    _enqueue(catalogue, started=datetime.now(UTC) + timedelta(seconds=1))
+    assert queue.claim(catalogue, RENDERER, "b", 9, lease_seconds=60) == []
