@@ -113,7 +113,11 @@ def test_four_validators_one_killed_leave_every_program_with_exactly_one_result(
     assert set(validations) == current and set(validations.values()) == {1}
     assert open_jobs == 0
     # no result stored twice; a program claimed twice only when the killed validator held it
-    assert set(stores.values()) == {1} and len(stores) == 30
+    assert set(stores.values()) == {1}
+    # the victim may be killed after storing a result and before logging it: only its last claim
+    unlogged = set(claims) - set(stores)
+    assert len(stores) + len(unlogged) == 30 and len(unlogged) <= 1, unlogged
+    assert all(claims[job] == [victim.pid] for job in unlogged), (unlogged, claims)
     for job, holders in claims.items():
         survivors = [pid for pid in holders if pid != victim.pid]
         assert len(survivors) <= 1 and len(holders) - len(survivors) <= 1, (job, holders)
