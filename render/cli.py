@@ -187,7 +187,9 @@ def validate_command(
             advance[0] = bar.enter_context(progress("validating", total=total))
 
         catalogue = _db().open_catalogue(db)
-        report = validate(catalogue, flt, options, progress=lambda r: advance[0](1), on_start=on_start)
+        report = validate(
+            catalogue, flt, options, progress=lambda r: advance[0](1), on_start=on_start, notice=warn
+        )
     if json_out:
         emit_json(report.to_json())
         return

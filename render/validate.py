@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from corpus.cliutils import warn
 from corpus.db import Catalogue
 from corpus.errors import ExitCode, ImageProgramsError
 from corpus.filters import ProgramFilter
@@ -108,11 +107,11 @@ def validate(
     *,
     progress: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[str, int], None] | None = None,
-    notice: Callable[[str], None] | None = warn,
+    notice: Callable[[str], None] | None = None,
 ) -> ValidateReport:
     """Validate what has no result for this renderer yet. ``on_start(renderer, n)`` once the work
     is known, ``progress(result)`` after each program, ``notice(line)`` when the run waits on
-    programs other validators hold (a line on stderr unless told otherwise)."""
+    programs other validators hold (the command line passes its stderr warning)."""
     options = options or ValidateOptions()
     report = ValidateReport()
     started = time.perf_counter()

@@ -255,6 +255,7 @@ def test_waiting_on_another_validator_s_leases_says_so_once(catalogue, capsys):
     """A rerun after kill -9 finds the killed validator's leases: it waits for them to expire,
     and says so on stderr instead of sitting silent for up to lease_seconds."""
     from corpus import validation_queue
+    from corpus.cliutils import warn
     from render.validate import ValidateOptions, validate
 
     store(catalogue, [make_record(f"h{k}", SHADER.format(k=k)) for k in range(2)])
@@ -269,7 +270,7 @@ def test_waiting_on_another_validator_s_leases_says_so_once(catalogue, capsys):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(render.validate, "validation_pool", lambda options, report: NothingToRender())
-        report = validate(catalogue, options=ValidateOptions(workers=1, lease_seconds=60))
+        report = validate(catalogue, options=ValidateOptions(workers=1, lease_seconds=60), notice=warn)
     assert report.programs == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("waiting")]
