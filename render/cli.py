@@ -155,7 +155,7 @@ def validate_command(
     Example: render validate --workers 2 --deadline 20
     """
     from render.engine import LOOP_GUARD_ENV, loop_guard_choice
-    from render.validate import ValidateOptions, validate
+    from render.validate import ValidateOptions, ValidationInterrupted, validate
     from render.vetting import Policy
 
     flt = program_filter(source, dialect, licence, spdx, tag, author, search, code, True)
@@ -187,9 +187,14 @@ def validate_command(
             advance[0] = bar.enter_context(progress("validating", total=total))
 
         catalogue = _db().open_catalogue(db)
-        report = validate(
-            catalogue, flt, options, progress=lambda r: advance[0](1), on_start=on_start, notice=warn
-        )
+        try:
+            report = validate(
+                catalogue, flt, options, progress=lambda r: advance[0](1), on_start=on_start, notice=warn
+            )
+        except ValidationInterrupted as stopped:
+            if json_out and stopped.report is not None:  # a script still gets what was done
+                emit_json(stopped.report.to_json() | {"interrupted": True})
+            raise
     if json_out:
         emit_json(report.to_json())
         return

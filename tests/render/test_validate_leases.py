@@ -287,3 +287,17 @@ def test_waiting_on_another_validator_s_leases_says_so_once(catalogue, capsys):
         r"waiting up to [12] s for 2 programs held by another validator \(a killed one's leases expire\)",
         lines[0],
     ), lines
+
+
+def test_an_interrupted_validate_json_still_prints_what_was_done(catalogue, monkeypatch, capsys):
+    import json
+
+    import render.validate
+    from tests.render.helpers import run_render
+
+    store(catalogue, [make_record("j0", SHADER.format(k=0))])
+    monkeypatch.setattr(render.validate, "validation_pool", lambda options, report: _InterruptedPool())
+    code, out, err = run_render(["validate", "--db", catalogue.url, "--sizes", "16,256", "--json"], capsys)
+    assert code == 130 and "error: interrupted" in err, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["interrupted"] is True and report["leases_lost"] == 1
