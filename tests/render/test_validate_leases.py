@@ -130,7 +130,9 @@ def test_four_validators_one_killed_leave_every_program_with_exactly_one_result(
         survivors = [pid for pid in holders if pid != victim.pid]
         assert len(survivors) <= 1 and len(holders) - len(survivors) <= 1, (job, holders)
     taken_over = [job for job, holders in claims.items() if len(holders) == 2]
-    assert taken_over, "the killed validator's programs were not claimed again"
+    # what the victim held at the kill was claimed again, unless the kill came between storing it
+    # and logging the store (the one unlogged job above): a claim of one job at a time holds no more
+    assert taken_over or unlogged, "the killed validator's programs were not claimed again"
     assert all(claims[job][0] == victim.pid for job in taken_over)
 
 
