@@ -129,6 +129,10 @@ LEVERS: dict[str, tuple[dict[str, str], dict[str, Any], dict[str, Any]]] = {
     "only256": ({}, {"sizes": ((256, 256),)}, {}),
     "times3": ({}, {"times": (0.5, 2.0, 6.0)}, {}),
     "cache": ({"MESA_SHADER_CACHE_DISABLE": "false"}, {}, {}),
+    # every size draws each time sample twice (before issue 11.2's second round: only 64² now)
+    "pairsall": ({}, {"paired_sizes": None}, {}),
+    # a size larger than one over the cap draws 1 frame (before issue 11.2's second round: none)
+    "slow1": ({}, {"slow_size_frames": 1}, {}),
     "w1": ({}, {}, {"workers": 1}),
     "w3": ({}, {}, {"workers": 3}),
 }

@@ -23,7 +23,7 @@ from corpus.db import Catalogue
 from corpus.errors import ExitCode, ImageProgramsError
 from corpus.filters import ProgramFilter
 from render.lease import ValidationLease
-from render.profiling import PROFILE_TASK, SAMPLE_TIMES
+from render.profiling import PAIRED_SIZES, PROFILE_TASK, SAMPLE_TIMES
 from render.sandbox import SandboxOptions, SandboxPool, SandboxStats
 from render.vetting import Policy
 
@@ -44,6 +44,8 @@ class ValidateOptions(SandboxOptions):
     #: a size's frames stop once 3 are timed and their median is above this (None: never); the
     #: default policy's frame-time bound, so that what it rejects is not drawn further
     frame_ms_cap: float | None = Policy().max_frame_ms_median
+    #: how many of the smallest sizes draw each time sample twice, for temporal change (None: all)
+    paired_sizes: int | None = PAIRED_SIZES
     again: bool = False
     limit: int | None = None
     flush_every: int = 1  # results stored a transaction; more than 1 risks them on a kill
@@ -54,7 +56,12 @@ class ValidateOptions(SandboxOptions):
 
     def task_params(self) -> dict[str, Any]:
         """What :func:`render.profiling.profile_task` takes besides the program."""
-        return {"sizes": self.sizes, "times": self.times, "frame_ms_cap": self.frame_ms_cap}
+        return {
+            "sizes": self.sizes,
+            "times": self.times,
+            "frame_ms_cap": self.frame_ms_cap,
+            "paired_sizes": self.paired_sizes,
+        }
 
 
 @dataclass

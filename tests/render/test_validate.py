@@ -410,16 +410,53 @@ def test_a_size_whose_frames_are_over_the_cap_stops_after_three_and_says_so(engi
     capped = validate_one(engine, item, sizes, times, frame_ms_cap=1e-6)
     roomy = validate_one(engine, item, sizes, times, frame_ms_cap=1e6)
     assert full["status"] == capped["status"] == roomy["status"] == "ok"
-    assert [p["stats"]["frames"] for p in full["profiles"]] == [2 * len(times)] * 2
-    assert [p["stats"]["frames"] for p in roomy["profiles"]] == [2 * len(times)] * 2
-    three = validate_one(engine, item, sizes, times, frame_ms_cap=1e-6, slow_size_frames=None)
-    assert [p["stats"]["frames"] for p in three["profiles"]] == [MIN_TIMED_FRAMES] * 2
-    for profile in three["profiles"]:  # statistics of the frames drawn: 2 samples, 1 pair
+    # each time sample twice at the smallest size (temporal change), once at the larger one
+    assert [p["stats"]["frames"] for p in full["profiles"]] == [2 * len(times), len(times)]
+    assert [p["stats"]["frames"] for p in roomy["profiles"]] == [2 * len(times), len(times)]
+    three = validate_one(
+        engine, item, sizes, times, frame_ms_cap=1e-6, slow_size_frames=None, paired_sizes=None
+    )
+    # 32x32: 3 timed over the cap; 64x64, predicted slow from 32x32: stops at its first frame
+    assert [p["stats"]["frames"] for p in three["profiles"]] == [MIN_TIMED_FRAMES, 1]
+    for profile in three["profiles"]:  # statistics of the frames drawn
         assert profile["frame_ms_median"] > 1e-6 and profile["temporal_change"] > 0
-        assert profile["entropy"] > 0 and profile["diversity"] > 0
-    # 64x64 has more pixels than 32x32, which was over the cap: one frame, for its time and picture
-    assert [p["stats"]["frames"] for p in capped["profiles"]] == [MIN_TIMED_FRAMES, 1]
-    assert capped["profiles"][1]["frame_ms_median"] > 1e-6 and capped["profiles"][1]["entropy"] > 0
+        assert profile["entropy"] > 0
+    assert three["profiles"][0]["diversity"] > 0  # 2 time samples, 1 pair
+    assert three["profiles"][1]["stats"]["temporal_from"] == [32, 32]
+    # by default 64x64, more pixels than 32x32 which was over the cap, is not drawn at all: its
+    # profile is 32x32's, a lower bound, and says so
+    assert [p["stats"]["frames"] for p in capped["profiles"]] == [MIN_TIMED_FRAMES, 0]
+    small, large = capped["profiles"]
+    assert large["stats"]["lower_bound_from"] == [32, 32] and (large["width"], large["height"]) == (64, 64)
+    assert large["frame_ms_median"] == small["frame_ms_median"] > 1e-6 and large["entropy"] == small["entropy"]
+    one = validate_one(engine, item, sizes, times, frame_ms_cap=1e-6, slow_size_frames=1)
+    assert [p["stats"]["frames"] for p in one["profiles"]] == [MIN_TIMED_FRAMES, 1]
+    assert one["profiles"][1]["frame_ms_median"] > 1e-6 and one["profiles"][1]["entropy"] > 0
+
+
+def test_a_size_stops_once_most_of_its_planned_frames_are_over_the_cap():
+    """The median of all planned frames is over the cap as soon as more than half of them are:
+    stopping there changes no verdict. A predicted-slow size may stop at one frame over the cap."""
+    from render.profiling import _over_cap
+
+    assert not _over_cap([70.0], 60.0, planned=3)
+    assert _over_cap([70.0, 80.0], 60.0, planned=3)  # 2 of 3 over: the median of 3 is over
+    assert not _over_cap([70.0, 50.0], 60.0, planned=3)
+    assert not _over_cap([70.0, 80.0], 60.0, planned=6)
+    assert _over_cap([70.0, 80.0, 65.0], 60.0, planned=6)  # 3 timed, median over
+    assert not _over_cap([70.0, 50.0, 55.0], 60.0, planned=6)
+    assert _over_cap([70.0], 60.0, planned=3, min_timed=1)
+    assert not _over_cap([50.0], 60.0, planned=3, min_timed=1)
+    assert not _over_cap([70.0, 80.0], None, planned=3)
+
+
+def test_a_larger_size_is_predicted_slow_from_the_smaller_sizes_frame_time_scaled_by_pixels():
+    from render.profiling import _likely_slow
+
+    small = {"width": 64, "height": 64, "frame_ms_median": 4.0}
+    assert _likely_slow(small, (256, 256), 60.0)  # 4 ms x 16 = 64 ms
+    assert not _likely_slow(small | {"frame_ms_median": 3.5}, (256, 256), 60.0)
+    assert not _likely_slow(small, (256, 256), None) and not _likely_slow(None, (256, 256), 60.0)
 
 
 def test_a_program_slow_at_the_small_size_is_judged_on_all_its_frames_not_its_one_large_frame(engine):
@@ -427,7 +464,8 @@ def test_a_program_slow_at_the_small_size_is_judged_on_all_its_frames_not_its_on
     from render.profiling import MIN_TIMED_FRAMES, validate_one
 
     late = "void mainImage(out vec4 c, in vec2 f) { c = vec4(step(1.0, iTime) * f.x / 64.0); }"
-    result = validate_one(engine, shadertoy_item("late", late), ((32, 32), (64, 64)), frame_ms_cap=1e-6)
+    sizes = ((32, 32), (64, 64))
+    result = validate_one(engine, shadertoy_item("late", late), sizes, frame_ms_cap=1e-6, slow_size_frames=1)
     assert [p["stats"]["frames"] for p in result["profiles"]] == [MIN_TIMED_FRAMES, 1]
     assert result["status"] == "ok"
 
@@ -475,14 +513,21 @@ def test_validation_workers_jit_without_llvm_optimisation_unless_the_environment
     assert worker_sees() == {"GALLIVM_PERF": ""}
 
 
-def test_a_profile_draws_three_time_samples_twice_each(engine):
-    """Three time samples over the same 0.5-6 s span (four until issue 11.2): 6 frames a size."""
+def test_a_profile_draws_three_time_samples_twice_at_the_small_size_and_once_at_the_large(engine):
+    """Three time samples over the same 0.5-6 s span (four until issue 11.2); the frame 1/30 s
+    later only at the smallest size, whose temporal change the larger size reports and names."""
     from render.profiling import validate_one
 
     result = validate_one(engine, shadertoy_item("good", GOOD), ((32, 32), (64, 64)))
     assert result["status"] == "ok"
-    assert [p["stats"]["frames"] for p in result["profiles"]] == [6, 6]
+    assert [p["stats"]["frames"] for p in result["profiles"]] == [6, 3]
     assert all(p["temporal_change"] > 0 and p["diversity"] > 0 for p in result["profiles"])
+    small, large = result["profiles"]
+    assert large["temporal_change"] == small["temporal_change"]
+    assert large["stats"]["temporal_from"] == [32, 32] and "temporal_from" not in small["stats"]
+    both = validate_one(engine, shadertoy_item("good", GOOD), ((32, 32), (64, 64)), paired_sizes=None)
+    assert [p["stats"]["frames"] for p in both["profiles"]] == [6, 6]
+    assert "temporal_from" not in both["profiles"][1]["stats"]
 
 
 def test_a_ctrl_c_while_a_worker_starts_is_not_lost_and_the_worker_never_sees_it():
