@@ -224,6 +224,9 @@ PRESETS: dict[str, dict[str, object]] = {
         "grayscale_p": 0.0,
         "blur_p": 0.0,
     },
+    # "gray": simclr's, every view in grey levels: features that cannot lean on a program's palette
+    # (issue 13.2's recipe; the probe's Fashion-MNIST is grey)
+    "gray": {"grayscale_p": 1.0},
     "none": {
         "crop_scale": (1.0, 1.0),
         "crop_ratio": (1.0, 1.0),

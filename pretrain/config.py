@@ -38,7 +38,7 @@ def samples_per_program_for(programs: int, cache_programs: int) -> int:
 
 #: The augmentation presets (pretrain.augment.PRESETS, named here so a config is checked
 #: without importing torch; a test holds the two together).
-AUGMENTATIONS = ("simclr", "light", "none")
+AUGMENTATIONS = ("simclr", "light", "gray", "none")
 
 
 @dataclass

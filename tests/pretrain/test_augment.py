@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -28,7 +29,7 @@ def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("strength", ["simclr", "light", "none"])
+@pytest.mark.parametrize("strength", ["simclr", "light", "gray", "none"])
 def test_presets_keep_shape_and_unit_range(strength: str) -> None:
     out = Augment(32, strength)(images(), gen(0))
     assert out.shape == (6, 3, 32, 32)
@@ -59,6 +60,17 @@ def test_per_sample_generators_make_a_view_independent_of_its_batch() -> None:
 def test_none_preset_at_the_same_size_changes_nothing() -> None:
     x = images(size=32)
     assert torch.allclose(Augment(32, "none")(x, gen(0)), x, atol=1e-6)
+
+
+def test_gray_preset_makes_every_view_grey_and_otherwise_augments_as_simclr() -> None:
+    """The CPU recipe's views carry no palette for the pretext to lean on (issue 13.2)."""
+    x = images()
+    gray = Augment(32, "gray")(x, gen(0))
+    assert torch.allclose(gray[:, 0], gray[:, 1], atol=1e-6)
+    assert torch.allclose(gray[:, 1], gray[:, 2], atol=1e-6)
+    colour = Augment(32, "simclr")(x, gen(0))
+    assert not torch.allclose(colour[:, 0], colour[:, 1], atol=1e-3)
+    assert Augment(32, "gray").config == replace(Augment(32, "simclr").config, grayscale_p=1.0)
 
 
 def test_full_crop_with_certain_flip_is_a_mirror_image() -> None:
