@@ -48,8 +48,9 @@ sys.path.insert(0, str(ROOT))
 
 from harvest.importers import read_records  # noqa: E402
 from render.dialects import build_plan  # noqa: E402
-from render.engine import _CONVERT_FRAGMENT, _CONVERT_VERTEX, CompiledProgram, Engine, _adapt  # noqa: E402
+from render.engine import _CONVERT_FRAGMENT, _CONVERT_VERTEX, CompiledProgram, Engine  # noqa: E402
 from render.program import RenderPassSource, RenderProgram  # noqa: E402
+from render.uniforms import adapt  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 EXAMPLE_PATHS = ("shaders21k", "shadertoys.jsonl", "glslsandbox.jsonl", "gl-transitions.json", "repo")
@@ -94,7 +95,7 @@ class Bare:
             self.semantics["_ip_surface"] = "surfacesize"
         for name, value in image.constants.items():
             if name in self.program:
-                self.program[name].value = _adapt(value, self.program[name])
+                self.program[name].value = adapt(value, self.program[name])
         feedback = {b.uniform: int(b.ref or 0) for b in image.bindings if b.kind == "feedback"}
         self.textures: list[tuple[int, Any]] = []  # (unit, stand-in texture)
         self.feedback: list[tuple[int, int]] = []  # (unit, target of the last frame)
@@ -128,7 +129,7 @@ class Bare:
                 self.sets[size] = [(textures, ctx.framebuffer(textures)) for textures in sets]
         values = self.values(0.0, size, 0)
         for name, semantic in self.semantics.items():
-            self.program[name].value = _adapt(values[semantic], self.program[name])
+            self.program[name].value = adapt(values[semantic], self.program[name])
         ctx.clear_samplers(0, 16)  # ours binds sampler objects; bare uses the textures' own settings
         for unit, texture in self.textures:
             texture.use(unit)

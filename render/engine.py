@@ -22,12 +22,13 @@ GPU driver has no watchdog on a headless context, and a shader that never ends w
 device busy after its process was killed. ``IMAGEPROGRAMS_LOOP_GUARD`` (or ``Engine(loop_guard=)``)
 says ``auto`` (the default: on for a GPU, off for llvmpipe, whose own cap bounds loops), ``on`` or
 ``off``; the renderer string says when the guard is on, so guarded results are kept apart.
+
+Beside it: :mod:`render.uniforms` (what a program's inputs hold at a frame), :mod:`render.targets`
+(the textures a program draws into at one size), :mod:`render.guard` (whether the guard is on).
 """
 
 from __future__ import annotations
 
-import math
-import os
 import time as _time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,22 +37,22 @@ from typing import Any
 
 import numpy as np
 
-from corpus.errors import ExitCode, ImageProgramsError, UsageProblem
+from corpus.errors import ExitCode, ImageProgramsError
 from render.context import DeviceInfo, create_context, device_info
 from render.dialects import Binding, PassPlan, Plan, build_plan
 from render.dialects.flip import takes_vertical_derivatives, upside_down
 from render.dialects.loopguard import (
     REPORT_BINDING,
     REPORT_BLOCK,
-    REPORT_EXTENSION,
     UnguardableLoop,
     guard_loops,
 )
+from render.guard import guard_can_report, loop_guard_choice
 from render.program import RenderProgram
 from render.standins import standin_pixels
+from render.targets import Targets
+from render.uniforms import adapt, adapter, frame_values, size_values
 
-_GL_FLOAT = 0x1406
-_GL_INT = 0x1404
 _GL_SAMPLER_CUBE = 35680
 _GL_SAMPLER_3D = 35679
 
@@ -100,22 +101,6 @@ class LoopGuardRefused(ShaderError):
         self.hint = "the loop guard is on for GPUs (IMAGEPROGRAMS_LOOP_GUARD=off turns it off)"
 
 
-#: The environment variable that says whether the loop guard is on: ``auto``, ``on`` or ``off``.
-LOOP_GUARD_ENV = "IMAGEPROGRAMS_LOOP_GUARD"
-LOOP_GUARD_CHOICES = ("auto", "on", "off")
-
-
-def loop_guard_choice(value: str | None = None) -> str:
-    """``value`` (or ``IMAGEPROGRAMS_LOOP_GUARD``, else ``auto``), checked."""
-    choice = (value or os.environ.get(LOOP_GUARD_ENV) or "auto").strip().lower()
-    if choice not in LOOP_GUARD_CHOICES:
-        raise UsageProblem(
-            f"unknown loop guard setting {choice!r}",
-            hint=f"give one of {', '.join(LOOP_GUARD_CHOICES)} (--loop-guard or {LOOP_GUARD_ENV})",
-        )
-    return choice
-
-
 def _driver_log(exc: Exception) -> tuple[str, str]:
     text = str(exc)
     status = "link_error" if "Linker" in text or "link" in text.lower().split("\n", 1)[0] else "compile_error"
@@ -137,112 +122,6 @@ class _CompiledPass:
     written: list[Any] = field(default_factory=list)
 
 
-def _size_values(size: tuple[int, int]) -> dict[str, Any]:
-    """Uniform values that are the same for every frame at one size."""
-    w, h = size
-    return {
-        "resolution": (float(w), float(h), 1.0),
-        "mouse-shadertoy": (0.0, 0.0, 0.0, 0.0),
-        "mouse-normalised": (0.5, 0.5),
-        "mouse-pixels": (w / 2.0, h / 2.0),
-        "samplerate": 44100.0,
-        "surfacesize": (w / h, 1.0),
-        "ratio": w / h,
-        "zero": 0,
-    }
-
-
-def _frame_values(values: dict[str, Any], t: float, frame: int, dt: float) -> None:
-    """Write the values that change from frame to frame into ``values``."""
-    values["time"], values["frame"] = t, frame
-    values["timedelta"], values["framerate"] = dt, 1.0 / dt
-    values["channeltime"] = [t] * 4
-    # a fixed day, so frames depend on the time asked for and nothing else
-    values["date"] = (2024.0, 0.0, 1.0, 43200.0 + t)
-    values["progress"] = 0.5 - 0.5 * math.cos(math.pi * t / 2.0)
-
-
-class _Targets:
-    """The textures and framebuffers of one program at one resolution."""
-
-    def __init__(self, ctx, compiled: CompiledProgram, size: tuple[int, int]) -> None:
-        self.size = size
-        self.textures: list[Any] = []
-        self.buffers: dict[str, list[Any]] = {}  # name → [latest, spare] textures
-        self.buffer_fbos: dict[int, Any] = {}
-        for p in compiled.passes[:-1]:
-            pair = [self._texture(ctx), self._texture(ctx)]
-            self.buffers[p.plan.name] = pair
-        image = compiled.passes[-1].plan
-        self.image_latest = 0
-        self.fbos: dict[tuple[int, ...], Any] = {}
-        self.image_fbos: list[Any] = [None, None]
-        #: the image pass draws straight into 8 bits: no float picture, no conversion pass
-        self.direct = not compiled.float_picture and compiled.plan.feedback_targets() == 0
-        self.staging: dict[int, np.ndarray] = {}  # components → bottom-up rows, reused
-        if self.direct:
-            pictures = [self._texture(ctx, "f1") for _ in range(image.outputs)]
-            self.image = [pictures, pictures]  # nothing reads the last frame: one set serves
-            self.u8_fbo = None
-        else:
-            self.image = [[self._texture(ctx) for _ in range(image.outputs)] for _ in range(2)]
-            self.u8 = ctx.texture(size, 4, dtype="f1")
-            self.textures.append(self.u8)
-            self.u8_fbo = ctx.framebuffer([self.u8])
-        #: uniform values at this size; the per-frame ones are overwritten by each render
-        self.values = _size_values(size)
-        #: the passes drawn at this size, and whether the picture is drawn upside down
-        self.passes, self.upside_down = compiled.passes_at(size[1])
-
-    def _texture(self, ctx, dtype: str = "f4"):
-        tex = ctx.texture(self.size, 4, dtype=dtype)
-        tex.repeat_x = tex.repeat_y = False
-        self.textures.append(tex)
-        return tex
-
-    def image_fbo(self, ctx, index: int):
-        """The framebuffer of image target set ``index`` (0 or 1)."""
-        fbo = self.image_fbos[index]
-        if fbo is None:
-            fbo = self.image_fbos[index] = self.fbo_for(ctx, self.image[index])
-        return fbo
-
-    def fbo_for(self, ctx, textures: list[Any]):
-        key = tuple(t.glo for t in textures)
-        fbo = self.fbos.get(key)
-        if fbo is None:
-            fbo = self.fbos[key] = ctx.framebuffer(textures)
-        return fbo
-
-    def release(self) -> None:
-        for fbo in self.fbos.values():
-            fbo.release()
-        if self.u8_fbo is not None:
-            self.u8_fbo.release()
-        for tex in self.textures:
-            tex.release()
-
-
-_PROBE_FRAGMENT = """\
-#version 330 core
-uniform int n;
-layout(location = 0) out vec4 o;
-void main() { int i = 0; while (i < n) { i++; } o = vec4(float(i)); }
-"""
-
-
-def _guard_can_report(ctx) -> bool:
-    """Whether the driver compiles the guard's trip flag (a storage buffer in GLSL 3.30): it must
-    list the extension, and a guarded shader must compile (checked once, on a tiny shader)."""
-    if REPORT_EXTENSION not in ctx.extensions:
-        return False
-    try:
-        ctx.program(vertex_shader=_CONVERT_VERTEX, fragment_shader=guard_loops(_PROBE_FRAGMENT)).release()
-    except Exception:  # noqa: BLE001 - moderngl raises a bare Exception with the driver's log
-        return False
-    return True
-
-
 class Engine:
     """One OpenGL context and everything shared between programs (stand-ins, the 8-bit pass)."""
 
@@ -254,7 +133,7 @@ class Engine:
         #: whether programs are compiled with their loops bounded (render.dialects.loopguard)
         self.loop_guard = choice == "on" or (choice == "auto" and not self.device.software)
         #: whether a tripped guard can be seen (a storage buffer; GLSL 3.30 alone has none)
-        self.loop_guard_reports = self.loop_guard and _guard_can_report(self.ctx)
+        self.loop_guard_reports = self.loop_guard and guard_can_report(self.ctx)
         self._loop_flag = None
         if self.loop_guard_reports:
             self._loop_flag = self.ctx.buffer(reserve=4)
@@ -342,36 +221,6 @@ class Engine:
         self.release()
 
 
-def _adapt(value: Any, uniform) -> Any:
-    """Shape a semantic value to the uniform's declared type (vec2 vs vec3, int vs float, arrays)."""
-    n, count = uniform.dimension, uniform.array_length
-    integer = uniform.fmt[-1] in "iuI" and uniform.gl_type != 35670  # bool is set as int too
-    boolean = uniform.gl_type == 35670
-
-    def one(v: Any) -> Any:
-        seq = tuple(v) if isinstance(v, (tuple, list)) else (v,)
-        seq = (seq + (0,) * n)[:n]
-        if boolean:
-            seq = tuple(bool(x) for x in seq)
-        else:
-            seq = tuple(int(x) if integer else float(x) for x in seq)
-        return seq[0] if n == 1 else seq
-
-    if count > 1:
-        items = list(value) if isinstance(value, list) else [value] * count
-        items = (items + [items[-1]] * count)[:count]
-        return [one(v) for v in items]
-    return one(value[0] if isinstance(value, list) else value)
-
-
-def _adapter(uniform) -> Callable[[Any], Any]:
-    """:func:`_adapt` for one uniform, with the common scalar cases (time, frame) made cheap."""
-    if uniform.dimension == 1 and uniform.array_length == 1 and uniform.gl_type in (_GL_FLOAT, _GL_INT):
-        scalar = float if uniform.gl_type == _GL_FLOAT else int
-        return lambda value: scalar(value[0] if isinstance(value, (list, tuple)) else value)
-    return lambda value: _adapt(value, uniform)
-
-
 _FILTERS = {"nearest": "NEAREST", "linear": "LINEAR", "mipmap": "LINEAR_MIPMAP_LINEAR"}
 _UNSET = object()
 
@@ -387,9 +236,9 @@ class CompiledProgram:
         self.plan = plan
         self.float_picture = float_picture
         self.passes: list[_CompiledPass] = []
-        self._targets: OrderedDict[tuple[int, int], _Targets] = OrderedDict()
+        self._targets: OrderedDict[tuple[int, int], Targets] = OrderedDict()
         self._last_size: tuple[int, int] | None = None
-        self._last_targets: _Targets | None = None
+        self._last_targets: Targets | None = None
         self.frame = 0
         self.time_delta = 1.0 / 60.0
         passes = list(plan.passes)
@@ -450,11 +299,11 @@ class CompiledProgram:
                     channel_units[binding.channel] = unit
                 unit += 1
             elif name in p.uniforms:
-                uniforms.append((member, p.uniforms[name], _adapter(member)))
+                uniforms.append((member, p.uniforms[name], adapter(member)))
             elif name == "_ip_surface":
-                uniforms.append((member, "surfacesize", _adapter(member)))
+                uniforms.append((member, "surfacesize", adapter(member)))
             elif name in p.constants:
-                member.value = _adapt(p.constants[name], member)
+                member.value = adapt(p.constants[name], member)
         vao = self.ctx.vertex_array(program, [])
         return _CompiledPass(p, program, vao, uniforms, samplers, channel_units, [_UNSET] * len(uniforms))
 
@@ -477,7 +326,7 @@ class CompiledProgram:
             sampler.texture = self.engine.standin(standin, binding.ref)
         return sampler
 
-    def _targets_for(self, size: tuple[int, int]) -> _Targets:
+    def _targets_for(self, size: tuple[int, int]) -> Targets:
         if size == self._last_size:  # the common case: frame after frame at one size
             return self._last_targets
         targets = self._targets.get(size)
@@ -485,7 +334,7 @@ class CompiledProgram:
             while len(self._targets) >= self.MAX_SIZES:
                 _, old = self._targets.popitem(last=False)
                 old.release()
-            targets = self._targets[size] = _Targets(self.ctx, self, size)
+            targets = self._targets[size] = Targets(self.ctx, self, size)
         else:
             self._targets.move_to_end(size)
         self._last_size, self._last_targets = size, targets
@@ -501,8 +350,8 @@ class CompiledProgram:
 
     def uniform_values(self, t: float, size: tuple[int, int], frame: int) -> dict[str, Any]:
         """Every semantic's value (see :data:`render.dialects.plan.SEMANTICS`) for one frame."""
-        values = _size_values(size)
-        _frame_values(values, float(t), frame, self.time_delta)
+        values = size_values(size)
+        frame_values(values, float(t), frame, self.time_delta)
         return values
 
     def render(self, t: float, size: tuple[int, int], frame: int | None = None) -> None:
@@ -515,7 +364,7 @@ class CompiledProgram:
         targets = self._targets_for(size)
         frame = self.frame if frame is None else frame
         values = targets.values
-        _frame_values(values, float(t), frame, self.time_delta)
+        frame_values(values, float(t), frame, self.time_delta)
         ctx = self.ctx
         for cp in targets.passes:
             p = cp.plan
@@ -535,10 +384,10 @@ class CompiledProgram:
                     chan_res[binding.channel] = (float(tw), float(th), 1.0)
             values["channelresolution"] = chan_res
             written = cp.written
-            for i, (member, semantic, adapt) in enumerate(cp.uniforms):
+            for i, (member, semantic, fit) in enumerate(cp.uniforms):
                 value = values[semantic]
                 if value != written[i]:
-                    member.value = adapt(value)
+                    member.value = fit(value)
                     written[i] = value
             if p.is_image:  # into the spare set: the latest is feedback
                 fbo = targets.image_fbo(ctx, 1 - targets.image_latest)

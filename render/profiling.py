@@ -163,7 +163,9 @@ def validate_one(
         compiled.release()
 
 
-def _over_cap(timings: list[float], cap: float | None, planned: int, min_timed: int = MIN_TIMED_FRAMES) -> bool:
+def _over_cap(
+    timings: list[float], cap: float | None, planned: int, min_timed: int = MIN_TIMED_FRAMES
+) -> bool:
     """Whether a size's frames may stop because the policy rejects them whatever comes next: once
     ``min_timed`` are timed and their median is over ``cap``, or once more than half of the
     ``planned`` frames are over it (the median of them all is then over it, exactly)."""
@@ -177,8 +179,8 @@ def _over_cap(timings: list[float], cap: float | None, planned: int, min_timed: 
 def _likely_slow(previous: dict[str, Any] | None, size: tuple[int, int], cap: float | None) -> bool:
     """Whether a smaller size's median frame, scaled by pixels, says this size is over ``cap``.
     Only a hint: such a size may stop after one frame over the cap instead of three, and one frame
-    under it draws on as any other size (on 13,554 real programs, 2 in 1,000 so predicted were
-    under the cap at 256²)."""
+    under it draws on as any other size (of 13,554 real programs' profiles, 4,505 were so
+    predicted from 64², and 248 of them, 5.5 %, were under the cap at 256²)."""
     if previous is None or cap is None:
         return False
     scale = (size[0] * size[1]) / float(previous["width"] * previous["height"])

@@ -45,8 +45,11 @@ class FrameStats:
 
 def nonfinite_share(picture: np.ndarray) -> float:
     """Share of pixels with a non-finite colour channel (alpha is not shown, so not counted)."""
-    # float64 sums of float32 values cannot overflow, so a finite sum means every value is finite
-    if np.isfinite(picture.sum(dtype=np.float64)):
+    # float64 sums of float32 values cannot overflow, so a finite sum means every value is finite;
+    # +inf and -inf in one picture sum to NaN, which numpy would warn about on the worker's stderr
+    with np.errstate(invalid="ignore"):
+        total = picture.sum(dtype=np.float64)
+    if np.isfinite(total):
         return 0.0
     return float((~np.isfinite(picture[..., :3])).any(axis=-1).mean())
 

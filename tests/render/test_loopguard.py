@@ -298,7 +298,7 @@ def test_the_guard_without_a_report_still_bounds_every_loop(guarded_engine, monk
     """A driver whose GLSL 3.30 has no storage buffers gets every loop bounded, and says so."""
     import render.engine
 
-    monkeypatch.setattr(render.engine, "_guard_can_report", lambda ctx: False)
+    monkeypatch.setattr(render.engine, "guard_can_report", lambda ctx: False)
     engine = Engine(guarded_engine.ctx, loop_guard="on")
     try:
         assert engine.renderer_string.endswith(" | loop guard, unreported")

@@ -111,3 +111,15 @@ def test_jpeg_complexity_is_bytes_per_pixel_of_a_quality_75_jpeg():
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(picture[..., :3])).save(buffer, format="JPEG", quality=75)
     assert stats.jpeg_complexity(picture) == buffer.tell() / (96 * 80)
+
+
+def test_a_picture_with_both_infinities_is_counted_without_a_numpy_warning():
+    """+inf and -inf sum to NaN: numpy's "invalid value" warning went to the validator's terminal
+    once for every such program."""
+    import warnings
+
+    picture = np.zeros((4, 4, 4), np.float32)
+    picture[0, 0, 0], picture[1, 1, 1] = np.inf, -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stats.nonfinite_share(picture) == 2 / 16
