@@ -79,8 +79,8 @@ from pretrain.data import (  # noqa: E402
     _Renderer,
     draw_sample,
     has_history,
-    make_loader,
 )
+from pretrain.loader import make_loader  # noqa: E402
 from pretrain.snapshot import SnapshotData, open_snapshot  # noqa: E402
 
 # Here and in every spawned worker (they import this module): if one aborts, the Python stack of

@@ -123,7 +123,8 @@ def prime(spec: dict) -> dict:
 
 def run_one(spec: dict) -> dict:
     """One configuration, in this process (its environment already set by the parent)."""
-    from pretrain.data import ShaderStream, StreamConfig, make_loader
+    from pretrain.data import ShaderStream, StreamConfig
+    from pretrain.loader import make_loader
     from pretrain.snapshot import open_snapshot
 
     if spec.get("prime"):

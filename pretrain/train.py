@@ -195,7 +195,8 @@ def train(
     continued later with ``resume``."""
     from pretrain.augment import Augment, normalize
     from pretrain.checkpoint import check_compatible, load_checkpoint, save_checkpoint
-    from pretrain.data import ShaderStream, StreamConfig, make_loader
+    from pretrain.data import ShaderStream, StreamConfig
+    from pretrain.loader import make_loader
     from pretrain.methods import build_method
     from pretrain.models import build_backbone
     from pretrain.snapshot import open_snapshot

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from corpus.errors import SnapshotError, UsageProblem
-from pretrain import data
-from pretrain.data import ShaderStream, StreamConfig, _Ring, batch_nbytes, make_loader
+from pretrain import loader
+from pretrain.data import ShaderStream, StreamConfig
+from pretrain.loader import Ring, batch_nbytes, make_loader
 from pretrain.snapshot import open_snapshot
 from tests.pretrain.helpers import SHADERS, make_snapshot
 
@@ -131,7 +132,7 @@ def test_a_loader_starts_no_more_workers_than_it_has_batches_and_refuses_negativ
 
 
 def test_a_worker_waits_for_its_oldest_slot_to_be_taken(monkeypatch):
-    ring = _Ring(workers=1, slots=2, nbytes=batch_nbytes(StreamConfig(size=8, batch_size=2)))
+    ring = Ring(workers=1, slots=2, nbytes=batch_nbytes(StreamConfig(size=8, batch_size=2)))
     first = ring.claim(0, 0)
     assert ring.claim(0, 1) != first
     claimed = []
@@ -142,7 +143,7 @@ def test_a_worker_waits_for_its_oldest_slot_to_be_taken(monkeypatch):
     ring.take(0, 0, StreamConfig(size=8, batch_size=2))
     waiter.join(5)
     assert claimed == [first]
-    monkeypatch.setattr(data, "RING_WAIT_S", 0.05)
+    monkeypatch.setattr(loader, "RING_WAIT_S", 0.05)
     with pytest.raises(RuntimeError, match="to take its batches"):
         ring.claim(0, 4)  # batch 2 was never taken
 

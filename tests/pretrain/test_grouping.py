@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pretrain import data
-from pretrain.data import ShaderStream, StreamConfig, make_loader
+from pretrain.data import ShaderStream, StreamConfig
+from pretrain.loader import make_loader
 from pretrain.snapshot import open_snapshot
 
 GROUPED = StreamConfig(size=16, batch_size=8, seed=3, samples_per_program=4)
