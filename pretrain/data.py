@@ -311,14 +311,31 @@ class ShaderStream(IterableDataset):
         order = np.argsort(-weights, kind="stable")
         return labels[int(order[0])], np.array(labels)[order], weights[order]
 
-    def __iter__(self):
-        from render.context import share_cores
+    def programs_sampled(self) -> int:
+        """How many of the snapshot's programs the stream draws from (those of weight > 0)."""
+        if self.cumulative is None:
+            return len(self.snapshot)
+        return int(np.count_nonzero(np.diff(self.cumulative, prepend=0.0)))
 
+    def prepare_worker(self, workers: int) -> None:
+        """Set up a loader worker's process before its GL context exists (its environment is its
+        own): llvmpipe's rasterizer threads shared with the other workers of all ranks, and its
+        JIT without LLVM's optimisation passes where the stream samples more programs than a
+        worker keeps compiled, so that nearly every group of samples compiles a program: there the
+        quick JIT made a stream of 13,192 real programs 2.2-2.6x as fast (benchmarks/RESULTS.md,
+        issue 11.6); a stream whose programs all stay compiled keeps the optimised one."""
+        from render.context import prefer_quick_jit, share_cores
+
+        size = (self.config.size, self.config.size)
+        share_cores(workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1")), size)
+        if self.programs_sampled() > self.config.cache_programs:
+            prefer_quick_jit()
+
+    def __iter__(self):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        if info is not None:  # a worker's environment is its own; all workers of all ranks render at once
-            size = (self.config.size, self.config.size)
-            share_cores(workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1")), size)
+        if info is not None:
+            self.prepare_worker(workers)
         ring = self._ring if info is not None else None
         renderer = _Renderer(self.snapshot, self.config)
         try:

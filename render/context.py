@@ -176,6 +176,23 @@ def share_cores(processes: int, frame: tuple[int, int] | None = None) -> int | N
     return threads
 
 
+def prefer_quick_jit() -> bool:
+    """Have llvmpipe compile this process's shaders without LLVM's optimisation passes
+    (``GALLIVM_PERF=nopt``), unless the environment already says how; returns whether it set it.
+
+    Why: on llvmpipe a program's first draw compiles it to machine code, and without the passes
+    that takes about half as long while its frames take 1.1-1.25x as long (benchmarks/RESULTS.md,
+    issue 11). Worth it where programs are compiled more often than they are drawn: validation
+    (each program once, a few frames) and a training stream over more programs than a loader
+    worker keeps compiled. Call it before this process's first context (llvmpipe reads the
+    variable once); a GPU ignores it.
+    """
+    if "GALLIVM_PERF" in os.environ:
+        return False
+    os.environ["GALLIVM_PERF"] = "nopt"
+    return True
+
+
 def device_info(ctx) -> DeviceInfo:
     info = ctx.info
     return DeviceInfo(

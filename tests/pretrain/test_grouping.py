@@ -124,3 +124,28 @@ def test_mixup_groups_share_their_programs_and_draw_their_own_weights(snapshot_d
 def test_a_group_size_below_one_is_refused(snapshot_dir):
     with pytest.raises(ValueError, match="samples_per_program must be >= 1"):
         ShaderStream(open_snapshot(snapshot_dir), StreamConfig(samples_per_program=0))
+
+
+def test_a_worker_of_a_stream_over_more_programs_than_it_keeps_compiled_jits_quickly(
+    snapshot_dir, monkeypatch
+):
+    """GALLIVM_PERF=nopt in a loader worker where nearly every group compiles a program (issue 11.6);
+    a stream whose programs all stay compiled keeps the optimised JIT, and a user's setting wins."""
+    import os
+
+    snap = open_snapshot(snapshot_dir)
+    monkeypatch.setenv("LP_NUM_THREADS", "0")  # share_cores leaves a set value alone
+    few = StreamConfig(size=16, batch_size=8, cache_programs=len(snap))
+    many = StreamConfig(size=16, batch_size=8, cache_programs=len(snap) - 1)
+    monkeypatch.delenv("GALLIVM_PERF", raising=False)
+    ShaderStream(snap, few).prepare_worker(2)
+    assert "GALLIVM_PERF" not in os.environ
+    only_two = np.zeros(len(snap))
+    only_two[:2] = 1.0
+    ShaderStream(snap, many, weights=only_two).prepare_worker(2)  # samples 2 programs: all kept
+    assert "GALLIVM_PERF" not in os.environ
+    ShaderStream(snap, many).prepare_worker(2)
+    assert os.environ["GALLIVM_PERF"] == "nopt"
+    monkeypatch.setenv("GALLIVM_PERF", "")
+    ShaderStream(snap, many).prepare_worker(2)
+    assert os.environ["GALLIVM_PERF"] == ""
