@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import aliased
 
 from corpus.code_search import pending_code_index, refresh_code_index
@@ -116,10 +116,8 @@ def list_programs(
                 yield out
 
 
-def count_programs(catalogue: Catalogue, flt: ProgramFilter) -> int:
-    if flt.code:
-        refresh_code_index(catalogue)
-    stmt = apply_filter(
+def _count_statement(catalogue: Catalogue, flt: ProgramFilter) -> Select:
+    return apply_filter(
         select(func.count())
         .select_from(Program)
         .join(Source, Source.id == Program.source_id)
@@ -127,8 +125,46 @@ def count_programs(catalogue: Catalogue, flt: ProgramFilter) -> int:
         flt,
         catalogue.dialect,
     )
+
+
+def count_programs(catalogue: Catalogue, flt: ProgramFilter) -> int:
+    if flt.code:
+        refresh_code_index(catalogue)
     with catalogue.session() as s:
-        return s.execute(stmt).scalar_one()
+        return s.execute(_count_statement(catalogue, flt)).scalar_one()
+
+
+def count_programs_within(catalogue: Catalogue, flt: ProgramFilter, seconds: float) -> tuple[int, bool]:
+    """How many programs ``flt`` selects, and whether that is exact: on PostgreSQL a count that
+    would take longer than ``seconds`` (0: any) is cut off and the planner's estimate given
+    instead, marked not exact; on SQLite always the exact count.
+
+    Why: ``corpus ls`` says "showing 100 of N", and at a million programs counting two filters
+    that each keep a tenth of them (licence and tag: every program's tags tested, then its
+    licence) took 1 s on PostgreSQL where listing the first 100 took 22 ms (benchmarks/RESULTS.md,
+    issue 12). A listing should not wait ten times as long for its footnote."""
+    if catalogue.dialect != "postgresql":
+        return count_programs(catalogue, flt), True
+    if flt.code:
+        refresh_code_index(catalogue)
+    stmt = _count_statement(catalogue, flt)
+    from sqlalchemy.exc import OperationalError
+
+    if seconds > 0:
+        try:
+            with catalogue.session() as s:
+                # LOCAL: only this transaction; the server cancels the count when it runs over
+                s.execute(text(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}"))
+                return s.execute(stmt).scalar_one(), True
+        except OperationalError as exc:
+            if "statement timeout" not in str(exc):
+                raise
+    with catalogue.session() as s:
+        conn = s.connection()
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar_one()
+    top = plan[0]["Plan"]  # the count's aggregate; the rows it counts are its input's estimate
+    return int(top.get("Plans", [top])[0].get("Plan Rows", 0)), False
 
 
 def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:

@@ -215,6 +215,17 @@ def test_ls_sorted_by_seen_shows_when_each_program_was_last_seen_in_iso_utc(db, 
     assert all(ISO_Z.match(json.loads(line)["last_seen"]) for line in out.splitlines())
 
 
+def test_ls_cut_by_its_limit_says_how_many_it_left_out(db, capsys, monkeypatch):
+    """The footnote counts within a time budget, else estimates and says so (corpus.cli)."""
+    import corpus.queries
+
+    code, _, err = corpus_cli(["ls", "--db", db, "--limit", "1"], capsys)
+    assert code == 0 and "showing 1 of 2; --limit 0 shows all" in err
+    monkeypatch.setattr(corpus.queries, "count_programs_within", lambda catalogue, flt, seconds: (2, False))
+    code, _, err = corpus_cli(["ls", "--db", db, "--limit", "1"], capsys)
+    assert code == 0 and "showing 1 of about 2 (estimated" in err
+
+
 def test_times_a_command_prints_from_the_catalogue_are_iso_utc_with_z(db, capsys):
     from datetime import datetime, timedelta, timezone
 
