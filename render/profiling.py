@@ -27,7 +27,7 @@ NEXT_FRAME = 1.0 / 30.0
 #: How many of the smallest sizes draw every time sample twice, 1/30 s apart (temporal change);
 #: larger sizes draw each sample once and take their temporal change from the largest paired size.
 #: One since issue 11.2: whether a program moves shows at 64² as well as at 256², and the 256²
-#: partner frames were a third of validation's time (benchmarks/RESULTS.md).
+#: partner frames cost 7 % of validation's time on a random 400 real programs (benchmarks/RESULTS.md).
 PAIRED_SIZES = 1
 #: Frames drawn at a size at least as large as one whose median frame was over the cap: none
 #: since issue 11.2 (the profile is the smaller size's, a lower bound; such programs were half
