@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,25 +48,12 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from pretrain.loader import RING_KEY, Ring, batch_dict, batch_nbytes, batch_views, mix_k
 from pretrain.snapshot import SnapshotData
+from pretrain.stream_config import StreamConfig
 
 #: Frames rendered (ending at the sampled time) for programs with feedback, after a reset.
 FEEDBACK_FRAMES = 4
 #: Draws before a sample gives up on finding a program that renders.
 MAX_REDRAWS = 16
-
-
-@dataclass
-class StreamConfig:
-    size: int = 64
-    batch_size: int = 64
-    seed: int = 0
-    time_min: float = 0.1
-    time_max: float = 10.0
-    mixup_k: int = 0  # 0 or 1: no MixUp; K >= 2: blend K programs with Dirichlet(alpha) weights
-    mixup_alpha: float = 1.0
-    cache_programs: int = 64  # compiled programs each worker keeps
-    samples_per_program: int = 1  # m: consecutive samples that share a program (module docstring)
-    device: str | None = None  # GL device: auto, cpu, gpu, or an EGL index
 
 
 class ProgramFailed(Exception):

@@ -16,15 +16,16 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from corpus.errors import UsageProblem
+from pretrain.stream_config import StreamConfig
 
-if TYPE_CHECKING:
-    from pretrain.data import ShaderStream, StreamConfig
+#: A :class:`pretrain.data.ShaderStream` (not imported: the stream imports this module).
+ShaderStream = torch.utils.data.IterableDataset
 
 
 def mix_k(config: StreamConfig) -> int:

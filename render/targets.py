@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from render.uniforms import size_values
 
-if TYPE_CHECKING:
-    from render.engine import CompiledProgram
-
 
 class Targets:
     """The textures and framebuffers of one program at one resolution."""
 
-    def __init__(self, ctx, compiled: CompiledProgram, size: tuple[int, int]) -> None:
+    def __init__(self, ctx, compiled: Any, size: tuple[int, int]) -> None:
+        """``compiled``: the :class:`render.engine.CompiledProgram` drawing here (not imported:
+        the engine imports this module)."""
         self.size = size
         self.textures: list[Any] = []
         self.buffers: dict[str, list[Any]] = {}  # name → [latest, spare] textures
