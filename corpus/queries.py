@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, func, literal_column, select, text
 from sqlalchemy.orm import aliased
 
 from corpus.code_search import pending_code_index, refresh_code_index
@@ -116,9 +116,10 @@ def list_programs(
                 yield out
 
 
-def _count_statement(catalogue: Catalogue, flt: ProgramFilter) -> Select:
+def _count_statement(catalogue: Catalogue, flt: ProgramFilter, what=None) -> Select:
+    """``SELECT count(*)`` of the programs ``flt`` selects (or ``SELECT what`` of each of them)."""
     return apply_filter(
-        select(func.count())
+        select(func.count() if what is None else what)
         .select_from(Program)
         .join(Source, Source.id == Program.source_id)
         .join(Licence, Licence.program_id == Program.id, isouter=True),
@@ -159,12 +160,14 @@ def count_programs_within(catalogue: Catalogue, flt: ProgramFilter, seconds: flo
         except OperationalError as exc:
             if "statement timeout" not in str(exc):
                 raise
+    # the planner's estimate of the rows themselves (a count's plan estimates one row, or one a
+    # parallel worker)
+    rows = _count_statement(catalogue, flt, literal_column("1"))
     with catalogue.session() as s:
         conn = s.connection()
-        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        compiled = rows.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar_one()
-    top = plan[0]["Plan"]  # the count's aggregate; the rows it counts are its input's estimate
-    return int(top.get("Plans", [top])[0].get("Plan Rows", 0)), False
+    return int(plan[0]["Plan"]["Plan Rows"]), False
 
 
 def show_program(catalogue: Catalogue, key: str) -> dict[str, Any]:

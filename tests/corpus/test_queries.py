@@ -373,7 +373,7 @@ def test_a_count_over_its_budget_is_cancelled_by_the_server_and_estimated(filled
     from corpus.queries import count_programs_within
 
     slow = select(func.count()).select_from(select(func.pg_sleep(0.5)).subquery())
-    monkeypatch.setattr(corpus.queries, "_count_statement", lambda catalogue, flt: slow)
+    monkeypatch.setattr(corpus.queries, "_count_statement", lambda catalogue, flt, what=None: slow)
     started = time.perf_counter()
     assert count_programs_within(filled, ProgramFilter(), 0.02) == (1, False)
     assert time.perf_counter() - started < 0.45  # cancelled, not waited for
