@@ -24,7 +24,8 @@ where the same code validated twice on that busy machine differs in 3 %: benchma
   picture is near-constant (a two-colour pattern has 1 bit);
 - ``min_coverage = 0.02``: at least 2 % of the canvas differs from the background colour;
 - ``min_temporal_change = 0.0005``: mean change between frames 1/30 s apart (0..1); below it the
-  program is a still picture, which gives one image, not a distribution;
+  program is a still picture, which gives one image, not a distribution (measured at 64², the
+  size validation draws in pairs since issue 11.2; the 256² profile reports it and says so);
 - ``allow_standins = true``: programs whose textures, sound or keyboard were replaced by
   procedural stand-ins are kept (set false to keep only self-contained programs).
 """
