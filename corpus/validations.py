@@ -240,7 +240,8 @@ def _validation_json(v: Validation) -> dict[str, Any]:
 
 
 def _profile_json(p: Profile) -> dict[str, Any]:
-    return {"width": p.width, "height": p.height, **{f: getattr(p, f) for f in PROFILE_FIELDS}}
+    out = {"width": p.width, "height": p.height, **{f: getattr(p, f) for f in PROFILE_FIELDS}}
+    return out | {"stats": p.stats or {}}
 
 
 def store_verdicts(catalogue: Catalogue, verdicts: Iterable[dict[str, Any]], policy_hash: str) -> int:

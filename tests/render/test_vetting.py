@@ -72,6 +72,28 @@ def test_each_threshold_rejects_with_a_reason(change, failed):
     assert len(verdict.reasons) == 1
 
 
+def test_a_frame_time_known_only_as_a_lower_bound_vets_nothing_it_cannot_bound():
+    """A size validation did not draw (a smaller one was over the frame-time cap) has the smaller
+    size's frame time as a lower bound: a policy whose bound is below it rejects as before; one
+    whose bound is above it cannot know, so it rejects and says how to measure (issue 11.2)."""
+    lower = entry(frame_ms_median=70.0, stats={"frames": 0, "lower_bound_from": [16, 16]})
+    verdict = judge(Policy(size=32, max_frame_ms_median=60.0), lower)
+    assert not verdict.vetted and verdict.reasons == ["frame time at 32x32 70 ms > 60 ms"]
+    loose = judge(Policy(size=32, max_frame_ms_median=500.0), lower)
+    assert not loose.vetted and [c.name for c in loose.checks if not c.passed] == ["frame_ms"]
+    assert "at least 70 ms" in loose.reasons[0] and "--again" in loose.reasons[0]
+    measured = entry(frame_ms_median=70.0, stats={"frames": 3})
+    assert judge(Policy(size=32, max_frame_ms_median=500.0), measured).vetted
+
+
+def test_vetting_reads_the_stored_profiles_lower_bound_mark(validated):
+    from corpus.validations import vetting_inputs
+
+    cat, renderer = validated
+    [first, *_] = [e for e in vetting_inputs(cat, renderer) if e["profiles"]]
+    assert all("stats" in p and "frames" in p["stats"] for p in first["profiles"])
+
+
 def test_a_good_program_passes_every_check_and_bad_statuses_stop_early():
     assert judge(SMALL, entry()).vetted
     verdict = judge(SMALL, entry(status="timeout"))
