@@ -62,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "adamw-gray-size64": ADAMW_GRAY | {"size": 64},
     "adamw-gray-steps1000": ADAMW_GRAY | {"steps": 1000},
     "adamw-gray-steps3000": ADAMW_GRAY | {"steps": 3000},
+    "adamw-gray-steps6000": ADAMW_GRAY | {"steps": 6000},
     "adamw-gray-mixup6": ADAMW_GRAY | {"mixup_k": 6},
 }
 
