@@ -8,6 +8,7 @@ on the models only: :mod:`corpus.queries` and :mod:`corpus.validations` both imp
 from __future__ import annotations
 
 from sqlalchemy import Select, Text, and_, exists, func, literal_column, or_, select
+from sqlalchemy.orm import aliased
 
 from corpus.code_search import code_condition
 from corpus.filters import ProgramFilter
@@ -115,15 +116,29 @@ def latest_validation(renderer: str | None):
 
 def status_condition(statuses: list[str], renderer: str | None):
     """A condition on ``program``: its current code's latest validation is in ``statuses``
-    (``unvalidated`` matches programs with none)."""
-    latest = latest_validation(renderer)
-    match = and_(latest.c.code_sha256 == Program.code_sha256, latest.c.dialect == Program.dialect)
+    (``unvalidated`` matches programs with none).
+
+    Each program looks up its own code's validation through the (code, dialect, renderer) index:
+    a correlated subquery over :func:`latest_validation`'s grouped one made SQLite group every
+    validation again for every program (24,029 programs: ``corpus ls --status ok`` took 116 s)."""
+    match = and_(Validation.code_sha256 == Program.code_sha256, Validation.dialect == Program.dialect)
+    if renderer:
+        which = Validation.renderer == renderer
+    else:  # the newest validation of the code, of any renderer
+        other = aliased(Validation)
+        newest = (
+            select(func.max(other.id))
+            .where(other.code_sha256 == Program.code_sha256, other.dialect == Program.dialect)
+            .correlate(Program)
+            .scalar_subquery()
+        )
+        which = Validation.id == newest
     named = [st for st in statuses if st != "unvalidated"]
     conds = []
     if named:
-        conds.append(exists(select(latest.c.id).where(match, latest.c.status.in_(named))))
+        conds.append(exists(select(Validation.id).where(match, which, Validation.status.in_(named))))
     if "unvalidated" in statuses:
-        conds.append(~exists(select(latest.c.id).where(match)))
+        conds.append(~exists(select(Validation.id).where(match, which)))
     return or_(*conds)
 
 
