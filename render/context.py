@@ -176,6 +176,12 @@ def share_cores(processes: int, frame: tuple[int, int] | None = None) -> int | N
     return threads
 
 
+#: The environment that makes llvmpipe's JIT skip LLVM's optimisation passes (see
+#: :func:`prefer_quick_jit`): validation workers get it, and loader workers of a stream over many
+#: programs set it for themselves.
+QUICK_JIT_ENV = {"GALLIVM_PERF": "nopt"}
+
+
 def prefer_quick_jit() -> bool:
     """Have llvmpipe compile this process's shaders without LLVM's optimisation passes
     (``GALLIVM_PERF=nopt``), unless the environment already says how; returns whether it set it.
@@ -187,9 +193,9 @@ def prefer_quick_jit() -> bool:
     worker keeps compiled. Call it before this process's first context (llvmpipe reads the
     variable once); a GPU ignores it.
     """
-    if "GALLIVM_PERF" in os.environ:
+    if any(name in os.environ for name in QUICK_JIT_ENV):
         return False
-    os.environ["GALLIVM_PERF"] = "nopt"
+    os.environ.update(QUICK_JIT_ENV)
     return True
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from corpus.db import Catalogue
 from corpus.errors import ExitCode, ImageProgramsError
 from corpus.filters import ProgramFilter
+from render.context import QUICK_JIT_ENV
 from render.lease import ValidationLease
 from render.profiling import PAIRED_SIZES, PROFILE_TASK, SAMPLE_TIMES
 from render.sandbox import SandboxOptions, SandboxPool, SandboxStats
@@ -32,7 +33,7 @@ from render.vetting import Policy
 #: compile, most of validation's time) takes about half as long and its frames about a fifth
 #: longer; the default vetting policy's timing bounds are set for it (render.vetting). Set
 #: GALLIVM_PERF="" to validate with the optimised JIT (then scale those bounds back).
-VALIDATION_WORKER_ENV = {"GALLIVM_PERF": "nopt"}
+VALIDATION_WORKER_ENV = dict(QUICK_JIT_ENV)
 
 
 @dataclass
