@@ -72,7 +72,7 @@ def _load() -> float:
 
 
 def _write(path: Path, record: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)
@@ -113,12 +113,15 @@ def train_and_probe(
     overrides: dict[str, Any],
     changes: dict[str, Any],
     config_path: Path | None = None,
+    results: Path = RESULTS,
 ) -> dict[str, Any]:
+    """Train one run (``overrides`` over ``config_path``'s recipe) and probe it with the protocol
+    and ``changes``; the record is cached as ``results/NAME.json``."""
     from pretrain.config import TrainConfig
     from pretrain.probe import probe_checkpoint
     from pretrain.train import train
 
-    path = RESULTS / f"{name}.json"
+    path = results / f"{name}.json"
     if path.exists():
         return json.loads(path.read_text())
     out = RUNS / name

@@ -88,6 +88,13 @@ def train_command(
     programs: Annotated[
         int | None, typer.Option(help="Sample only N programs of the snapshot (a seeded choice); 0: all.")
     ] = None,
+    program_list: Annotated[
+        str | None,
+        typer.Option(
+            help="A file of program keys (source:id, one a line) of the snapshot: sample only those "
+            "(with --programs N, N of them). For studies of a licence class or a hand-picked set."
+        ),
+    ] = None,
     samples_per_program: Annotated[
         int | None,
         typer.Option(
@@ -150,6 +157,7 @@ def train_command(
         mixup_alpha=mixup_alpha,
         device=device,
         programs=programs,
+        program_list=program_list,
         samples_per_program=samples_per_program,
         seed=seed,
         out=out,
@@ -233,8 +241,9 @@ def probe_command(
     layer: Annotated[
         list[str] | None,
         typer.Option(
-            help="The stage the probes read, pooled (repeat for several): last (default), "
-            "layer1-layer4 for ResNets, conv1-conv5 for alexnet_small."
+            help="The stage the probes read, pooled (repeat for several): auto (the protocol's: "
+            "layer2 of a ResNet, else the last stage), last, layer1-layer4 for ResNets, "
+            "conv1-conv5 for alexnet_small."
         ),
     ] = None,
     size: Annotated[int | None, typer.Option(help=f"Image side (protocol: {_P.size}).")] = None,

@@ -58,6 +58,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2  # DataLoader workers, each with its own GL context
     programs: int = 0  # 0: sample every program; N: only N of them (a seeded choice): scaling studies
+    # a file of program keys (source:id, one a line): sample only those (with programs: N of them)
+    program_list: str = ""
     mixup_k: int = 0  # K >= 2 blends K programs with Dirichlet(mixup_alpha) weights (paper: 6, 1.0)
     mixup_alpha: float = 1.0
     time_min: float = 0.1

@@ -10,9 +10,14 @@ changed. With the defaults, on a dataset (Fashion-MNIST unless told otherwise):
   10,000 images of the training split and the test set 10,000 of the test split (all of
   Fashion-MNIST's), both drawn once with seed 0, so every model and every probe seed sees the same
   images.
-* **Features.** The encoder's last stage, averaged over positions (its own output; ``layers``
-  picks others, see :mod:`pretrain.layers`), in eval mode, extracted once per model and split and
-  standardised with the training pool's per-feature mean and std. Every probe reads these.
+* **Features.** The architecture's probed stage (``auto``: ``layer2`` of a ResNet, whose 8x8
+  positions at 64 px carry more of what a short pretraining learned than ``layer4``'s 2x2; the
+  last stage of any other encoder), averaged over positions (``layers`` picks others, see
+  :mod:`pretrain.layers`), in eval mode, extracted once per model and split and standardised with
+  the training pool's per-feature mean and std. Every probe reads these. ``probe-v1`` read the
+  last stage: ``probe-v2`` fixed ``layer2`` for ResNets on one training seed's figures (seed 0,
+  +3.7 points at layer2 against +1.0 at the last stage) before the recipe was confirmed on three
+  other seeds.
 * **Linear probe.** Multinomial logistic regression on the whole pool (L-BFGS from zeros, at most
   100 iterations), its L2 weight decay chosen from 1e-5 … 1e-1 on a 20 % hold-out of the pool.
 * **Few-shot linear probes.** The same on 1, 10 and 100 images a class drawn from the pool; with
@@ -47,6 +52,7 @@ from corpus.errors import UsageProblem
 __all__ = [
     "FEW_SHOT_WEIGHT_DECAY",
     "KNN",
+    "AUTO",
     "LAST",
     "LINEAR",
     "MIN_PER_CLASS_TO_SELECT",
@@ -57,10 +63,11 @@ __all__ = [
     "probe_names",
 ]
 
-PROTOCOL_VERSION = "probe-v1"
+PROTOCOL_VERSION = "probe-v2"
 LINEAR = "linear"
 KNN = "knn"
 LAST = "last"  # the encoder's last stage, pooled: its own output (pretrain.layers names the others)
+AUTO = "auto"  # the protocol's stage for the architecture (pretrain.layers.PROBED_STAGE)
 WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 # Too few examples per class to hold some out: a fixed, fairly strong decay instead.
 FEW_SHOT_WEIGHT_DECAY = 1e-2
@@ -78,7 +85,7 @@ class ProbeProtocol:
     seeds: int = 5  # probe seeds 0 … seeds-1
     knn_k: int = 20
     knn_temperature: float = 0.07
-    layers: tuple[str, ...] = (LAST,)
+    layers: tuple[str, ...] = (AUTO,)
     epochs: int = 100  # at most this many L-BFGS iterations a fit
     weight_decays: tuple[float, ...] = WEIGHT_DECAYS
     few_shot_weight_decay: float = FEW_SHOT_WEIGHT_DECAY

@@ -16,8 +16,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -25,6 +26,9 @@ from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
 from pretrain.config import RESUMABLE_CHANGES, TrainConfig, peak_lr, samples_per_program_for
 from pretrain.outputs import check_folder, make_folder
 from pretrain.stopping import StopRequest, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from pretrain.snapshot import SnapshotData
 
 
 def _check_resumed_config(saved: dict[str, Any], config: TrainConfig, step: int, out: Path) -> None:
@@ -49,13 +53,18 @@ def _check_resumed_config(saved: dict[str, Any], config: TrainConfig, step: int,
         )
 
 
-def _choose_group_size(config: TrainConfig, programs: int) -> None:
-    """Fill in ``samples_per_program`` where it is 0 (auto), from the programs sampled and the
-    cache: chosen once, then recorded in config.json and the checkpoint, so a resume (which may
-    change ``cache_programs``) streams the same samples."""
+def _choose_group_size(config: TrainConfig, sampled: int) -> None:
+    """Fill in ``samples_per_program`` where it is 0 (auto), from the number of programs sampled
+    and the cache: chosen once, then recorded in config.json and the checkpoint, so a resume
+    (which may change ``cache_programs``) streams the same samples."""
     if not config.samples_per_program:
-        sampled = config.programs if 0 < config.programs < programs else programs
         config.samples_per_program = samples_per_program_for(sampled, config.cache_programs)
+
+
+def sampled_count(n: int, programs: int, allowed: Sequence[int] | None) -> int:
+    """How many programs a run samples: ``programs`` of the allowed ones (all when 0)."""
+    pool = n if allowed is None else len(set(allowed))
+    return programs if 0 < programs < pool else pool
 
 
 def lr_at(config: TrainConfig, step: int, world_size: int) -> float:
@@ -69,17 +78,45 @@ def lr_at(config: TrainConfig, step: int, world_size: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def program_subset(n: int, programs: int, seed: int):
-    """Sampling weights that keep ``programs`` of the ``n`` programs (a seeded choice), or None for
-    all. Labels stay the snapshot's indices, so runs over subsets share one label space."""
-    if not programs or programs >= n:
-        return None
+def program_subset(n: int, programs: int, seed: int, allowed: Sequence[int] | None = None):
+    """Sampling weights that keep ``programs`` of the ``n`` programs (a seeded choice; of the
+    ``allowed`` indices only, when given), or None for all. Labels stay the snapshot's indices, so
+    runs over subsets share one label space."""
     import numpy as np
 
-    chosen = np.random.default_rng([seed, 7919]).permutation(n)[:programs]
+    pool = np.arange(n) if allowed is None else np.unique(np.asarray(allowed, dtype=np.int64))
+    if allowed is None and (not programs or programs >= n):
+        return None
+    if programs and programs < len(pool):
+        pool = pool[np.random.default_rng([seed, 7919]).permutation(len(pool))[:programs]]
     weights = np.zeros(n)
-    weights[chosen] = 1.0
+    weights[pool] = 1.0
     return weights
+
+
+def read_program_list(path: str | Path, snapshot: SnapshotData) -> list[int]:
+    """The snapshot indices of the programs a ``program_list`` file names (``source:id`` a line;
+    blank lines and ``#`` comments skipped). A key the snapshot lacks is an error that names it."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UsageProblem(
+            f"cannot read the program list {path}: {exc.strerror or exc}",
+            hint="pass a text file of program keys (source:id), one a line",
+        ) from None
+    keys = [line.split("#", 1)[0].strip() for line in lines]
+    keys = [k for k in keys if k]
+    index = {snapshot.entries[i]["program"]: i for i in range(len(snapshot))}
+    missing = [k for k in keys if k not in index]
+    if missing or not keys:
+        raise UsageProblem(
+            f"the program list {path} names {len(missing)} program(s) not in snapshot "
+            f"{snapshot.name}: {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}"
+            if missing
+            else f"the program list {path} names no program",
+            hint='list keys as the snapshot\'s manifest.jsonl writes them (its "program" field)',
+        )
+    return sorted({index[k] for k in keys})
 
 
 def _distributed() -> tuple[int, int]:
@@ -208,6 +245,8 @@ def train(
     # every check comes before the run folder is made: a run that cannot start leaves nothing
     check_folder(out)
     snapshot = open_snapshot(config.snapshot, db=config.db or None)
+    allowed = read_program_list(config.program_list, snapshot) if config.program_list else None
+    sampled = sampled_count(len(snapshot), config.programs, allowed)
 
     torch.manual_seed(config.seed)
     backbone, dim = build_backbone(config.arch)
@@ -233,7 +272,7 @@ def train(
         check_compatible(ckpt, arch=config.arch, manifest_sha256=snapshot.manifest_sha256)
         if "samples_per_program" not in (ckpt.get("config") or {}):  # a run from before groups
             config.samples_per_program = config.samples_per_program or 1
-        _choose_group_size(config, len(snapshot))
+        _choose_group_size(config, sampled)
         _check_resumed_config(ckpt.get("config") or {}, config, int(ckpt["step"]), out)
         method.load_state_dict(ckpt["method"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -246,7 +285,7 @@ def train(
             hint="pass --resume to continue it, or choose another --out",
         )
     resumed_from = step
-    _choose_group_size(config, len(snapshot))
+    _choose_group_size(config, sampled)
     if config.method == "simclr":  # a group's other images are no negatives (pretrain.methods)
         method.exclude_same_program = config.samples_per_program > 1
     if rank == 0:
@@ -275,7 +314,7 @@ def train(
         start_batch=step,
         rank=rank,
         world_size=world,
-        weights=program_subset(len(snapshot), config.programs, config.seed),
+        weights=program_subset(len(snapshot), config.programs, config.seed, allowed),
         max_batches=min(config.steps, stop_at or config.steps) - step,
     )
     augment = Augment(config.size, config.augment or ("light" if config.method == "supervised" else "simclr"))
@@ -382,7 +421,7 @@ def train(
         "compiles": compiles,  # programs this rank's loader compiled in this run
         "samples_per_program": config.samples_per_program,
         "programs": len(snapshot),
-        "programs_sampled": config.programs or len(snapshot),
+        "programs_sampled": sampled,
         "world_size": world,
     }
     if rank == 0:

@@ -73,13 +73,15 @@ def test_train_resume_export_and_preview(snapshot_dir, tmp_path, capsys):
     assert (
         report["models"]["random-init"]["arch"] == "resnet18" and report["models"]["checkpoint"]["step"] == 5
     )
-    assert report["protocol"]["version"] == "probe-v1" and report["protocol"]["size"] == 64
+    assert report["protocol"]["version"] == "probe-v2" and report["protocol"]["size"] == 64
     assert report["protocol"]["few_shot"] == [1, 2] and report["protocol"]["seeds"] == 2
-    assert list(report["gain"]["layer4"]) == ["linear", "1-shot", "2-shot", "knn"]
-    code, stdout, err = pretrain([*probe, "--layer", "layer2", "--baseline", "none"], capsys)
+    # the protocol's stage of a ResNet is layer2 (probe-v2)
+    assert list(report["gain"]) == ["layer2"]
+    assert list(report["gain"]["layer2"]) == ["linear", "1-shot", "2-shot", "knn"]
+    code, stdout, err = pretrain([*probe, "--layer", "layer3", "--baseline", "none"], capsys)
     assert code == 0, err
-    assert f"layer layer2  {out / 'ckpt.pt'} (step 5)\n" in stdout and "random-init" not in stdout
-    assert "\n1-shot " in stdout and "k-NN (k=20)" in stdout and "protocol probe-v1 (modified)" in stdout
+    assert f"layer layer3  {out / 'ckpt.pt'} (step 5)\n" in stdout and "random-init" not in stdout
+    assert "\n1-shot " in stdout and "k-NN (k=20)" in stdout and "protocol probe-v2 (modified)" in stdout
     code, _, err = pretrain([*probe, "--layer", "conv9"], capsys)
     assert code == 2 and "resnet18 has no layer 'conv9'" in err and "layer1, layer2" in err
     code, _, err = pretrain([*probe, "--few-shot", "1,ten"], capsys)

@@ -125,7 +125,7 @@ def test_the_protocol_records_its_constants_and_refuses_nonsense() -> None:
     record = ProbeProtocol().record()
     assert record["version"] == PROTOCOL_VERSION and record["default"] is True
     assert (record["size"], record["max_train"], record["max_test"]) == (64, 10_000, 10_000)
-    assert record["few_shot"] == (1, 10, 100) and record["seeds"] == 5 and record["layers"] == ("last",)
+    assert record["few_shot"] == (1, 10, 100) and record["seeds"] == 5 and record["layers"] == ("auto",)
     assert (record["knn_k"], record["knn_temperature"], record["knn_metric"]) == (20, 0.07, "cosine")
     assert ProbeProtocol(few_shot=(100, 1, 10)).record()["default"] is True  # order does not matter
     assert ProbeProtocol(seeds=3).record()["default"] is False
@@ -169,8 +169,15 @@ def test_an_unknown_layer_is_a_usage_error_that_lists_the_known_ones() -> None:
     encoder, _ = build_backbone("alexnet_small")
     with pytest.raises(UsageProblem, match="alexnet_small has no layer 'layer4'") as info:
         resolve_layers(encoder, ["layer4"])
-    assert info.value.hint == "choose one of: last, conv1, conv2, conv3, conv4, conv5"
+    assert info.value.hint == "choose one of: auto, last, conv1, conv2, conv3, conv4, conv5"
     assert resolve_layers(encoder, ["last", "conv5", "conv2"]) == ("conv5", "conv2")
+
+
+def test_auto_reads_layer2_of_a_resnet_and_the_last_stage_of_other_encoders() -> None:
+    assert resolve_layers(build_backbone("resnet18")[0], ["auto"]) == ("layer2",)
+    assert resolve_layers(build_backbone("resnet50")[0], ["auto", "last"]) == ("layer2", "layer4")
+    assert resolve_layers(build_backbone("alexnet_small")[0], ["auto", "last"]) == ("conv5",)
+    assert resolve_layers(torch.nn.Linear(3, 2), ["auto"]) == ("last",)
 
 
 def test_an_encoder_of_unknown_stages_is_read_at_its_output() -> None:
@@ -181,7 +188,7 @@ def test_an_encoder_of_unknown_stages_is_read_at_its_output() -> None:
         assert list(out) == ["last"] and torch.equal(out["last"], encoder(x))
     with pytest.raises(UsageProblem, match="Sequential has no layer 'layer3'") as info:
         PooledStages(encoder, ["layer3"])
-    assert info.value.hint == "choose one of: last"
+    assert info.value.hint == "choose one of: auto, last"
 
 
 def test_the_table_shows_each_model_and_the_gain() -> None:
@@ -203,7 +210,7 @@ def test_the_table_shows_each_model_and_the_gain() -> None:
         "gain": {"layer4": {"linear": {"mean": 0.0211, "std": 0.0011}}},
     }
     table = format_report(report)
-    assert "protocol probe-v1 (modified): 64 px, 10000 train / 10000 test images, 2 probe seeds" in table
+    assert "protocol probe-v2 (modified): 64 px, 10000 train / 10000 test images, 2 probe seeds" in table
     assert "layer layer4  ckpt.pt (step 400)  random-init r18  gain" in table
     assert "linear        85.12 ± 0.21        83.01 ± 0.10     +2.11 ± 0.11" in table
     assert "±0.36 points" in table

@@ -13,7 +13,9 @@ import torch
 from corpus.errors import ImageProgramsError, UsageProblem
 from pretrain.checkpoint import load_checkpoint
 from pretrain.config import TrainConfig, run_config
-from pretrain.train import lr_at, train
+from pretrain.data import ShaderStream, StreamConfig
+from pretrain.snapshot import open_snapshot
+from pretrain.train import lr_at, program_subset, read_program_list, train
 from tests.conftest import ROOT
 from tests.pretrain.helpers import SHADERS, make_snapshot
 
@@ -161,6 +163,47 @@ def test_config_from_toml_with_overrides_and_clear_errors(tmp_path, snapshot_dir
         with pytest.raises(UsageProblem, match="workers must be between 0 and") as caught:
             TrainConfig.load(None, snapshot="x", workers=workers)
         assert "GL context" in caught.value.hint
+
+
+def test_program_subset_keeps_n_of_all_or_n_of_the_allowed_programs():
+    assert program_subset(10, 0, 0) is None and program_subset(10, 10, 0) is None
+    assert program_subset(10, 3, 0).sum() == 3
+    allowed = program_subset(10, 0, 0, [7, 2, 2, 5])
+    assert allowed.nonzero()[0].tolist() == [2, 5, 7]
+    for seed in range(5):  # N of the allowed ones, a seeded choice
+        chosen = program_subset(10, 2, seed, [7, 2, 5]).nonzero()[0].tolist()
+        assert len(chosen) == 2 and set(chosen) <= {2, 5, 7}
+        assert chosen == program_subset(10, 2, seed, [2, 5, 7]).nonzero()[0].tolist()
+
+
+def test_a_program_list_restricts_the_stream_and_the_run_to_its_programs(snapshot_dir, tmp_path):
+    snap = open_snapshot(snapshot_dir)
+    keys = [e["program"] for e in snap.entries]
+    listed = tmp_path / "two.txt"
+    listed.write_text(f"# the study's choice\n{keys[3]}\n\n{keys[1]}  # a comment\n")
+    allowed = read_program_list(listed, snap)
+    assert allowed == [1, 3]
+    stream = ShaderStream(
+        snap, StreamConfig(size=16, batch_size=8), weights=program_subset(len(snap), 0, 0, allowed)
+    )
+    labels = torch.cat([b["labels"] for b, _ in zip(stream, range(3), strict=False)])
+    assert set(labels.tolist()) == {1, 3}
+    summary = train(config(snapshot_dir, tmp_path / "run", steps=2, program_list=str(listed)))
+    assert summary["programs_sampled"] == 2 and summary["programs"] == len(snap)
+    assert run_config(tmp_path / "run")["program_list"] == str(listed)
+
+
+def test_a_program_list_naming_programs_the_snapshot_lacks_is_refused_before_a_run(snapshot_dir, tmp_path):
+    listed = tmp_path / "list.txt"
+    listed.write_text("shadertoy:tGrad\nshadertoy:nope\n")
+    with pytest.raises(UsageProblem, match="names 1 program\\(s\\) not in snapshot .*shadertoy:nope") as info:
+        train(config(snapshot_dir, tmp_path / "run", program_list=str(listed)))
+    assert "manifest.jsonl" in info.value.hint and not (tmp_path / "run").exists()
+    listed.write_text("# nothing\n")
+    with pytest.raises(UsageProblem, match="names no program"):
+        train(config(snapshot_dir, tmp_path / "run", program_list=str(listed)))
+    with pytest.raises(UsageProblem, match="cannot read the program list"):
+        train(config(snapshot_dir, tmp_path / "run", program_list=str(tmp_path / "missing.txt")))
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():

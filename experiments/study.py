@@ -1,0 +1,293 @@
+"""Issue 13.3 and 13.4: the paper's findings, and what a licence-clean corpus costs, on real programs.
+
+    python experiments/study.py lists SNAPSHOT DB          # the program lists the groups train on
+    python experiments/study.py run SNAPSHOT GROUP [SEED ...]
+    python experiments/study.py report                     # tables, plots, experiments/RESULTS.md
+
+SNAPSHOT is an exported snapshot of every vetted program of the real corpus (``corpus snapshot
+create vetted-all --vetted --allow noncommercial``, then ``corpus snapshot export``); DB the
+catalogue it came from (its profiles give the diversity score). Every run is the CPU recipe
+(``configs/cpu-quick.toml``: SupCon, ResNet-18 at 32 px, grey views, AdamW) for ``STUDY_STEPS``
+steps of 64 images (default 1,000: 64,000 images, the same for every run, so groups compare at a
+fixed number of images), with one change, probed with the protocol (``probe-v2``: 10,000/10,000
+Fashion-MNIST images at 64 px; its whole-pool linear probe at ``layer2``, the protocol's stage,
+one probe seed since the whole-pool probe reads the same images whatever the seed) against the
+same network at random init (``recipe.py``'s cached baseline).
+
+Groups (a run a training seed; seeds default to 0 and 1):
+
+* ``programs``: 1, 10, 100, 1,000 and all programs (``--programs N``: a seeded choice per seed);
+* ``licence``: the permissive and public-domain programs (``clean``), as many non-commercial ones
+  chosen at random (``nc``), and all;
+* ``diversity``: the top third of the programs by a diversity score against a random third;
+* ``mixup``: MixUp of 2 and 6 programs (Dirichlet, alpha 1) against none;
+* ``methods``: SimCLR, supervised (program index) and MoCo v2 against SupCon.
+
+The diversity score of a program is the mean of its percentile ranks, among the snapshot's
+programs, of three vetting statistics of its 256x256 profile: ``diversity`` (how far its frames at
+different times are apart), ``colourfulness`` (Hasler and Süsstrunk) and ``entropy`` (of its
+colour histogram). Runs write ``results/study/NAME.json`` and are skipped once written, so the
+script resumes; run it under ``nice -n 10`` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from recipe import FULL, HERE, RECIPE, baseline, train_and_probe
+from recipe import RESULTS as RECIPE_RESULTS
+
+RESULTS = HERE / "results" / "study"
+LISTS = RESULTS / "lists"
+STEPS = int(os.environ.get("STUDY_STEPS", "1000"))
+#: The probe: the protocol's images and stage; one probe seed (the whole-pool linear probe reads
+#: the same images whatever the seed) and only the 100-shot probe (1-shot's noise would drown these
+#: gaps). Features stop at layer2: half the cost of a whole pass.
+PROBE = {"layers": ("auto",), "seeds": 1, "few_shot": (100,)}
+SCORE_STATS = ("diversity", "colourfulness", "entropy")
+COUNTS = (1, 10, 100, 1000, 0)  # 0: all
+BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
+
+
+def _entries(snapshot: str) -> list[dict[str, Any]]:
+    lines = (Path(snapshot) / "manifest.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _write_list(name: str, keys: list[str], why: str) -> None:
+    LISTS.mkdir(parents=True, exist_ok=True)
+    (LISTS / f"{name}.txt").write_text(f"# {why} ({len(keys)} programs)\n" + "".join(f"{k}\n" for k in keys))
+
+
+def _percentiles(values: list[float]) -> list[float]:
+    """Each value's percentile rank in ``values`` (ties share their mean rank), 0 … 1."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 / max(1, len(values) - 1)
+        i = j + 1
+    return ranks
+
+
+def diversity_scores(snapshot: str, db: str) -> dict[str, float]:
+    """{program key: score} for the snapshot's programs (see the module docstring)."""
+    from corpus.db import open_catalogue
+    from corpus.filters import ProgramFilter
+    from corpus.validations import vetting_inputs
+
+    keys = {e["program"] for e in _entries(snapshot)}
+    stats: dict[str, dict[str, float]] = {}
+    catalogue = open_catalogue(db)
+    for item in vetting_inputs(catalogue, None, ProgramFilter(vetted=True, include_duplicates=True)):
+        if item["program"] not in keys:
+            continue
+        largest = max(item["profiles"], key=lambda p: p["width"] * p["height"], default=None)
+        if largest is not None:
+            stats[item["program"]] = {s: float(largest[s]) for s in SCORE_STATS}
+    catalogue.close()
+    missing = keys - set(stats)
+    if missing:
+        sys.exit(f"{len(missing)} programs of {snapshot} have no profile in {db}, e.g. {sorted(missing)[:3]}")
+    programs = sorted(stats)
+    ranks = {s: _percentiles([stats[p][s] for p in programs]) for s in SCORE_STATS}
+    return {p: statistics.mean(ranks[s][i] for s in SCORE_STATS) for i, p in enumerate(programs)}
+
+
+def make_lists(snapshot: str, db: str) -> None:
+    """The program lists of the licence and diversity groups, with the figures behind them."""
+    entries = _entries(snapshot)
+    clean = [e["program"] for e in entries if e["licence_class"] in ("permissive", "public-domain")]
+    nc = [e["program"] for e in entries if e["licence_class"] == "noncommercial"]
+    _write_list("clean", clean, "permissive and public-domain programs of the snapshot")
+    _write_list("nc", nc, "non-commercial programs of the snapshot (runs take as many as clean has)")
+    scores = diversity_scores(snapshot, db)
+    ranked = sorted(scores, key=lambda k: (-scores[k], k))
+    third = len(ranked) // 3
+    _write_list("diverse", ranked[:third], f"top third by diversity score ({', '.join(SCORE_STATS)})")
+    summary = {
+        "snapshot": snapshot,
+        "programs": len(entries),
+        "clean": len(clean),
+        "nc": len(nc),
+        "third": third,
+        "score_top_third_min": round(scores[ranked[third - 1]], 4),
+        "clean_mean_score": round(statistics.mean(scores[k] for k in clean), 4),
+        "nc_mean_score": round(statistics.mean(scores[k] for k in nc), 4),
+    }
+    (LISTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+#: The recipe unchanged on every program: one run a seed that the programs, licence, mixup and
+#: methods groups all compare against (its name says so).
+RECIPE_RUN = {"recipe-all": {}}
+
+
+def group_runs(group: str) -> dict[str, dict[str, Any]]:
+    """{run name without its seed: the overrides of the recipe} of one group."""
+    summary = json.loads((LISTS / "summary.json").read_text())
+    if group == "programs":
+        return {f"programs-{n}": {"programs": n} for n in COUNTS if n} | RECIPE_RUN
+    if group == "licence":
+        return {
+            "licence-clean": {"program_list": str(LISTS / "clean.txt")},
+            "licence-nc": {"program_list": str(LISTS / "nc.txt"), "programs": summary["clean"]},
+        } | RECIPE_RUN
+    if group == "diversity":
+        return {
+            "diversity-top": {"program_list": str(LISTS / "diverse.txt")},
+            "diversity-random": {"programs": summary["third"]},
+        }
+    if group == "mixup":
+        return {"mixup-2": {"mixup_k": 2}, "mixup-6": {"mixup_k": 6}} | RECIPE_RUN
+    if group == "methods":
+        return {f"method-{m}": {"method": m} for m in ("simclr", "supervised", "mocov2")} | RECIPE_RUN
+    sys.exit(f"unknown group {group!r}: programs, licence, diversity, mixup or methods")
+
+
+def run(snapshot: str, group: str, seeds: list[int]) -> None:
+    baseline(0, FULL, "full")  # the random-init baseline, cached by recipe.py
+    for seed in seeds:
+        for name, overrides in group_runs(group).items():
+            train_and_probe(
+                f"{name}-steps{STEPS}-s{seed}",
+                snapshot,
+                {"steps": STEPS, "seed": seed, **overrides},
+                PROBE,
+                config_path=RECIPE,
+                results=RESULTS,
+            )
+
+
+def _rows() -> dict[str, list[dict[str, Any]]]:
+    """{run name without its seed: its records}."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        record = json.loads(path.read_text())
+        rows.setdefault(record["name"].rsplit("-s", 1)[0], []).append(record)
+    return rows
+
+
+def _cell(values: list[float], base: float | None = None) -> str:
+    if not values:
+        return "not run"
+    mean = statistics.mean(values)
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    gain = f" ({mean - base:+.2f})" if base is not None else ""
+    return f"{mean:.2f}{spread}{gain} (n={len(values)})"
+
+
+def report() -> None:
+    """Print the tables and write them, with plots, into experiments/RESULTS.md between markers."""
+    base_record = json.loads((RECIPE_RESULTS / "random-init-full-i0.json").read_text())["linear"]
+    rows = _rows()
+    steps = {r["summary"]["steps"] for records in rows.values() for r in records}
+    lines = [
+        BEGIN,
+        "## The paper's findings and the licence study on real programs (issues 13.3, 13.4)",
+        "",
+        "Made by `python experiments/study.py run SNAPSHOT GROUP SEEDS`, then `report`; the set-up is in",
+        "the script's docstring. Snapshot: every vetted program of `../shared/corpus` (13,192).",
+        f"Every run: the CPU recipe for {', '.join(map(str, sorted(steps)))} steps of 64 images, one",
+        "change; whole-pool linear probe (probe-v2, 10,000/10,000 images at 64 px), top-1 %, mean ±",
+        "standard deviation over training seeds, and the gain over random init at the protocol's",
+        f"stage (layer2: {base_record['layer2']:.2f}).",
+        "",
+        "| run | programs sampled | layer2 linear top-1 % (gain) | training images/s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, records in rows.items():
+        cell = _cell([r["linear"]["layer2"] for r in records], base_record["layer2"])
+        speed = statistics.mean(r["summary"]["images_per_s"] for r in records)
+        lines.append(f"| {name} | {records[0]['summary']['programs_sampled']} | {cell} | {speed:.0f} |")
+    lines += ["", *plots(rows, base_record), END]
+    text = "\n".join(lines)
+    print(text)
+    page = HERE / "RESULTS.md"
+    old = page.read_text()
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    page.write_text(new)
+
+
+def plots(rows: dict[str, list[dict[str, Any]]], base: dict[str, float]) -> list[str]:
+    """Accuracy against the number of programs, and against the licence and diversity sets."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ["(matplotlib is not installed: no plots)", ""]
+    out = []
+    counts = sorted(
+        (r[0]["summary"]["programs_sampled"], [x["linear"]["layer2"] for x in r])
+        for name, r in rows.items()
+        if name.startswith(("programs-", "recipe-all-"))
+    )
+    if counts:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        xs = [n for n, _ in counts]
+        ax.errorbar(
+            xs,
+            [statistics.mean(v) for _, v in counts],
+            yerr=[statistics.stdev(v) if len(v) > 1 else 0 for _, v in counts],
+            marker="o",
+            capsize=3,
+            label="SupCon recipe, layer2",
+        )
+        ax.axhline(base["layer2"], color="grey", linestyle="--", label="random init")
+        ax.set_xscale("log")
+        ax.set_xlabel("programs sampled (log scale), fixed number of images")
+        ax.set_ylabel("Fashion-MNIST linear probe top-1 %")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(HERE / "study-programs.png", dpi=110)
+        out += ["![accuracy against the number of programs](study-programs.png)", ""]
+    sets = [
+        (name, [x["linear"]["layer2"] for x in r])
+        for name, r in rows.items()
+        if name.startswith(("licence-", "diversity-", "recipe-all-"))
+    ]
+    if sets:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        labels = [name.rsplit("-steps", 1)[0].replace("recipe-all", "all") for name, _ in sets]
+        ax.bar(
+            labels,
+            [statistics.mean(v) - base["layer2"] for _, v in sets],
+            yerr=[statistics.stdev(v) if len(v) > 1 else 0 for _, v in sets],
+            capsize=3,
+        )
+        ax.set_ylabel("gain over random init, points (layer2)")
+        ax.tick_params(axis="x", labelrotation=20)
+        fig.tight_layout()
+        fig.savefig(HERE / "study-sets.png", dpi=110)
+        out += ["![gain by licence set and by diversity](study-sets.png)", ""]
+    return out
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in ("lists", "run", "report"):
+        sys.exit(__doc__)
+    if argv[0] == "lists":
+        make_lists(argv[1], argv[2])
+    elif argv[0] == "run":
+        run(argv[1], argv[2], [int(s) for s in argv[3:]] or [0, 1])
+    else:
+        report()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
