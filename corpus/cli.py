@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,23 +21,24 @@ from corpus.cli_options import (
     Statuses,
     Tags,
     Vetted,
-    check_choices,
     program_filter,
 )
-from corpus.cliutils import DbOption, JsonOption, emit_json, emit_rows, entry_point, new_app, progress, warn
+from corpus.cli_snapshot import snapshot_app
+from corpus.cliutils import (
+    DbOption,
+    JsonOption,
+    db_module,
+    emit_json,
+    emit_rows,
+    entry_point,
+    new_app,
+    progress,
+    warn,
+)
 from corpus.errors import UsageProblem
-from corpus.filters import LICENCE_CLASSES, SORT_NAMES
-
-
-def _db():
-    """corpus.db, imported on use: SQLAlchemy would otherwise slow every --help by 0.3 s."""
-    from corpus import db
-
-    return db
-
+from corpus.filters import SORT_NAMES
 
 app = new_app("corpus", "Query the shader catalogue, de-duplicate it, and freeze snapshots for training.")
-snapshot_app = new_app("snapshot", "Create, list, export and verify immutable snapshots.")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(db_app, name="db")
 
@@ -115,7 +114,7 @@ def ls_command(
     )
     # a takedown hides a program here as in snapshots; --excluded shows only what takedowns hide
     flt.include_excluded = flt.only_excluded = excluded
-    catalogue = _db().open_catalogue(db)
+    catalogue = db_module().open_catalogue(db)
     rows = list_programs(catalogue, flt, limit=limit or None, sort=sort)
     fmt = "json" if json_out else "csv" if csv_out else "table"
     # sorted by when programs were last seen, a table shows when (--json and --csv always do)
@@ -143,7 +142,7 @@ def show_command(
     """
     from corpus.queries import show_program
 
-    info = show_program(_db().open_catalogue(db), program)
+    info = show_program(db_module().open_catalogue(db), program)
     if json_out:
         emit_json(info)
         return
@@ -230,7 +229,7 @@ def licence_command(
 
     if engine not in ("builtin", "scancode"):
         raise UsageProblem(f"unknown engine {engine!r}", hint="use builtin or scancode")
-    info = show_program(_db().open_catalogue(db), program)
+    info = show_program(db_module().open_catalogue(db), program)
     passes = sorted(info["passes"], key=lambda p: p["type"] != "image")
     codes = [p["code"] for p in passes]
     if engine == "scancode":
@@ -270,7 +269,7 @@ def stats_command(db: DbOption = None, json_out: JsonOption = False) -> None:
     """
     from corpus.queries import stats
 
-    info = stats(_db().open_catalogue(db))
+    info = stats(db_module().open_catalogue(db))
     if json_out:
         emit_json(info)
         return
@@ -324,7 +323,7 @@ def dedup_command(
         raise UsageProblem("--threshold must be above 0 and at most 1", hint="the default is 0.85")
     if workers is None:
         workers = os.cpu_count() or 1
-    catalogue = _db().open_catalogue(db)
+    catalogue = db_module().open_catalogue(db)
     with progress("hashing programs", total=near_duplicate_candidates(catalogue)) as advance:
         result = mark_near_duplicates(catalogue, threshold=threshold, workers=workers, progress=advance)
     if json_out:
@@ -347,7 +346,7 @@ def index_command(db: DbOption = None, json_out: JsonOption = False) -> None:
     """
     from corpus.queries import pending_code_index, refresh_code_index
 
-    catalogue = _db().open_catalogue(db)
+    catalogue = db_module().open_catalogue(db)
     with progress("indexing code", total=pending_code_index(catalogue)) as advance:
         n = refresh_code_index(catalogue, progress=advance)
     if json_out:
@@ -374,7 +373,11 @@ def exclude_command(
     from corpus.exclusions import add_exclusion
 
     row = add_exclusion(
-        _db().open_catalogue(db, create=True), program=program, author=author, source=source, reason=reason
+        db_module().open_catalogue(db, create=True),
+        program=program,
+        author=author,
+        source=source,
+        reason=reason,
     )
     if json_out:
         emit_json(row)
@@ -421,7 +424,7 @@ def exclusions_ls(db: DbOption = None, json_out: JsonOption = False) -> None:
 def _list_exclusions(db: str | None, json_out: bool) -> None:
     from corpus.exclusions import list_exclusions
 
-    rows = list_exclusions(_db().open_catalogue(db))
+    rows = list_exclusions(db_module().open_catalogue(db))
     emit_rows(rows, ("program", "author", "source", "reason", "created_at"), "json" if json_out else "table")
 
 
@@ -442,7 +445,7 @@ def exclusions_rm(
     """
     from corpus.exclusions import remove_exclusion
 
-    row = remove_exclusion(_db().open_catalogue(db), program=program, author=author, source=source)
+    row = remove_exclusion(db_module().open_catalogue(db), program=program, author=author, source=source)
     if json_out:
         emit_json(row)
         return
@@ -450,158 +453,6 @@ def exclusions_rm(
     where = f" on {row['source']}" if row.get("source") else ""
     who = program or f"author {row['author']}{where}"
     typer.echo(f"removed the takedown of {who} ({row['reason']})")
-
-
-# -- snapshots ---------------------------------------------------------------------------------
-@snapshot_app.command("create")
-def snapshot_create(
-    name: Annotated[str, typer.Argument(help="A new, unique snapshot name.")],
-    db: DbOption = None,
-    source: Sources = None,
-    dialect: Dialects = None,
-    licence: Classes = None,
-    spdx: Spdx = None,
-    tag: Tags = None,
-    author: Authors = None,
-    search: Search = None,
-    code: Code = None,
-    status: Statuses = None,
-    vetted: Vetted = None,
-    renderer: RendererFilter = None,
-    allow: Annotated[
-        list[str],
-        typer.Option("--allow", help="Also allow this licence class (default: permissive, public-domain)."),
-    ] = None,
-    include_duplicates: Annotated[bool, typer.Option(help="Keep duplicates too.")] = False,
-    json_out: JsonOption = False,
-) -> None:
-    """Freeze the selected programs into an immutable, named snapshot.
-
-    By default it takes non-duplicate programs whose licence class is permissive or
-    public-domain; --allow noncommercial (etc.) adds classes. Takedowns are always left out.
-
-    With --vetted it takes only programs `render vet` accepted, and records the policy's hash.
-
-    Example: corpus snapshot create s1 --vetted --allow noncommercial
-    """
-    from corpus.snapshots import create_snapshot
-
-    allow = check_choices(allow, LICENCE_CLASSES, "licence class")
-    flt = program_filter(
-        source,
-        dialect,
-        licence,
-        spdx,
-        tag,
-        author,
-        search,
-        code,
-        include_duplicates,
-        status,
-        vetted,
-        renderer,
-    )
-    summary = create_snapshot(_db().open_catalogue(db), name, flt, allow=allow)
-    if json_out:
-        emit_json(summary.to_json())
-    else:
-        typer.echo(
-            f"snapshot {summary.name}: {summary.entries} programs, manifest {summary.manifest_sha256[:16]}…"
-        )
-
-
-@snapshot_app.command("ls")
-def snapshot_ls(db: DbOption = None, json_out: JsonOption = False) -> None:
-    """List snapshots.
-
-    Example: corpus snapshot ls
-    """
-    from corpus.snapshots import list_snapshots
-
-    rows = [s.to_json() for s in list_snapshots(_db().open_catalogue(db))]
-    emit_rows(rows, ("name", "created", "entries", "manifest_sha256"), "json" if json_out else "table")
-
-
-@snapshot_app.command("show")
-def snapshot_show(
-    name: str,
-    db: DbOption = None,
-    programs: Annotated[bool, typer.Option("--programs", help="List every entry too.")] = False,
-    json_out: JsonOption = False,
-) -> None:
-    """Show a snapshot: filters, size, licences (and entries with --programs).
-
-    Example: corpus snapshot show s1 --programs
-    """
-    from corpus.snapshots import show_snapshot
-
-    info = show_snapshot(_db().open_catalogue(db), name, entries=programs)
-    if json_out:
-        emit_json(info)
-        return
-    typer.echo(f"{info['name']}: {info['entries']} programs, created {info['created']}")
-    typer.echo(f"  manifest {info['manifest_sha256']}\n  filters  {json.dumps(info['filters'])}")
-    for spdx, n in info["licences"].items():
-        typer.echo(f"  {n:>6}  {spdx}")
-    for line in info.get("programs", []):
-        typer.echo(
-            f"  {line['index']:>6}  {line['program']}  {line['title'] or ''}  ({line['licence_spdx']})"
-        )
-
-
-@snapshot_app.command("export")
-def snapshot_export(
-    name: str,
-    out: Annotated[Path, typer.Argument(help="A new or empty folder to write the snapshot into.")],
-    db: DbOption = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Export a snapshot folder: manifest.jsonl, programs/, snapshot.json, ATTRIBUTION.md, LICENCES.md.
-
-    Example: corpus snapshot export s1 out/s1
-    """
-    from corpus.snapshots import export_snapshot
-
-    folder = export_snapshot(_db().open_catalogue(db), name, out)
-    if json_out:
-        emit_json({"name": name, "folder": str(folder)})
-    else:
-        typer.echo(f"exported {name} to {folder}")
-
-
-@snapshot_app.command("verify")
-def snapshot_verify(
-    folder: Annotated[Path, typer.Argument(help="An exported snapshot folder.")],
-    json_out: JsonOption = False,
-) -> None:
-    """Re-hash an exported snapshot folder against its manifest; exit 6 on any mismatch.
-
-    Example: corpus snapshot verify out/s1
-    """
-    from corpus.snapshots import verification_error, verify_snapshot_dir
-
-    report = verify_snapshot_dir(folder, raise_on_problems=False)
-    if json_out:
-        emit_json(report)
-    else:
-        for warning in report["warnings"]:
-            warn(f"warning: {warning}")
-    if not report["ok"]:
-        raise verification_error(report)
-    if not json_out:
-        typer.echo(f"ok: {report['entries']} programs in {folder} match their manifest")
-
-
-@snapshot_app.command("rm")
-def snapshot_rm(name: str, db: DbOption = None) -> None:
-    """Forget a snapshot and free its name; exported folders stay valid and programs stay.
-
-    Example: corpus snapshot rm s1
-    """
-    from corpus.snapshots import delete_snapshot
-
-    delete_snapshot(_db().open_catalogue(db), name)
-    typer.echo(f"removed snapshot {name}")
 
 
 main = entry_point(app, "corpus")

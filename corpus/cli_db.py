@@ -7,16 +7,9 @@ from typing import Annotated
 
 import typer
 
-from corpus.cliutils import DbOption, JsonOption, emit_json, new_app, progress
+from corpus.cliutils import DbOption, JsonOption, db_module, emit_json, new_app, progress
 
 db_app = new_app("db", "Create or upgrade the catalogue's schema; copy it to another database.")
-
-
-def _db():
-    """corpus.db, imported on use: SQLAlchemy would otherwise slow every --help by 0.3 s."""
-    from corpus import db
-
-    return db
 
 
 @db_app.command("upgrade")
@@ -27,8 +20,8 @@ def db_upgrade(db: DbOption = None, json_out: JsonOption = False) -> None:
 
     Example: corpus db upgrade --db catalogue.db
     """
-    catalogue = _db().connect(db, must_exist=False)
-    before, after = _db().upgrade(catalogue)
+    catalogue = db_module().connect(db, must_exist=False)
+    before, after = db_module().upgrade(catalogue)
     if json_out:
         emit_json({"from": before, "to": after})
     elif before == after:
@@ -43,11 +36,11 @@ def db_info(db: DbOption = None, json_out: JsonOption = False) -> None:
 
     Example: corpus db info
     """
-    catalogue = _db().connect(db)
+    catalogue = db_module().connect(db)
     info = {
-        "url": _db().masked_url(catalogue.url),
+        "url": db_module().masked_url(catalogue.url),
         "revision": catalogue.current_revision(),
-        "head": _db().head_revision(),
+        "head": db_module().head_revision(),
     }
     if json_out:
         emit_json(info)
@@ -76,11 +69,11 @@ def db_copy(
     """
     from corpus.transfer import copy_catalogue, count_rows
 
-    source = _db().open_catalogue(src)
-    new_file = _db().sqlite_file(dst)
+    source = db_module().open_catalogue(src)
+    new_file = db_module().sqlite_file(dst)
     if new_file is not None and new_file.exists():
         new_file = None  # not ours to remove if the copy fails
-    target = _db().open_catalogue(dst, create=True)
+    target = db_module().open_catalogue(dst, create=True)
     try:
         with progress("copying rows", total=count_rows(source)) as advance:
             report = copy_catalogue(source, target, replace=replace, progress=advance)
@@ -90,7 +83,7 @@ def db_copy(
             for path in (new_file, Path(f"{new_file}-wal"), Path(f"{new_file}-shm")):
                 path.unlink(missing_ok=True)
         raise
-    shown = {"from": _db().display_url(source.url), "to": _db().display_url(target.url)}
+    shown = {"from": db_module().display_url(source.url), "to": db_module().display_url(target.url)}
     if json_out:
         emit_json(shown | {"rows": report.rows, "total": report.total})
         return

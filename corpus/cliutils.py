@@ -50,6 +50,13 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def db_module():
+    """corpus.db, imported on use: SQLAlchemy would otherwise slow every --help by 0.3 s."""
+    from corpus import db
+
+    return db
+
+
 def package_version() -> str:
     try:
         return version("imageprograms")
