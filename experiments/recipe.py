@@ -2,9 +2,10 @@
 
     python experiments/recipe.py proxy SNAPSHOT [VARIANT ...]   # the ablation, on the cheap proxy probe
     python experiments/recipe.py variants SNAPSHOT A,B [SEED ...] # variants, probed with the full protocol
-    python experiments/recipe.py confirm-baseline                # random init, full protocol (probe-v1)
-    python experiments/recipe.py confirm SNAPSHOT [SEED ...]     # the recipe, full protocol (probe-v1)
+    python experiments/recipe.py confirm-baseline                # random init, full protocol
+    python experiments/recipe.py confirm SNAPSHOT [SEED ...]     # the recipe, full protocol
     python experiments/recipe.py report                          # the tables, from the JSON files
+    python experiments/recipe.py table [TAG]                     # a confirmation's table (markdown)
 
 Every run writes one JSON file under ``experiments/results/recipe/`` (its config, training
 summary, wall time, load average and probe report) and is skipped when that file exists, so the
@@ -197,11 +198,47 @@ def report() -> None:
         print(f"{name:26s} {cells}  [{train_s}probe {r['probe_wall_s']:.0f} s, load {r['load']}]")
 
 
+def confirmation_table(tag: str) -> None:
+    """The confirmation of recipe ``tag`` as a markdown table: every stage and probe, each seed,
+    mean ± sd over the seeds, the random-init baseline and the gain, with the gain over twice the
+    seeds' spread marked (the issue's criterion)."""
+    import statistics
+
+    runs = {
+        p.stem.rsplit("-s", 1)[1]: json.loads(p.read_text())
+        for p in sorted(RESULTS.glob(f"confirm-{tag}-s*.json"))
+    }
+    base = json.loads((RESULTS / "random-init-full-i0.json").read_text())["probe"]["results"]["random-init"]
+    seeds = list(runs)
+    columns = [
+        "stage",
+        "probe",
+        *(f"seed {s}" for s in seeds),
+        "mean ± sd",
+        "random init",
+        "gain",
+        "gain / 2 sd",
+    ]
+    print("| " + " | ".join(columns) + " |")
+    print("| --- | --- |" + " --- |" * (len(seeds) + 4))
+    for stage, probes in base.items():
+        for probe, result in probes.items():
+            values = [100 * r["probe"]["results"]["checkpoint"][stage][probe]["mean"] for r in runs.values()]
+            mean, sd = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+            gain = mean - 100 * result["mean"]
+            ratio = f"{gain / (2 * sd):.1f}" if sd else "–"
+            cells = [stage, probe, *(f"{v:.2f}" for v in values), f"{mean:.2f} ± {sd:.2f}"]
+            cells += [f"{100 * result['mean']:.2f}", f"{gain:+.2f}", ratio]
+            print("| " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("proxy", "variants", "confirm", "confirm-baseline", "report"):
+    if not argv or argv[0] not in ("proxy", "variants", "confirm", "confirm-baseline", "report", "table"):
         sys.exit(__doc__)
     if argv[0] == "report":
         report()
+    elif argv[0] == "table":
+        confirmation_table(argv[1] if len(argv) > 1 else TAG)
     elif argv[0] == "confirm-baseline":
         baseline(0, FULL, "full")
     elif argv[0] == "proxy":

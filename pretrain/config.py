@@ -47,13 +47,15 @@ class TrainConfig:
     out: str = "runs/run"
     method: str = "supcon"
     arch: str = "resnet18"
-    size: int = 64
-    steps: int = 1000
+    # The defaults are the CPU recipe (configs/cpu-quick.toml, experiments/RESULTS.md): SupCon,
+    # ResNet-18 trained at 32 px for 6,000 steps of 64 images, AdamW, views in grey levels.
+    size: int = 32
+    steps: int = 6000
     batch_size: int = 64  # per process
-    optimizer: str = "sgd"  # sgd (momentum 0.9) or adamw
+    optimizer: str = "adamw"  # adamw or sgd (momentum 0.9)
     # given: > 0; left at 0: 0.1 x batch_size / 256 x world size for SGD, 1e-3 for AdamW
     lr: float = 0.0
-    weight_decay: float = 1e-4
+    weight_decay: float = -1.0  # -1: the optimizer's default, 0.05 for AdamW and 1e-4 for SGD
     warmup_steps: int = -1  # -1: 5 % of the steps
     seed: int = 0
     workers: int = 2  # DataLoader workers, each with its own GL context
@@ -64,7 +66,9 @@ class TrainConfig:
     mixup_alpha: float = 1.0
     time_min: float = 0.1
     time_max: float = 10.0
-    augment: str = ""  # "": simclr for contrastive methods, light for supervised; or none
+    # auto: gray for contrastive methods (the recipe's), light for supervised; "" (run configs from
+    # before auto): simclr for contrastive methods, light for supervised; or a preset by name
+    augment: str = "auto"
     temperature: float = 0.0  # 0: the method's default
     queue_size: int = 4096  # MoCo v2
     amp: bool = True  # mixed precision where the device supports it (CUDA)
@@ -158,9 +162,9 @@ class TrainConfig:
                 "the shader times samples are drawn between, e.g. time_min = 0.1, time_max = 10.0",
             ),
             (
-                self.weight_decay < 0,
+                self.weight_decay < 0 and self.weight_decay != -1,
                 f"weight_decay must be >= 0, not {self.weight_decay}",
-                "for example: 1e-4",
+                "for example: 0.05 for AdamW, 1e-4 for SGD (-1: the optimizer's default)",
             ),
             (
                 self.cache_programs < 1,
@@ -173,7 +177,7 @@ class TrainConfig:
                 "the paper uses 6",
             ),
             (
-                self.augment not in ("", *AUGMENTATIONS),
+                self.augment not in ("", "auto", *AUGMENTATIONS),
                 f"unknown augment {self.augment!r}",
                 f"use one of: {', '.join(AUGMENTATIONS)} (or leave it out: the method's default)",
             ),
@@ -281,6 +285,27 @@ def run_config(out: str | Path) -> dict[str, Any] | None:
         raise UsageProblem(
             f"{path} cannot be read: {exc}", hint="fix or remove it, or resume with --config"
         ) from exc
+
+
+#: weight_decay -1 means the optimizer's default: these.
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 1e-4}
+
+
+def weight_decay_of(config: TrainConfig) -> float:
+    """The weight decay a run uses: ``weight_decay`` where given, else its optimizer's default."""
+    return DEFAULT_WEIGHT_DECAY[config.optimizer] if config.weight_decay == -1 else config.weight_decay
+
+
+def augment_of(config: TrainConfig) -> str:
+    """The augmentation preset a run uses: ``auto`` (the default) is ``gray`` for contrastive
+    methods, whose pretext could otherwise tell programs apart by palette alone while the probe's
+    images are grey, and ``light`` for supervised; ``""``, what run configs from before ``auto``
+    hold, keeps the preset they trained with (``simclr``, ``light`` for supervised)."""
+    if config.augment in ("", "auto"):
+        if config.method == "supervised":
+            return "light"
+        return "gray" if config.augment == "auto" else "simclr"
+    return config.augment
 
 
 def peak_lr(config: TrainConfig | dict, world_size: int = 1) -> float:

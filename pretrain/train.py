@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
-from pretrain.config import RESUMABLE_CHANGES, TrainConfig, peak_lr, samples_per_program_for
+from pretrain.config import (
+    RESUMABLE_CHANGES,
+    TrainConfig,
+    augment_of,
+    peak_lr,
+    samples_per_program_for,
+    weight_decay_of,
+)
 from pretrain.outputs import check_folder, make_folder
 from pretrain.stopping import StopRequest, TrainingInterrupted
 
@@ -258,9 +265,9 @@ def train(
     method = build_method(config.method, backbone, dim, len(snapshot), **method_kwargs).to(device)
     params = [p for p in method.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(params, lr=0.0, momentum=0.9, weight_decay=config.weight_decay)
+        optimizer = torch.optim.SGD(params, lr=0.0, momentum=0.9, weight_decay=weight_decay_of(config))
     else:
-        optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=weight_decay_of(config))
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
 
@@ -317,7 +324,7 @@ def train(
         weights=program_subset(len(snapshot), config.programs, config.seed, allowed),
         max_batches=min(config.steps, stop_at or config.steps) - step,
     )
-    augment = Augment(config.size, config.augment or ("light" if config.method == "supervised" else "simclr"))
+    augment = Augment(config.size, augment_of(config))
     views = 1 if config.method == "supervised" else 2
     log = MetricsLog(out, step) if rank == 0 else None
     saved_step = step if resume else None

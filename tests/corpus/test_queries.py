@@ -358,7 +358,9 @@ def test_a_count_within_a_time_budget_is_exact_or_the_planners_estimate_and_says
     if catalogue.dialect == "postgresql":
         assert exact is False and total >= 1
         # every kind of filter plans (LIKE patterns with their escapes, IN lists, code search)
-        many = ProgramFilter(sources=["shadertoy"], tags=["tunnel"], text="li_ght%", code="fbm(", spdx=["mit"])
+        many = ProgramFilter(
+            sources=["shadertoy"], tags=["tunnel"], text="li_ght%", code="fbm(", spdx=["mit"]
+        )
         assert count_programs_within(filled, many, 0.0)[1] is False
     else:  # SQLite counts exactly, always
         assert (total, exact) == (count_programs(filled, flt), True)

@@ -33,7 +33,9 @@ def write_checkpoint(snapshot_dir: Path, path: Path, arch: str = "resnet18") -> 
     with torch.no_grad(), one_thread():
         backbone.train()(torch.rand(4, 3, 32, 32))
     method = build_method("supervised", backbone, dim, len(snap))
-    config = TrainConfig(snapshot=str(snapshot_dir), arch=arch, method="supervised", steps=10).to_json()
+    config = TrainConfig(
+        snapshot=str(snapshot_dir), arch=arch, method="supervised", steps=10, optimizer="sgd"
+    ).to_json()
     save_checkpoint(
         path,
         config=config,
