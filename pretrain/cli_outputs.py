@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from corpus.cliutils import DbOption, JsonOption, emit_json, warn
-from pretrain.config import TrainConfig as _D  # defaults for --help (no torch import)
 
 
 def export_command(
@@ -55,7 +54,7 @@ def dataset_command(
     snapshot: Annotated[str, typer.Argument(help="An exported snapshot folder, or a snapshot name.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (resumable: finished parts are kept).")],
     per_program: Annotated[int, typer.Option(help="Images rendered per program.")] = 100,
-    size: Annotated[int, typer.Option(help=f"Image side in pixels (default {_D.size}).")] = 64,
+    size: Annotated[int, typer.Option(help="Image side in pixels (default 64).")] = 64,
     fmt: Annotated[
         str, typer.Option("--format", help="imagefolder or webdataset (tar shards).")
     ] = "imagefolder",
@@ -98,7 +97,7 @@ def dataset_command(
 def preview_command(
     snapshot: Annotated[str, typer.Argument(help="An exported snapshot folder, or a snapshot name.")],
     out: Annotated[Path, typer.Option("--out", help="The PNG to write.")] = Path("preview.png"),
-    size: Annotated[int, typer.Option(help=f"Image side in pixels (default {_D.size}).")] = 64,
+    size: Annotated[int, typer.Option(help="Image side in pixels (default 64).")] = 64,
     n: Annotated[int, typer.Option(help="Images per row.")] = 16,
     mixup_k: Annotated[int, typer.Option(help="K for the MixUp row (0: no MixUp row).")] = 6,
     seed: Annotated[int, typer.Option(help="Seed of the stream.")] = 0,

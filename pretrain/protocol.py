@@ -50,9 +50,9 @@ from typing import Any
 from corpus.errors import UsageProblem
 
 __all__ = [
+    "AUTO",
     "FEW_SHOT_WEIGHT_DECAY",
     "KNN",
-    "AUTO",
     "LAST",
     "LINEAR",
     "MIN_PER_CLASS_TO_SELECT",
