@@ -199,30 +199,17 @@ def report() -> None:
         "",
     ]
     try:
-        import matplotlib
+        from plots import accuracy_against_programs
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        xs, means, errs = [], [], []
-        for c in counts:
-            label = c or "all"
-            values = group(f"simclr-n{label}")
-            if values:
-                xs.append(c or n_total)
-                means.append(statistics.mean(values))
-                errs.append(statistics.stdev(values) if len(values) > 1 else 0.0)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.errorbar(xs, means, yerr=errs, marker="o", capsize=3, label="SimCLR")
+        points = [(c or n_total, group(f"simclr-n{c or 'all'}")) for c in counts]
         base = group("random-init")
-        if base:
-            ax.axhline(statistics.mean(base), color="grey", linestyle="--", label="random init")
-        ax.set_xscale("log")
-        ax.set_xlabel("programs sampled (log scale)")
-        ax.set_ylabel("Fashion-MNIST linear probe top-1 %")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(HERE / "programs.png", dpi=110)
+        accuracy_against_programs(
+            HERE / "programs.png",
+            [(n, v) for n, v in points if v],
+            statistics.mean(base) if base else None,
+            "SimCLR",
+            "programs sampled (log scale)",
+        )
         lines += ["![accuracy against the number of programs](programs.png)", ""]
     except ImportError:
         lines += ["(matplotlib is not installed: no plot)", ""]

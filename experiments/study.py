@@ -39,6 +39,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from plots import accuracy_against_programs
 from recipe import FULL, HERE, RECIPE, baseline, train_and_probe
 from recipe import RESULTS as RECIPE_RESULTS
 
@@ -238,23 +239,13 @@ def plots(rows: dict[str, list[dict[str, Any]]], base: dict[str, float]) -> list
         if name.startswith(("programs-", "recipe-all-"))
     )
     if counts:
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        xs = [n for n, _ in counts]
-        ax.errorbar(
-            xs,
-            [statistics.mean(v) for _, v in counts],
-            yerr=[statistics.stdev(v) if len(v) > 1 else 0 for _, v in counts],
-            marker="o",
-            capsize=3,
-            label="SupCon recipe, layer2",
+        accuracy_against_programs(
+            HERE / "study-programs.png",
+            counts,
+            base["layer2"],
+            "SupCon recipe, layer2",
+            "programs sampled (log scale), fixed number of images",
         )
-        ax.axhline(base["layer2"], color="grey", linestyle="--", label="random init")
-        ax.set_xscale("log")
-        ax.set_xlabel("programs sampled (log scale), fixed number of images")
-        ax.set_ylabel("Fashion-MNIST linear probe top-1 %")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(HERE / "study-programs.png", dpi=110)
         out += ["![accuracy against the number of programs](study-programs.png)", ""]
     sets = [
         (name, [x["linear"]["layer2"] for x in r])
