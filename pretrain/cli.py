@@ -134,7 +134,7 @@ def train_command(
     and where it runs).
     Run on several processes or machines with torchrun (DistributedDataParallel). The defaults are
     the CPU recipe (configs/cpu-quick.toml): SupCon, ResNet-18 at 32 px, 6,000 steps of 64 images,
-    AdamW, grey views; about 24 minutes on 2 CPU cores.
+    AdamW, grey views; 25-35 minutes on 2 CPU cores.
 
     Example: pretrain train --snapshot demo/snapshot --out runs/a   (on a GPU: --size 64 --steps 20000)
     """
