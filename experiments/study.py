@@ -190,7 +190,10 @@ def _cell(values: list[float], base: float | None = None) -> str:
 
 def report() -> None:
     """Print the tables and write them, with plots, into experiments/RESULTS.md between markers."""
-    base_record = json.loads((RECIPE_RESULTS / "random-init-full-i0.json").read_text())["linear"]
+    inits = [
+        json.loads(p.read_text())["linear"] for p in sorted(RECIPE_RESULTS.glob("random-init-full-i*.json"))
+    ]
+    base_record = {"layer2": statistics.mean(i["layer2"] for i in inits)}
     rows = _rows()
     steps = {r["summary"]["steps"] for records in rows.values() for r in records}
     lines = [
@@ -202,7 +205,8 @@ def report() -> None:
         f"Every run: the CPU recipe for {', '.join(map(str, sorted(steps)))} steps of 64 images, one",
         "change; whole-pool linear probe (probe-v2, 10,000/10,000 images at 64 px), top-1 %, mean ±",
         "standard deviation over training seeds, and the gain over random init at the protocol's",
-        f"stage (layer2: {base_record['layer2']:.2f}).",
+        f"stage (layer2: {base_record['layer2']:.2f}, the mean of {len(inits)} init seeds). Images/s is",
+        "each run's own average, time spent waiting for other work on this 2-core machine included.",
         "",
         "| run | programs sampled | layer2 linear top-1 % (gain) | training images/s |",
         "| --- | --- | --- | --- |",
