@@ -186,3 +186,22 @@ def wait_for_count(db: Path, sql: str, at_least: int, timeout: float = 60.0) -> 
         except sqlite3.OperationalError:
             pass  # the schema is not there yet, or a checkpoint holds a lock: look again
     return count
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_is_left_as_found():
+    """Every test leaves Ctrl-C as it found it: Python's KeyboardInterrupt handler, not blocked in
+    the main thread. A test that leaves it ignored or blocked would make every later command the
+    suite starts ignore Ctrl-C (an ignored or blocked signal is inherited across exec)."""
+    import signal
+    import threading
+
+    def state():
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+    before = state()
+    yield
+    after = state()
+    assert after == before, f"Ctrl-C's handler and mask changed from {before} to {after}"
