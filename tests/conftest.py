@@ -188,8 +188,22 @@ def wait_for_count(db: Path, sql: str, at_least: int, timeout: float = 60.0) -> 
     return count
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_works():
+    """Ctrl-C raises KeyboardInterrupt in this process and reaches the commands it starts, however
+    the suite was launched: a shell script's background job (`.ci/run &`) starts with SIGINT
+    ignored, and an ignored signal stays ignored across exec, so the tests of Ctrl-C would test
+    nothing (and fail)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    return
+
+
 @pytest.fixture(autouse=True)
-def _ctrl_c_is_left_as_found():
+def _ctrl_c_is_left_as_found(_ctrl_c_works):
     """Every test leaves Ctrl-C as it found it: Python's KeyboardInterrupt handler, not blocked in
     the main thread. A test that leaves it ignored or blocked would make every later command the
     suite starts ignore Ctrl-C (an ignored or blocked signal is inherited across exec)."""
