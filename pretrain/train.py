@@ -68,12 +68,6 @@ def _choose_group_size(config: TrainConfig, sampled: int) -> None:
         config.samples_per_program = samples_per_program_for(sampled, config.cache_programs)
 
 
-def sampled_count(n: int, programs: int, allowed: Sequence[int] | None) -> int:
-    """How many programs a run samples: ``programs`` of the allowed ones (all when 0)."""
-    pool = n if allowed is None else len(set(allowed))
-    return programs if 0 < programs < pool else pool
-
-
 def lr_at(config: TrainConfig, step: int, world_size: int) -> float:
     """Linear warm-up then cosine decay to zero; a pure function of the step, so resuming needs no
     scheduler state."""
@@ -113,7 +107,7 @@ def read_program_list(path: str | Path, snapshot: SnapshotData) -> list[int]:
         ) from None
     keys = [line.split("#", 1)[0].strip() for line in lines]
     keys = [k for k in keys if k]
-    index = {snapshot.entries[i]["program"]: i for i in range(len(snapshot))}
+    index = {entry["program"]: i for i, entry in enumerate(snapshot.entries)}
     missing = [k for k in keys if k not in index]
     if missing or not keys:
         raise UsageProblem(
@@ -253,7 +247,8 @@ def train(
     check_folder(out)
     snapshot = open_snapshot(config.snapshot, db=config.db or None)
     allowed = read_program_list(config.program_list, snapshot) if config.program_list else None
-    sampled = sampled_count(len(snapshot), config.programs, allowed)
+    weights = program_subset(len(snapshot), config.programs, config.seed, allowed)
+    sampled = len(snapshot) if weights is None else int(weights.sum())  # weights are 0 or 1
 
     torch.manual_seed(config.seed)
     backbone, dim = build_backbone(config.arch)
@@ -321,7 +316,7 @@ def train(
         start_batch=step,
         rank=rank,
         world_size=world,
-        weights=program_subset(len(snapshot), config.programs, config.seed, allowed),
+        weights=weights,
         max_batches=min(config.steps, stop_at or config.steps) - step,
     )
     augment = Augment(config.size, augment_of(config))
