@@ -291,21 +291,34 @@ def run_config(out: str | Path) -> dict[str, Any] | None:
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 1e-4}
 
 
-def weight_decay_of(config: TrainConfig) -> float:
+def _getter(config: TrainConfig | dict) -> Any:
+    """``get(key)`` of a config or of the dict a checkpoint or run folder holds; a key an older
+    dict lacks reads as the field's default, as it does when such a run resumes."""
+    if isinstance(config, dict):
+        defaults = TrainConfig()
+        return lambda key: config.get(key, getattr(defaults, key))
+    return lambda key: getattr(config, key)
+
+
+def weight_decay_of(config: TrainConfig | dict) -> float:
     """The weight decay a run uses: ``weight_decay`` where given, else its optimizer's default."""
-    return DEFAULT_WEIGHT_DECAY[config.optimizer] if config.weight_decay == -1 else config.weight_decay
+    get = _getter(config)
+    decay = float(get("weight_decay"))
+    return DEFAULT_WEIGHT_DECAY[get("optimizer")] if decay == -1 else decay
 
 
-def augment_of(config: TrainConfig) -> str:
+def augment_of(config: TrainConfig | dict) -> str:
     """The augmentation preset a run uses: ``auto`` (the default) is ``gray`` for contrastive
     methods, whose pretext could otherwise tell programs apart by palette alone while the probe's
     images are grey, and ``light`` for supervised; ``""``, what run configs from before ``auto``
     hold, keeps the preset they trained with (``simclr``, ``light`` for supervised)."""
-    if config.augment in ("", "auto"):
-        if config.method == "supervised":
+    get = _getter(config)
+    augment = get("augment")
+    if augment in ("", "auto"):
+        if get("method") == "supervised":
             return "light"
-        return "gray" if config.augment == "auto" else "simclr"
-    return config.augment
+        return "gray" if augment == "auto" else "simclr"
+    return augment
 
 
 def peak_lr(config: TrainConfig | dict, world_size: int = 1) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 
 from corpus.errors import NotFoundError, SnapshotError, UsageProblem
 from pretrain.checkpoint import check_export, load_checkpoint, write_encoder
-from pretrain.config import peak_lr
+from pretrain.config import augment_of, peak_lr, weight_decay_of
 from pretrain.outputs import atomic_write
 from pretrain.snapshot import SnapshotData, open_snapshot
 
@@ -155,7 +155,8 @@ def model_card(
         f"| load | {load} |",
         f"| training | {config.get('method')}, {ckpt['step']} of {config.get('steps')} steps of "
         f"{config.get('batch_size')} images at {config.get('size')} px, optimizer {config.get('optimizer')}, "
-        f"peak learning rate {_lr(config, ckpt)}, seed {config.get('seed')} |",
+        f"peak learning rate {_lr(config, ckpt)}, weight decay {weight_decay_of(config):g}, "
+        f"views {augment_of(config)}, seed {config.get('seed')} |",
         f"| snapshot | **{snapshot.name}**, manifest sha256 `{snapshot.manifest_sha256}`, "
         f"{len(snapshot)} programs ({sampled} sampled in training) |",
         f"| snapshot made | {meta.get('created', '?')}; licence classes "

@@ -87,6 +87,8 @@ def test_export_writes_a_model_card_and_the_snapshots_attribution_beside_the_wei
     assert "A resnet18 image encoder" in card
     # the config's lr 0 means "the default": the card says which rate that was, not 0.0
     assert "peak learning rate 0.025 (SGD's default: 0.1 × 64 images × 1 rank / 256)" in card, card
+    # weight_decay -1 and augment "auto" in the config: the card says what the run used
+    assert "weight decay 0.0001, views light," in card, card
     config = json.loads(card.split("```json\n", 1)[1].split("```", 1)[0])
     assert config["arch"] == "resnet18" and config["snapshot"] == str(snapshot_dir)
     assert "limit their use" not in card  # every program here is MIT
@@ -169,3 +171,4 @@ def test_the_card_names_an_alexnet_with_an_and_a_given_learning_rate_as_given(sn
     card = Path(export_model(tmp_path / "ckpt.pt", tmp_path / "m" / "a.pt")["card"]).read_text()
     assert "An alexnet_small image encoder" in card and "A alexnet_small" not in card
     assert "peak learning rate 0.03," in card
+    assert "weight decay 0.05, views light," in card  # AdamW's default decay

@@ -41,3 +41,7 @@ def test_auto_settings_resolve_by_method_and_optimizer_and_old_runs_keep_theirs(
     assert weight_decay_of(TrainConfig(snapshot="s", optimizer="sgd")) == 1e-4
     assert weight_decay_of(TrainConfig(snapshot="s", optimizer="sgd", weight_decay=0.0)) == 0.0
     assert weight_decay_of(TrainConfig(snapshot="s")) == 0.05
+    # the dicts checkpoints and run folders hold: a key an older one lacks reads as its default
+    assert weight_decay_of({"optimizer": "sgd", "weight_decay": -1}) == 1e-4
+    assert (weight_decay_of({"optimizer": "adamw"}), augment_of({"method": "simclr"})) == (0.05, "gray")
+    assert augment_of({"method": "mocov2", "augment": ""}) == "simclr"
