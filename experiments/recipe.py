@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,22 @@ def baseline(init_seed: int, changes: dict[str, Any], tag: str) -> dict[str, Any
     return record
 
 
+def running_rate(out: Path) -> float | None:
+    """The median images/s over a run's logged intervals (metrics.jsonl): its speed while it ran,
+    which a pause (a SIGSTOP while CI ran, a machine asleep) leaves alone where the summary's
+    average over the whole wall does not. None where the run's folder is gone."""
+    try:
+        lines = (out / "metrics.jsonl").read_text().splitlines()
+        batch = json.loads((out / "config.json").read_text())["batch_size"]
+    except (OSError, KeyError, ValueError):
+        return None
+    logged = [(r["step"], r["seconds"]) for r in map(json.loads, lines) if "seconds" in r]
+    rates = [
+        batch * (b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(logged, logged[1:], strict=False) if b[1] > a[1]
+    ]
+    return round(statistics.median(rates), 1) if rates else None
+
+
 def train_and_probe(
     name: str,
     snapshot: str,
@@ -145,6 +162,7 @@ def train_and_probe(
         "overrides": overrides,
         "config": json.loads((out / "config.json").read_text()),
         "summary": summary,
+        "running_images_per_s": running_rate(out),
         "train_wall_s": round(train_wall, 1),
         "probe_wall_s": round(time.time() - t1, 1),
         "load": [load0, load1, _load()],
