@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from corpus.attribution import attribution_line
 from corpus.code_search import refresh_code_index
 from corpus.db import Catalogue
 from corpus.errors import NotFoundError, SnapshotError
@@ -365,7 +366,7 @@ def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Pat
                         with open(folder / meta["file"], "w", encoding="utf-8", newline="") as f:
                             f.write(p["code"])
                     licences[(entry.licence_spdx, entry.licence_class)] += 1
-                    attributions.append(_attribution_line(line))
+                    attributions.append(attribution_line(line))
             if digest.hexdigest() != snap.manifest_sha256:
                 raise SnapshotError(
                     f"snapshot {name} no longer matches its manifest hash",
@@ -397,20 +398,6 @@ def export_snapshot(catalogue: Catalogue, name: str, out_dir: str | Path) -> Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _md(value: str | None) -> str:
-    if not value:
-        return "untitled"
-    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", " ".join(value.split()))
-
-
-def _attribution_line(line: dict[str, Any]) -> str:
-    url = f" <{line['url']}>" if line.get("url") else ""
-    return (
-        f"- {line['index']}: **{_md(line['title'])}** by {_md(line['author'] or 'unknown author')}"
-        f" ({line['program']}){url}, licence {line['licence_spdx']}"
-    )
 
 
 def _attribution_doc(name: str, lines: list[str]) -> str:

@@ -268,10 +268,14 @@ def sheet_command(
     not vetted), from any `corpus ls` filter. Tiles render in worker processes killed after
     --deadline, so a hanging or crashing shader becomes a placeholder tile that says why.
 
+    Its credits go beside it (sheet.png -> sheet.credits.md): every program's title, author,
+    URL and licence, tile by tile. Keep them with the picture wherever it goes.
+
     Example: render sheet --not-vetted --random 1 --caption reason --limit 64 --out rejected.png
     """
     import random
 
+    from corpus.attribution import write_credits
     from corpus.errors import UsageProblem
     from corpus.validations import load_program, program_verdict
     from render.sheet import contact_sheet
@@ -308,11 +312,13 @@ def sheet_command(
             workers=workers,
             progress=lambda result: advance(1),
         )
+    credits = write_credits(report.path, rows)
     if json_out:
-        emit_json(report.to_json())
+        emit_json({**report.to_json(), "credits": str(credits)})
         return
     failed = f"; {len(report.failed)} drew nothing ({', '.join(sorted(set(report.failed.values())))})"
     typer.echo(f"wrote {report.path}: {report.tiles} programs{failed if report.failed else ''}")
+    typer.echo(f"wrote {credits}: their authors and licences, to keep with the picture")
 
 
 def bench_command(

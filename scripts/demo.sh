@@ -24,5 +24,5 @@ corpus snapshot create demo-nc --vetted --allow noncommercial
 corpus snapshot export demo demo/snapshot
 corpus snapshot verify demo/snapshot
 { set +x; } 2>/dev/null
-echo "done: the catalogue is demo/catalogue.db, a contact sheet of the vetted programs demo/vetted.png,"
-echo "      the exported snapshot demo/snapshot (see ATTRIBUTION.md there)"
+echo "done: the catalogue is demo/catalogue.db, a contact sheet of the vetted programs demo/vetted.png"
+echo "      (its credits demo/vetted.credits.md), the exported snapshot demo/snapshot (see ATTRIBUTION.md)"

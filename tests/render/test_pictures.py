@@ -207,6 +207,12 @@ def test_cli_frames_video_sheet_and_bench_on_a_catalogue(shaders21k_catalogue, t
     args = ["sheet", *db, "--source", "twigl", "--limit", "3", "--size", "24", "--out", str(sheet), "--json"]
     code, out, _ = run_render(args, capsys)
     assert code == 0 and json.loads(out)["tiles"] == 3 and sheet.exists()
+    # the credits beside it: the three programs, tile by tile, with where they came from
+    credits = tmp_path / "sheet.credits.md"
+    assert json.loads(out)["credits"] == str(credits)
+    listed = [line for line in credits.read_text().splitlines() if line.startswith("- ")]
+    assert [line.split(":", 1)[0] for line in listed] == ["- 1", "- 2", "- 3"]
+    assert all("(twigl:" in line and ", licence " in line for line in listed), listed
 
     args = ["bench", *db, "--status", "unvalidated", "--source", "twigl", "--limit", "2"]
     code, out, _ = run_render([*args, "--sizes", "16,24", "--frames", "2", "--json"], capsys)
