@@ -37,16 +37,17 @@ def attribution_line(line: Mapping[str, Any]) -> str:
 
 
 def sheet_credits(picture: str, rows: Iterable[Mapping[str, Any]]) -> str:
-    """The credits of a contact sheet: its programs tile by tile (``rows``: `corpus ls` rows in
-    the sheet's order), and how many are under licences that limit the picture's use."""
+    """The credits of a picture rendered from programs (a contact sheet, a preview): ``rows``
+    (`corpus ls` rows or snapshot manifest entries, in the order the programs first appear), and
+    how many are under licences that limit the picture's use."""
     rows = list(rows)
     classes = Counter(row.get("licence_class") or "unknown" for row in rows)
     limited = {c: classes[c] for c in LIMITED_CLASSES if classes[c]}
     lines = [
         f"# Programs in {picture}",
         "",
-        "Tile by tile, left to right and top to bottom: each program's title, author, source and",
-        "licence. The picture is rendered from their code: keep this file with it.",
+        "The programs the picture is rendered from, in the order they first appear in it (left to",
+        "right, top to bottom): each one's title, author, source and licence. Keep this file with it.",
         "",
     ]
     if limited:

@@ -101,13 +101,23 @@ def preview_command(
     n: Annotated[int, typer.Option(help="Images per row.")] = 16,
     mixup_k: Annotated[int, typer.Option(help="K for the MixUp row (0: no MixUp row).")] = 6,
     seed: Annotated[int, typer.Option(help="Seed of the stream.")] = 0,
+    augment: Annotated[
+        str,
+        typer.Option(
+            help="The views' preset: auto (what pretrain train uses by default: gray for contrastive "
+            "methods), simclr, light, gray or none."
+        ),
+    ] = "auto",
     db: DbOption = None,
 ) -> None:
     """A grid of what the loader produces: rendered images, their augmented views, MixUp images.
 
+    The credits of the programs shown go beside it (preview.png -> preview.credits.md).
+
     Example: pretrain preview demo/snapshot --out preview.png --mixup-k 6
     """
+    from corpus.attribution import credits_path
     from pretrain.preview import preview
 
-    path = preview(snapshot, out, size=size, n=n, mixup_k=mixup_k, seed=seed, db=db)
-    typer.echo(f"wrote {path}")
+    path = preview(snapshot, out, size=size, n=n, mixup_k=mixup_k, seed=seed, db=db, augment=augment)
+    typer.echo(f"wrote {path} and its credits {credits_path(path)}")

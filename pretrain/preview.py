@@ -20,28 +20,38 @@ def preview(
     mixup_k: int = 6,
     seed: int = 0,
     db: str | None = None,
+    augment: str = "auto",
 ) -> Path:
-    """A PNG grid: row 1 rendered images, row 2 one augmented (SimCLR) view of each, row 3 MixUp
-    images of ``mixup_k`` programs (when ``mixup_k`` >= 2), each row named on its left."""
+    """A PNG grid: row 1 rendered images, row 2 one augmented view of each (``augment``: a preset,
+    or ``auto``, what `pretrain train` uses by default), row 3 MixUp images of ``mixup_k``
+    programs (when ``mixup_k`` >= 2), each row named on its left. The credits of the programs
+    shown go beside it (``preview.credits.md``)."""
     from PIL import Image, ImageDraw
 
+    from corpus.attribution import write_credits
     from pretrain.augment import Augment
+    from pretrain.config import TrainConfig, augment_of
     from pretrain.data import ShaderStream, StreamConfig
     from pretrain.outputs import check_picture_file, make_folder
     from pretrain.snapshot import open_snapshot
 
     out = Path(out)
     check_picture_file(out)  # before minutes of rendering, not after
+    preset = augment_of(TrainConfig(augment=augment))
+    augmenter = Augment(size, preset)  # an unknown preset is refused before rendering too
     snap = open_snapshot(snapshot, db=db)
     plain = next(iter(ShaderStream(snap, StreamConfig(size=size, batch_size=n, seed=seed), max_batches=1)))
     images = plain["images"]
+    shown = plain["labels"].tolist()
     x = images.permute(0, 3, 1, 2).float() / 255.0
     g = torch.Generator().manual_seed(seed)
-    augmented = (Augment(size, "simclr")(x, g).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
-    rows, names = [images, augmented], ["rendered", "augmented"]
+    augmented = (augmenter(x, g).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
+    rows, names = [images, augmented], ["rendered", f"{preset} views"]
     if mixup_k >= 2:
         config = StreamConfig(size=size, batch_size=n, seed=seed, mixup_k=mixup_k)
-        rows.append(next(iter(ShaderStream(snap, config, max_batches=1)))["images"])
+        mixed = next(iter(ShaderStream(snap, config, max_batches=1)))
+        rows.append(mixed["images"])
+        shown += mixed["mix_labels"].flatten().tolist()
         names.append(f"MixUp k={mixup_k}")
     pad, label_w = 2, LABEL_WIDTH
     grid = np.full((len(rows) * (size + pad) + pad, label_w + n * (size + pad) + pad, 3), 32, np.uint8)
@@ -55,4 +65,5 @@ def preview(
         draw.text((4, pad + r * (size + pad) + max(0, size // 2 - 6)), name, fill=(230, 230, 230))
     make_folder(out.parent)
     picture.save(out)
+    write_credits(out, [snap.entries[i] for i in dict.fromkeys(shown)])
     return out

@@ -83,6 +83,29 @@ def test_preview_shows_rendered_augmented_and_mixup_rows(snapshot_dir, tmp_path)
     assert all(row.std() > 5 for row in rows)
     labels = [grid[r * 18 : (r + 1) * 18, :LABEL_WIDTH] for r in range(3)]
     assert all((band > 150).any() for band in labels)  # each row is named in light text
+    # the credits of every program shown, each once: the 4 rendered ones and those MixUp blends
+    credits = (tmp_path / "p.credits.md").read_text()
+    listed = [line for line in credits.splitlines() if line.startswith("- ")]
+    programs = [line.split("(", 1)[1].split(")", 1)[0] for line in listed]
+    assert len(programs) == len(set(programs)) and 1 <= len(programs) <= len(SHADERS)
+    assert all(p.startswith("shadertoy:") for p in programs) and "licence MIT" in listed[0]
+
+
+def test_preview_views_are_the_training_default_unless_a_preset_is_named(snapshot_dir, tmp_path):
+    x0 = LABEL_WIDTH + 2
+
+    def views(augment):
+        out = tmp_path / f"{augment}.png"
+        path = preview(str(snapshot_dir), out, size=16, n=4, mixup_k=0, augment=augment)
+        return np.asarray(Image.open(path))[20:36, x0 : x0 + 4 * 18].astype(int)
+
+    gray = views("auto")  # contrastive training's default views are grey
+    assert np.abs(gray[..., 0] - gray[..., 1]).max() == 0 and np.abs(gray[..., 1] - gray[..., 2]).max() == 0
+    none = views("none")
+    assert np.abs(none[..., 0] - none[..., 2]).max() > 0  # the rendered colours, untouched
+    with pytest.raises(UsageProblem, match="unknown"):
+        preview(str(snapshot_dir), tmp_path / "x.png", size=16, n=4, augment="wild")
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_a_worker_count_out_of_range_is_refused_before_any_process_starts(snapshot_dir, tmp_path):
