@@ -9,6 +9,8 @@ Other packages use these names (and the modules named below), nothing private:
   ``corpus.programs`` (``find_program``), ``corpus.filter_sql`` (``apply_filter``),
   ``corpus.validations``, ``corpus.snapshots``, ``corpus.transfer`` (``copy_catalogue``)
   (imported on use: they pull in SQLAlchemy)
+- ``corpus.attribution`` (the credits of a snapshot or a picture), ``corpus.filters``
+  (``ProgramFilter``, ``LICENCE_CLASSES``, ``LIMITED_USE_CLASSES``): no database library
 """
 
 from corpus.errors import (

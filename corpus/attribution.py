@@ -15,24 +15,29 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-#: Licence classes whose terms limit what may be done with a program's code or pictures.
-LIMITED_CLASSES = ("noncommercial", "copyleft", "proprietary", "unknown")
+from corpus.filters import LIMITED_USE_CLASSES
 
 
-def markdown_text(value: str | None) -> str:
-    """``value`` on one line with Markdown's special characters escaped ("untitled" when empty)."""
-    if not value:
-        return "untitled"
-    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", " ".join(value.split()))
+def markdown_text(value: str | None, empty: str = "untitled") -> str:
+    """``value`` on one line with Markdown's special characters escaped (``empty`` when it has
+    nothing but whitespace)."""
+    value = " ".join((value or "").split())
+    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", value) if value else empty
+
+
+def _link(url: str) -> str:
+    """``url`` as an autolink: the characters that would end one are percent-encoded."""
+    return "<" + url.strip().replace(" ", "%20").replace("<", "%3C").replace(">", "%3E") + ">"
 
 
 def attribution_line(line: Mapping[str, Any]) -> str:
-    """``- INDEX: **title** by author (SOURCE:ID) <url>, licence SPDX`` for one program."""
-    url = f" <{line['url']}>" if line.get("url") else ""
+    """``- INDEX: **title** by author (SOURCE:ID) <url>, licence SPDX`` for one program. SOURCE:ID
+    stays as it is (ids are what users copy from here; Shadertoy's are letters and digits)."""
+    url = f" {_link(line['url'])}" if line.get("url") and line["url"].strip() else ""
     return (
         f"- {line['index']}: **{markdown_text(line['title'])}** by "
-        f"{markdown_text(line['author'] or 'unknown author')} ({line['program']}){url}, licence "
-        f"{line['licence_spdx']}"
+        f"{markdown_text(line['author'], 'unknown author')} ({line['program']}){url}, "
+        f"licence {line['licence_spdx']}"
     )
 
 
@@ -42,9 +47,9 @@ def sheet_credits(picture: str, rows: Iterable[Mapping[str, Any]]) -> str:
     how many are under licences that limit the picture's use."""
     rows = list(rows)
     classes = Counter(row.get("licence_class") or "unknown" for row in rows)
-    limited = {c: classes[c] for c in LIMITED_CLASSES if classes[c]}
+    limited = {c: classes[c] for c in LIMITED_USE_CLASSES if classes[c]}
     lines = [
-        f"# Programs in {picture}",
+        f"# Programs in {markdown_text(picture)}",
         "",
         "The programs the picture is rendered from, in the order they first appear in it (left to",
         "right, top to bottom): each one's title, author, source and licence. Keep this file with it.",

@@ -11,6 +11,10 @@ from typing import Any
 
 #: Licence classes, from least to most restrictive in spirit (see :mod:`corpus.licences`).
 LICENCE_CLASSES = ("permissive", "copyleft", "noncommercial", "public-domain", "proprietary", "unknown")
+#: The classes whose terms limit what may be done with a program or what is made from it (a
+#: snapshot takes them only when allowed; credits and model cards warn of them). ``unknown``
+#: includes code with no licence at all, which is all rights reserved.
+LIMITED_USE_CLASSES = ("noncommercial", "copyleft", "proprietary", "unknown")
 
 #: Statuses a validation can end in (DESIGN "validation"); filters also take ``unvalidated``.
 VALIDATION_STATUSES = (

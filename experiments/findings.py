@@ -46,7 +46,7 @@ PROBE_TEST = int(os.environ.get("STUDY_PROBE_TEST", "2000"))
 def build_snapshot() -> Path:
     """Import, validate, vet and export the study's snapshot (each step is skipped once done)."""
     from corpus.db import open_catalogue
-    from corpus.filters import ProgramFilter
+    from corpus.filters import LIMITED_USE_CLASSES, ProgramFilter
     from corpus.snapshots import create_snapshot, export_snapshot, list_snapshots
     from harvest.importing import import_path
     from render.validate import ValidateOptions, validate
@@ -80,7 +80,7 @@ def build_snapshot() -> Path:
             catalogue,
             "study",
             ProgramFilter(vetted=True, include_duplicates=False),
-            allow=("noncommercial", "copyleft", "proprietary", "unknown"),
+            allow=LIMITED_USE_CLASSES,
         )
     export_snapshot(catalogue, "study", out)
     return out

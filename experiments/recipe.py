@@ -73,7 +73,8 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _write(path: Path, record: dict[str, Any]) -> None:
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write a run's record whole or not at all (a killed study leaves no half file to skip)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
@@ -104,24 +105,26 @@ def baseline(init_seed: int, changes: dict[str, Any], tag: str) -> dict[str, Any
         "probe_wall_s": round(time.time() - t0, 1),
         "load": [load0, _load()],
     }
-    _write(path, record)
+    write_record(path, record)
     print(f"random-init {tag} i{init_seed}: {record['linear']}", flush=True)
     return record
 
 
 def running_rate(out: Path) -> float | None:
-    """The median images/s over a run's logged intervals (metrics.jsonl): its speed while it ran,
-    which a pause (a SIGSTOP while CI ran, a machine asleep) leaves alone where the summary's
-    average over the whole wall does not. None where the run's folder is gone."""
+    """The median of the images/s a run logged over its intervals (metrics.jsonl): its speed while
+    it ran, which a pause (a SIGSTOP while CI ran, a machine asleep) leaves alone where the
+    summary's average over the whole wall does not. None where the run's folder is gone."""
+    rates = []
     try:
-        lines = (out / "metrics.jsonl").read_text().splitlines()
-        batch = json.loads((out / "config.json").read_text())["batch_size"]
-    except (OSError, KeyError, ValueError):
+        for line in (out / "metrics.jsonl").read_text().splitlines():
+            try:
+                rate = json.loads(line).get("images_per_s")
+            except ValueError:  # a line cut short by a kill
+                continue
+            if isinstance(rate, int | float) and rate > 0:
+                rates.append(rate)
+    except OSError:
         return None
-    logged = [(r["step"], r["seconds"]) for r in map(json.loads, lines) if "seconds" in r]
-    rates = [
-        batch * (b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(logged, logged[1:], strict=False) if b[1] > a[1]
-    ]
     return round(statistics.median(rates), 1) if rates else None
 
 
@@ -169,7 +172,7 @@ def train_and_probe(
         "probe": report,
         "linear": _summarise(report),
     }
-    _write(path, record)
+    write_record(path, record)
     print(f"{name}: {record['linear']} (train {train_wall:.0f} s, load {record['load']})", flush=True)
     return record
 

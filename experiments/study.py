@@ -27,7 +27,8 @@ The diversity score of a program is the mean of its percentile ranks, among the 
 programs, of three vetting statistics of its 256x256 profile: ``diversity`` (how far its frames at
 different times are apart), ``colourfulness`` (Hasler and Süsstrunk) and ``entropy`` (of its
 colour histogram). Runs write ``results/study/NAME.json`` and are skipped once written, so the
-script resumes; run it under ``nice -n 10`` on a shared machine.
+script resumes; run it under ``nice -n 10`` on a shared machine. ``report`` adds the median
+images/s to a record written before it was recorded, from the run's folder while that exists.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from plots import accuracy_against_programs
-from recipe import FULL, HERE, RECIPE, _write, baseline, running_rate, train_and_probe
+from recipe import FULL, HERE, RECIPE, baseline, running_rate, train_and_probe, write_record
 from recipe import RESULTS as RECIPE_RESULTS
 
 RESULTS = HERE / "results" / "study"
@@ -182,7 +183,7 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
         if record.get("running_images_per_s") is None:  # a record from before the field: backfill it
             record["running_images_per_s"] = running_rate(Path(record["summary"]["out"]))
             if record["running_images_per_s"] is not None:
-                _write(path, record)
+                write_record(path, record)
         rows.setdefault(record["name"].rsplit("-s", 1)[0], []).append(record)
 
     def key(item: tuple[str, list[dict[str, Any]]]) -> tuple[int, int, str]:
@@ -220,8 +221,9 @@ def report() -> None:
         "change; whole-pool linear probe (probe-v2, 10,000/10,000 images at 64 px), top-1 %, mean ±",
         "standard deviation over training seeds, and the gain over random init at the protocol's",
         f"stage (layer2: {base_record['layer2']:.2f}, the mean of {len(inits)} init seeds). Images/s:",
-        "training's median over a run's logged intervals of 10 steps, mean over seeds (a pause while CI",
-        "ran is left out; time shared with other work on this 2-core machine is not).",
+        "training's median over the intervals a run logged, mean over seeds (a pause while CI ran is",
+        "left out; time shared with other work on this 2-core machine is not; `*`: the average over the",
+        "whole wall, for a run whose log is gone).",
         "",
         "| run | programs sampled | layer2 linear top-1 % (gain) | training images/s |",
         "| --- | --- | --- | --- |",

@@ -104,8 +104,8 @@ def preview_command(
     augment: Annotated[
         str,
         typer.Option(
-            help="The views' preset: auto (what pretrain train uses by default: gray for contrastive "
-            "methods), simclr, light, gray or none."
+            help="The views' preset: auto (gray: pretrain train's default for its contrastive "
+            "methods; supervised runs use light), simclr, light, gray or none."
         ),
     ] = "auto",
     db: DbOption = None,

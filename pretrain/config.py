@@ -291,20 +291,19 @@ def run_config(out: str | Path) -> dict[str, Any] | None:
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 1e-4}
 
 
-def _getter(config: TrainConfig | dict) -> Any:
-    """``get(key)`` of a config or of the dict a checkpoint or run folder holds; a key an older
-    dict lacks reads as the field's default, as it does when such a run resumes."""
+def setting(config: TrainConfig | dict, key: str) -> Any:
+    """Setting ``key`` of a config, or of the dict a checkpoint or run folder holds; a key such a
+    dict lacks reads as the field's default, as it does when that run resumes. One rule for
+    everything that reports a run's settings (the model card, the probe's report)."""
     if isinstance(config, dict):
-        defaults = TrainConfig()
-        return lambda key: config.get(key, getattr(defaults, key))
-    return lambda key: getattr(config, key)
+        return config[key] if key in config else getattr(TrainConfig(), key)
+    return getattr(config, key)
 
 
 def weight_decay_of(config: TrainConfig | dict) -> float:
     """The weight decay a run uses: ``weight_decay`` where given, else its optimizer's default."""
-    get = _getter(config)
-    decay = float(get("weight_decay"))
-    return DEFAULT_WEIGHT_DECAY[get("optimizer")] if decay == -1 else decay
+    decay = float(setting(config, "weight_decay"))
+    return DEFAULT_WEIGHT_DECAY[setting(config, "optimizer")] if decay == -1 else decay
 
 
 def augment_of(config: TrainConfig | dict) -> str:
@@ -312,10 +311,9 @@ def augment_of(config: TrainConfig | dict) -> str:
     methods, whose pretext could otherwise tell programs apart by palette alone while the probe's
     images are grey, and ``light`` for supervised; ``""``, what run configs from before ``auto``
     hold, keeps the preset they trained with (``simclr``, ``light`` for supervised)."""
-    get = _getter(config)
-    augment = get("augment")
+    augment = setting(config, "augment")
     if augment in ("", "auto"):
-        if get("method") == "supervised":
+        if setting(config, "method") == "supervised":
             return "light"
         return "gray" if augment == "auto" else "simclr"
     return augment
@@ -325,9 +323,8 @@ def peak_lr(config: TrainConfig | dict, world_size: int = 1) -> float:
     """The learning rate a run peaks at: ``lr`` where given, else the default its optimizer gets
     (SGD: 0.1 × images a step over all ranks / 256, the linear scaling rule; AdamW: 1e-3).
     ``lr`` 0 in a config means "the default", so whatever reports a run's settings says this."""
-    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
-    if get("lr"):
-        return float(get("lr"))
-    if get("optimizer", "sgd") == "sgd":
-        return 0.1 * int(get("batch_size", 256)) * world_size / 256
+    if setting(config, "lr"):
+        return float(setting(config, "lr"))
+    if setting(config, "optimizer") == "sgd":
+        return 0.1 * int(setting(config, "batch_size")) * world_size / 256
     return 1e-3

@@ -22,15 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from corpus.errors import NotFoundError, SnapshotError, UsageProblem
+from corpus.filters import LIMITED_USE_CLASSES
 from pretrain.checkpoint import check_export, load_checkpoint, write_encoder
-from pretrain.config import augment_of, peak_lr, weight_decay_of
+from pretrain.config import augment_of, peak_lr, setting, weight_decay_of
 from pretrain.outputs import atomic_write
 from pretrain.snapshot import SnapshotData, open_snapshot
 
 CARD = "MODEL_CARD.md"
 ATTRIBUTION = "ATTRIBUTION.md"
-#: Classes whose licences limit what may be done with the programs (corpus's licence classes).
-RESTRICTED = ("noncommercial", "copyleft", "proprietary", "unknown")
 
 
 def _marker(weights: Path) -> str:
@@ -97,7 +96,7 @@ def _licence_table(entries: list[dict[str, Any]]) -> list[str]:
         for (spdx, cls), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     by_class = Counter(cls for (_, cls), n in counts.items() for _ in range(n))
-    limited = {cls: by_class[cls] for cls in RESTRICTED if by_class.get(cls)}
+    limited = {cls: by_class[cls] for cls in LIMITED_USE_CLASSES if by_class.get(cls)}
     if limited:
         listed = ", ".join(f"{cls} {n}" for cls, n in limited.items())
         rows += [
@@ -114,11 +113,11 @@ def _lr(config: dict[str, Any], ckpt: dict[str, Any]) -> str:
     """The peak learning rate, and where it came from when the config left it to the default."""
     world = int((ckpt.get("extra") or {}).get("world_size") or 1)
     rate = f"{peak_lr(config, world):.4g}"
-    if config.get("lr"):
+    if setting(config, "lr"):
         return rate
-    if config.get("optimizer", "sgd") == "sgd":
+    if setting(config, "optimizer") == "sgd":
         ranks = f"{world} rank{'s' if world != 1 else ''}"
-        return f"{rate} (SGD's default: 0.1 × {config.get('batch_size')} images × {ranks} / 256)"
+        return f"{rate} (SGD's default: 0.1 × {setting(config, 'batch_size')} images × {ranks} / 256)"
     return f"{rate} (AdamW's default)"
 
 

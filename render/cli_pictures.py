@@ -240,7 +240,9 @@ def sheet_command(
     renderer: RendererFilter = None,
     unique: Annotated[bool, typer.Option("--unique", help="Hide duplicates.")] = False,
     limit: Annotated[int, typer.Option(min=0, help="At most this many programs; 0 for all.")] = 64,
-    out: Annotated[Path, typer.Option("--out", help="The PNG to write.")] = Path("sheet.png"),
+    out: Annotated[
+        Path, typer.Option("--out", help="The PNG to write; its credits go beside it (NAME.credits.md).")
+    ] = Path("sheet.png"),
     size: Size = "128",
     times: Annotated[str, typer.Option(help="Seconds; several make each tile a strip of frames.")] = "1.0",
     columns: Annotated[int, typer.Option(min=1, help="Tiles a row.")] = 8,
@@ -275,13 +277,15 @@ def sheet_command(
     """
     import random
 
-    from corpus.attribution import write_credits
+    from corpus.attribution import credits_path, write_credits
     from corpus.errors import UsageProblem
     from corpus.validations import load_program, program_verdict
+    from render.pictures import output_file
     from render.sheet import contact_sheet
 
     if caption not in ("status", "reason"):
         raise UsageProblem(f"unknown caption {caption!r}", hint="use --caption status or --caption reason")
+    output_file(credits_path(out))  # before the tiles render, as the picture's own path is
     flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
     )

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from corpus.attribution import credits_path, sheet_credits, write_credits
+from corpus.attribution import attribution_line, credits_path, sheet_credits, write_credits
 
 ROWS = [
     {
@@ -43,6 +43,22 @@ def test_sheet_credits_list_every_tile_in_order_with_escaped_titles_and_licences
     # the non-commercial one and the one of unknown licence limit what the picture may be used for
     warning = "2 of 3 programs are under licences that limit the picture's use (noncommercial 1, unknown 1)"
     assert warning in text
+
+
+def test_blank_names_odd_ids_and_urls_with_spaces_stay_well_formed_markdown():
+    row = {
+        "index": 7,
+        "program": "git:me/repo:a_b.frag",
+        "title": "  \t ",
+        "author": " ",
+        "url": "https://example.org/my shader<1>.frag",
+        "licence_spdx": "MIT",
+    }
+    assert attribution_line(row) == (
+        "- 7: **untitled** by unknown author (git:me/repo:a_b.frag) "
+        "<https://example.org/my%20shader%3C1%3E.frag>, licence MIT"
+    )
+    assert sheet_credits("we*ird_[name].png", []).startswith(r"# Programs in we\*ird\_\[name\].png")
 
 
 def test_a_sheet_of_permissive_programs_carries_no_warning():

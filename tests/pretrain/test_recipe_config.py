@@ -45,3 +45,6 @@ def test_auto_settings_resolve_by_method_and_optimizer_and_old_runs_keep_theirs(
     assert weight_decay_of({"optimizer": "sgd", "weight_decay": -1}) == 1e-4
     assert (weight_decay_of({"optimizer": "adamw"}), augment_of({"method": "simclr"})) == (0.05, "gray")
     assert augment_of({"method": "mocov2", "augment": ""}) == "simclr"
+    # one rule for every setting read from such a dict: the rate and the decay of the same optimizer
+    assert (peak_lr({"batch_size": 64}), weight_decay_of({"batch_size": 64})) == (1e-3, 0.05)
+    assert peak_lr({"optimizer": "sgd", "batch_size": 64}, world_size=2) == 0.05
