@@ -8,7 +8,6 @@ paper or a README owes its authors the same credit as a snapshot does.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus.filters import LIMITED_USE_CLASSES
+from corpus.paths import atomic_write
 
 
 def markdown_text(value: str | None, empty: str = "untitled") -> str:
@@ -76,11 +76,5 @@ def credits_path(picture: Path) -> Path:
 
 def write_credits(picture: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """Write :func:`sheet_credits` beside ``picture`` (whole or not at all); return its path."""
-    target = credits_path(picture)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(sheet_credits(picture.name, rows), encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    text = sheet_credits(picture.name, rows).encode("utf-8")
+    return atomic_write(credits_path(picture), lambda fh: fh.write(text))

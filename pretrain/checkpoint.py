@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from corpus.errors import InputFormatError, NotFoundError, UsageProblem
+from corpus.paths import atomic_write
 from pretrain.models import ARCHS, build_backbone, full_resnet_state_dict
-from pretrain.outputs import atomic_write
 
 FORMAT = "imageprograms-pretrain-1"
 EXPORT_FORMATS = ("auto", "torchvision", "plain")
@@ -75,7 +75,7 @@ def save_checkpoint(
 
 
 def _atomic_save(obj: object, target: Path) -> Path:
-    """``torch.save`` to ``target`` atomically, with the mode the umask gives (:mod:`pretrain.outputs`)."""
+    """``torch.save`` to ``target`` atomically, with the mode the umask gives (:mod:`corpus.paths`)."""
     return atomic_write(target, lambda fh: torch.save(obj, fh))
 
 

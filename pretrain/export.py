@@ -23,9 +23,9 @@ from typing import Any
 
 from corpus.errors import NotFoundError, SnapshotError, UsageProblem
 from corpus.filters import LIMITED_USE_CLASSES
+from corpus.paths import atomic_write
 from pretrain.checkpoint import check_export, load_checkpoint, write_encoder
 from pretrain.config import augment_of, peak_lr, setting, weight_decay_of
-from pretrain.outputs import atomic_write
 from pretrain.snapshot import SnapshotData, open_snapshot
 
 CARD = "MODEL_CARD.md"

@@ -29,10 +29,10 @@ def preview(
     from PIL import Image, ImageDraw
 
     from corpus.attribution import write_credits
+    from corpus.paths import check_picture_file, save_picture
     from pretrain.augment import Augment
     from pretrain.config import TrainConfig, augment_of
     from pretrain.data import ShaderStream, StreamConfig
-    from pretrain.outputs import check_picture_file, make_folder
     from pretrain.snapshot import open_snapshot
 
     out = Path(out)
@@ -63,7 +63,6 @@ def preview(
     draw = ImageDraw.Draw(picture)
     for r, name in enumerate(names):
         draw.text((4, pad + r * (size + pad) + max(0, size // 2 - 6)), name, fill=(230, 230, 230))
-    make_folder(out.parent)
-    picture.save(out)
+    save_picture(picture, out)
     write_credits(out, [snap.entries[i] for i in dict.fromkeys(shown)])
     return out

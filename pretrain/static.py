@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from corpus.errors import UsageProblem
-from pretrain.outputs import check_folder, make_folder
+from corpus.paths import check_folder, make_folder
 
 FORMATS = ("imagefolder", "webdataset")
 SHARD_SIZE = 1000

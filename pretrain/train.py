@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from corpus.errors import ImageProgramsError, NotFoundError, UsageProblem
+from corpus.paths import check_folder, make_folder
 from pretrain.config import (
     RESUMABLE_CHANGES,
     TrainConfig,
@@ -31,7 +32,6 @@ from pretrain.config import (
     samples_per_program_for,
     weight_decay_of,
 )
-from pretrain.outputs import check_folder, make_folder
 from pretrain.stopping import StopRequest, TrainingInterrupted
 
 if TYPE_CHECKING:

@@ -279,13 +279,13 @@ def sheet_command(
 
     from corpus.attribution import credits_path, write_credits
     from corpus.errors import UsageProblem
+    from corpus.paths import writable_file
     from corpus.validations import load_program, program_verdict
-    from render.pictures import output_file
     from render.sheet import contact_sheet
 
     if caption not in ("status", "reason"):
         raise UsageProblem(f"unknown caption {caption!r}", hint="use --caption status or --caption reason")
-    output_file(credits_path(out))  # before the tiles render, as the picture's own path is
+    writable_file(credits_path(out), "--out")  # before the tiles render, as the picture's own path is
     flt = program_filter(
         source, dialect, licence, spdx, tag, author, search, code, not unique, status, vetted, renderer
     )

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from corpus.errors import UsageProblem
+from corpus.paths import make_folder, writable_file
 from render.dialects import Plan
 from render.engine import CompiledProgram, Engine, ShaderError, UnsupportedProgram
 from render.program import RenderProgram
@@ -92,37 +93,6 @@ def check_size(size: tuple[int, int]) -> tuple[int, int]:
     return w, h
 
 
-def output_folder(folder: Path) -> Path:
-    """``folder``, created with its parents, or a :class:`UsageProblem` that says why it cannot
-    be (a file where a folder should be, no permission) instead of a traceback."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UsageProblem(
-            f"cannot write into {folder}: it is a file, not a folder", hint="give --out a folder's path"
-        ) from None
-    except NotADirectoryError:
-        blocking = next((p for p in reversed(folder.parents) if p.is_file()), folder)
-        raise UsageProblem(
-            f"cannot create {folder}: {blocking} is a file, not a folder",
-            hint="give --out a path whose parents are folders (or do not exist yet)",
-        ) from None
-    except OSError as exc:
-        message = f"cannot create {folder}: {exc.strerror}"
-        raise UsageProblem(message, hint="give --out another path") from None
-    return folder
-
-
-def output_file(path: Path) -> Path:
-    """``path``, with its folder created (see :func:`output_folder`); refused if it is a folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise UsageProblem(f"cannot write {path}: it is a folder", hint="give --out a file name")
-    output_folder(path.parent)
-    return path
-
-
 def frames(
     engine: Engine,
     program: ProgramLike,
@@ -143,7 +113,7 @@ def frames(
 
     program = as_program(program)
     size = check_size(size)
-    out_dir = output_folder(out_dir)
+    out_dir = make_folder(out_dir, "--out")
     paths: list[Path] = []
     picture = np.empty((size[1], size[0], 4), np.uint8)
     with engine.compile(program, float_picture=False) as compiled:
@@ -189,7 +159,7 @@ def video(
             hint=f"give --size {even}, or write a .gif, which takes any size",
         )
     count = max(1, round(seconds * fps))
-    output_file(out_path)
+    writable_file(out_path, "--out")
     picture = np.empty((size[1], size[0], 3), np.uint8)
     with engine.compile(program, float_picture=False) as compiled:
         stepper = Stepper(compiled, size, warmup_fps=fps, before_frame=before_frame)

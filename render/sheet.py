@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from corpus.errors import UsageProblem
+from corpus.paths import check_picture_file, save_picture, writable_file
 from render.dialects import build_plan
 from render.engine import Engine, UnsupportedProgram
-from render.pictures import ProgramLike, Stepper, as_item, as_program, check_size, output_file
+from render.pictures import ProgramLike, Stepper, as_item, as_program, check_size
 from render.profiling import compile_or_status
 from render.sandbox import SandboxOptions, SandboxPool
 
@@ -118,9 +119,8 @@ def contact_sheet(
         items.setdefault(item["program"], item)
     if not items:
         raise UsageProblem("no programs to put on a contact sheet", hint="check the filters with `corpus ls`")
-    output_file(out_path)  # before rendering: a wrong --out must not cost the tiles
-    if Path(out_path).suffix.lower() not in Image.registered_extensions():
-        raise UsageProblem(f"cannot tell a picture format from {Path(out_path).name!r}", hint="name it *.png")
+    check_picture_file(Path(out_path))  # before rendering: a wrong --out must not cost the tiles
+    writable_file(out_path, "--out")
     results = _render_tiles(engine, list(items.values()), size, times, deadline, workers, isolated, progress)
 
     w, h = size
@@ -149,7 +149,7 @@ def contact_sheet(
             report.failed[key] = result["status"]
             sheet.paste(_placeholder(tile_w, h, result["status"], result.get("log"), font, line), (x, y))
         _label(sheet, (x, y + h + 2), tile_w, [key, *captions.get(key, [])], font, line)
-    sheet.save(report.path)
+    save_picture(sheet, report.path)  # whole or not at all: a killed sheet leaves the old one
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

@@ -245,14 +245,15 @@ def test_an_output_path_under_a_file_is_an_error_not_a_traceback(shaders21k_cata
     ):
         code, _, err = run_render(args, capsys)
         assert code == 2, (args, err)
-        assert err.startswith("error: cannot ") and "\nhint: " in err and "Traceback" not in err, err
+        assert err.startswith(("error: --out ", "error: cannot ")) and "\nhint: " in err, err
+        assert "Traceback" not in err
     assert afile.read_text() == "not a folder"
     assert not list(tmp_path.glob("*.credits.md"))  # a refused sheet writes no credits either
     # the credits' own path is checked before any tile renders, like the picture's
     (tmp_path / "taken.credits.md").mkdir()
     args = ["sheet", "--db", shaders21k_catalogue, "--limit", "2", "--out", str(tmp_path / "taken.png")]
     code, _, err = run_render(args, capsys)
-    assert code == 2 and "taken.credits.md: it is a folder" in err and not (tmp_path / "taken.png").exists()
+    assert code == 2 and "taken.credits.md is a folder" in err and not (tmp_path / "taken.png").exists()
 
 
 @pytest.mark.parametrize("command", ["frames", "video"])
