@@ -194,21 +194,26 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
     return dict(sorted(rows.items(), key=key))
 
 
-def _cell(values: list[float], base: float | None = None) -> str:
-    if not values:
-        return "not run"
+def _cell(values: list[float], base: float) -> str:
     mean = statistics.mean(values)
     spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
-    gain = f" ({mean - base:+.2f})" if base is not None else ""
-    return f"{mean:.2f}{spread}{gain} (n={len(values)})"
+    return f"{mean:.2f}{spread} ({mean - base:+.2f})"
+
+
+#: The table's probes at the protocol's stage: (name in a probe report, column heading).
+PROBES = (("linear", "linear"), ("100-shot", "100-shot"), ("knn", "k-NN"))
+
+
+def _accuracy(record: dict[str, Any], model: str, probe: str) -> float:
+    """Top-1 % of ``probe`` at layer2 for ``model`` (checkpoint or random-init) in a run's record."""
+    return 100 * record["probe"]["results"][model]["layer2"][probe]["mean"]
 
 
 def report() -> None:
     """Print the tables and write them, with plots, into experiments/RESULTS.md between markers."""
-    inits = [
-        json.loads(p.read_text())["linear"] for p in sorted(RECIPE_RESULTS.glob("random-init-full-i*.json"))
-    ]
-    base_record = {"layer2": statistics.mean(i["layer2"] for i in inits)}
+    inits = [json.loads(p.read_text()) for p in sorted(RECIPE_RESULTS.glob("random-init-full-i*.json"))]
+    base = {probe: statistics.mean(_accuracy(i, "random-init", probe) for i in inits) for probe, _ in PROBES}
+    base_record = {"layer2": base["linear"]}
     rows = _rows()
     steps = {r["summary"]["steps"] for records in rows.values() for r in records}
     lines = [
@@ -218,22 +223,28 @@ def report() -> None:
         "Made by `python experiments/study.py run SNAPSHOT GROUP SEEDS`, then `report`; the set-up is in",
         "the script's docstring. Snapshot: every vetted program of `../shared/corpus` (13,192).",
         f"Every run: the CPU recipe for {', '.join(map(str, sorted(steps)))} steps of 64 images, one",
-        "change; whole-pool linear probe (probe-v2, 10,000/10,000 images at 64 px), top-1 %, mean ±",
-        "standard deviation over training seeds, and the gain over random init at the protocol's",
-        f"stage (layer2: {base_record['layer2']:.2f}, the mean of {len(inits)} init seeds). Images/s:",
+        "change, probed at the protocol's stage (layer2) with the protocol's images (probe-v2:",
+        "10,000/10,000 Fashion-MNIST images at 64 px): the whole-pool linear probe, the 100-shot linear",
+        "probe (one probe seed) and k-NN (k=20); top-1 %, mean ± standard deviation over the n training",
+        f"seeds, and in brackets the gain over random init (the mean of {len(inits)} init seeds: linear",
+        f"{base['linear']:.2f}, 100-shot {base['100-shot']:.2f}, k-NN {base['knn']:.2f}). Images/s:",
         "training's median over the intervals a run logged, mean over seeds (a pause while CI ran is",
-        "left out; time shared with other work on this 2-core machine is not; `*`: the average over the",
-        "whole wall, for a run whose log is gone).",
+        "left out; time shared with other work on this 2-core machine is not; `*`: the average over",
+        "the whole wall, for a run whose log is gone).",
         "",
-        "| run | programs sampled | layer2 linear top-1 % (gain) | training images/s |",
-        "| --- | --- | --- | --- |",
+        "| run | programs sampled | n | " + " | ".join(f"{h} % (gain)" for _, h in PROBES) + " | images/s |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in PROBES) + " | --- |",
     ]
     for name, records in rows.items():
-        cell = _cell([r["linear"]["layer2"] for r in records], base_record["layer2"])
+        cells = [
+            _cell([_accuracy(r, "checkpoint", probe) for r in records], base[probe]) for probe, _ in PROBES
+        ]
         speed = statistics.mean(
             r.get("running_images_per_s") or r["summary"]["images_per_s"] for r in records
         )
-        lines.append(f"| {name} | {records[0]['summary']['programs_sampled']} | {cell} | {speed:.0f} |")
+        walls = "*" if any(r.get("running_images_per_s") is None for r in records) else ""
+        sampled = records[0]["summary"]["programs_sampled"]
+        lines.append(f"| {name} | {sampled} | {len(records)} | {' | '.join(cells)} | {speed:.0f}{walls} |")
     lines += ["", *plots(rows, base_record), END]
     text = "\n".join(lines)
     print(text)
