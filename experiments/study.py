@@ -21,7 +21,8 @@ Groups (a run a training seed; seeds default to 0 and 1):
   chosen at random (``nc``), and all;
 * ``diversity``: the top third of the programs by a diversity score against a random third;
 * ``mixup``: MixUp of 2 and 6 programs (Dirichlet, alpha 1) against none;
-* ``methods``: SimCLR, supervised (program index) and MoCo v2 against SupCon.
+* ``methods``: SimCLR, supervised (program index) and MoCo v2 against SupCon; supervised on 100
+  programs too (against ``programs-100``).
 
 The diversity score of a program is the mean of its percentile ranks, among the snapshot's
 programs, of three vetting statistics of its 256x256 profile: ``diversity`` (how far its frames at
@@ -153,7 +154,10 @@ def group_runs(group: str) -> dict[str, dict[str, Any]]:
     if group == "mixup":
         return {"mixup-2": {"mixup_k": 2}, "mixup-6": {"mixup_k": 6}} | RECIPE_RUN
     if group == "methods":
-        return {f"method-{m}": {"method": m} for m in ("simclr", "supervised", "mocov2")} | RECIPE_RUN
+        # supervised classification of program identity sees each of all the programs ~5 times in
+        # 64,000 images, so it is run on 100 programs too (640 images each), beside programs-100
+        methods = {f"method-{m}": {"method": m} for m in ("simclr", "supervised", "mocov2")}
+        return methods | {"method-supervised-p100": {"method": "supervised", "programs": 100}} | RECIPE_RUN
     sys.exit(f"unknown group {group!r}: programs, licence, diversity, mixup or methods")
 
 
