@@ -289,17 +289,32 @@ def plots(rows: dict[str, list[dict[str, Any]]], base: dict[str, float]) -> list
         (name, [x["linear"]["layer2"] for x in r]) for name, r in rows.items() if name.startswith(ORDER[1:])
     ]
     if sets:
-        fig, ax = plt.subplots(figsize=(6, 0.45 * len(sets) + 1.2))
+        fig, ax = plt.subplots(figsize=(7, 0.4 * len(sets) + 1.4))
         labels = [name.rsplit("-steps", 1)[0].replace("recipe-all", "all (the recipe)") for name, _ in sets]
+        gains = [statistics.mean(v) - base["layer2"] for _, v in sets]
+        # a run far below random init (supervised on every program) would squash the others'
+        # bars: the axis stops at -2 points and such a bar says its value at the edge
+        left = max(min(gains) - 0.5, -2.0)
+        errors = [statistics.stdev(v) if len(v) > 1 else 0 for _, v in sets]
         ax.barh(
             labels,
-            [statistics.mean(v) - base["layer2"] for _, v in sets],
-            xerr=[statistics.stdev(v) if len(v) > 1 else 0 for _, v in sets],
+            [max(g, left) for g in gains],
+            xerr=errors,
             capsize=3,
             color=["tab:grey" if label.startswith("all") else "tab:blue" for label in labels],
         )
+        for y, (gain, error, (_, values)) in enumerate(zip(gains, errors, sets, strict=True)):
+            text = f"{gain:+.2f}" + (f" (n={len(values)})" if len(values) > 1 else "")
+            if gain < left:
+                ax.text(left + 0.05, y, f"{gain:+.1f}, off the scale", va="center", color="white", fontsize=8)
+            else:
+                ax.text(max(gain, 0) + error + 0.08, y, text, va="center", fontsize=8)
+        ax.set_xlim(left, max(gains) + 1.4)
+        ax.axvline(0, color="black", linewidth=0.8)
         ax.invert_yaxis()
-        ax.set_xlabel("gain over random init, points (layer2 linear probe; bars: seed std)")
+        ax.set_xlabel(
+            "gain over random init, points\n(layer2 linear probe; error bars: seed std where n > 1)"
+        )
         fig.tight_layout()
         fig.savefig(HERE / "study-sets.png", dpi=110)
         plt.close(fig)
