@@ -75,10 +75,10 @@ def _load() -> float:
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Write a run's record whole or not at all (a killed study leaves no half file to skip)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    from corpus.paths import atomic_write
+
+    text = (json.dumps(record, indent=2) + "\n").encode()
+    atomic_write(path, lambda fh: fh.write(text))
 
 
 def _summarise(report: dict[str, Any], name: str = "checkpoint") -> dict[str, float]:

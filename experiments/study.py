@@ -58,8 +58,9 @@ BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
 def _entries(snapshot: str) -> list[dict[str, Any]]:
-    lines = (Path(snapshot) / "manifest.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    from pretrain.snapshot import open_snapshot
+
+    return open_snapshot(snapshot).entries
 
 
 def _write_list(name: str, keys: list[str], why: str) -> None:
@@ -109,7 +110,9 @@ def diversity_scores(snapshot: str, db: str) -> dict[str, float]:
 def make_lists(snapshot: str, db: str) -> None:
     """The program lists of the licence and diversity groups, with the figures behind them."""
     entries = _entries(snapshot)
-    clean = [e["program"] for e in entries if e["licence_class"] in ("permissive", "public-domain")]
+    from corpus.snapshots import DEFAULT_CLASSES  # what a snapshot takes without --allow
+
+    clean = [e["program"] for e in entries if e["licence_class"] in DEFAULT_CLASSES]
     nc = [e["program"] for e in entries if e["licence_class"] == "noncommercial"]
     _write_list("clean", clean, "permissive and public-domain programs of the snapshot")
     _write_list("nc", nc, "non-commercial programs of the snapshot (runs take as many as clean has)")

@@ -199,7 +199,6 @@ def _ctrl_c_works():
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
-    return
 
 
 @pytest.fixture(autouse=True)
