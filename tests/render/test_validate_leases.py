@@ -56,6 +56,22 @@ def _log_lines(path: Path) -> list[tuple[str, int, int]]:
     return [(w, int(p), int(j)) for w, p, j in (line.split() for line in path.read_text().splitlines())]
 
 
+def _holds_after_store(lines: list[tuple[str, int, int]], pid: int) -> bool:
+    """The validator's last logged step is a claim, and it stored one before: it holds programs mid-run."""
+    mine = [what for what, p, _ in lines if p == pid]
+    return "store" in mine and mine[-1] == "claim"
+
+
+def _freeze(pid: int) -> None:
+    """SIGSTOP, and wait until the kernel says the process is stopped (the signal lands asynchronously)."""
+    os.kill(pid, signal.SIGSTOP)
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 10
+    while stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] not in "tTZX":
+        assert time.monotonic() < deadline, f"validator {pid} did not stop"
+        time.sleep(0.001)
+
+
 def test_four_validators_one_killed_leave_every_program_with_exactly_one_result(catalogue, tmp_path):
     # 30 codes, and 6 programs that duplicate one of them (validated once, with their twin)
     records = [make_record(f"v{k}", SHADER.format(k=k)) for k in range(30)]
@@ -86,10 +102,14 @@ def test_four_validators_one_killed_leave_every_program_with_exactly_one_result(
             if sum(what == "store" for what, _, _ in lines) > 30 - 2 * len(procs):
                 break
             for p in procs:
-                mine = [w for w, pid, _ in lines if pid == p.pid]
-                if p.poll() is None and "store" in mine and mine[-1] == "claim":
-                    victim = p
-                    break
+                if p.poll() is None and _holds_after_store(lines, p.pid):
+                    # frozen before deciding: a running validator could store the job and claim the
+                    # next in the database before logging it, between this read and the kill
+                    _freeze(p.pid)
+                    if _holds_after_store(_log_lines(log), p.pid):
+                        victim = p
+                        break
+                    os.kill(p.pid, signal.SIGCONT)
             assert any(p.poll() is None for p in procs), "every validator finished before one could be killed"
             time.sleep(0.01)
         if victim is None:
