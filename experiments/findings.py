@@ -205,9 +205,8 @@ def report() -> None:
         base = group("random-init")
         accuracy_against_programs(
             HERE / "programs.png",
-            [(n, v) for n, v in points if v],
+            {"SimCLR": [(n, v) for n, v in points if v]},
             statistics.mean(base) if base else None,
-            "SimCLR",
             "programs sampled (log scale)",
         )
         lines += ["![accuracy against the number of programs](programs.png)", ""]

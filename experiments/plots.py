@@ -8,23 +8,25 @@ from pathlib import Path
 
 
 def accuracy_against_programs(
-    path: Path, points: list[tuple[int, list[float]]], baseline: float | None, label: str, xlabel: str
+    path: Path, series: dict[str, list[tuple[int, list[float]]]], baseline: float | None, xlabel: str
 ) -> None:
-    """Write the plot of ``points`` ((programs, [accuracy % a seed]), sorted by programs) to ``path``."""
+    """Write the plot of each of ``series`` ({label: [(programs, [accuracy % a seed])], sorted by
+    programs}) to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.errorbar(
-        [n for n, _ in points],
-        [statistics.mean(v) for _, v in points],
-        yerr=[statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in points],
-        marker="o",
-        capsize=3,
-        label=label,
-    )
+    for label, points in series.items():
+        ax.errorbar(
+            [n for n, _ in points],
+            [statistics.mean(v) for _, v in points],
+            yerr=[statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in points],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", label="random init")
     ax.set_xscale("log")

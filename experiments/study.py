@@ -22,7 +22,10 @@ Groups (a run a training seed; seeds default to 0 and 1):
 * ``diversity``: the top third of the programs by a diversity score against a random third;
 * ``mixup``: MixUp of 2 and 6 programs (Dirichlet, alpha 1) against none;
 * ``methods``: SimCLR, supervised (program index) and MoCo v2 against SupCon; supervised on 100
-  programs too (against ``programs-100``).
+  programs too (against ``programs-100``);
+* ``length``: 10 programs against all at ``LONG_STEPS`` (4,000 steps: 256,000 images), whatever
+  ``STUDY_STEPS`` says: whether the number of programs starts to matter when the images do not
+  limit the run.
 
 The diversity score of a program is the mean of its percentile ranks, among the snapshot's
 programs, of three vetting statistics of its 256x256 profile: ``diversity`` (how far its frames at
@@ -54,6 +57,7 @@ STEPS = int(os.environ.get("STUDY_STEPS", "1000"))
 PROBE = {"layers": ("auto",), "seeds": 1, "few_shot": (100,)}
 SCORE_STATS = ("diversity", "colourfulness", "entropy")
 COUNTS = (1, 10, 100, 1000, 0)  # 0: all
+LONG_STEPS = 4000
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
@@ -161,7 +165,12 @@ def group_runs(group: str) -> dict[str, dict[str, Any]]:
         # 64,000 images, so it is run on 100 programs too (640 images each), beside programs-100
         methods = {f"method-{m}": {"method": m} for m in ("simclr", "supervised", "mocov2")}
         return methods | {"method-supervised-p100": {"method": "supervised", "programs": 100}} | RECIPE_RUN
-    sys.exit(f"unknown group {group!r}: programs, licence, diversity, mixup or methods")
+    if group == "length":
+        return {
+            name: {"steps": LONG_STEPS, **o}
+            for name, o in ({"programs-10": {"programs": 10}} | RECIPE_RUN).items()
+        }
+    sys.exit(f"unknown group {group!r}: programs, licence, diversity, mixup, methods or length")
 
 
 def run(snapshot: str, group: str, seeds: list[int]) -> None:
@@ -169,7 +178,7 @@ def run(snapshot: str, group: str, seeds: list[int]) -> None:
     for seed in seeds:
         for name, overrides in group_runs(group).items():
             train_and_probe(
-                f"{name}-steps{STEPS}-s{seed}",
+                f"{name}-steps{overrides.get('steps', STEPS)}-s{seed}",
                 snapshot,
                 {"steps": STEPS, "seed": seed, **overrides},
                 PROBE,
@@ -223,14 +232,15 @@ def report() -> None:
     base_record = {"layer2": base["linear"]}
     rows = _rows()
     steps = {r["summary"]["steps"] for records in rows.values() for r in records}
+    longer = f" (the `length` rows: {LONG_STEPS:,} steps)" if LONG_STEPS in steps else ""
     lines = [
         BEGIN,
         "## The paper's findings and the licence study on real programs (issues 13.3, 13.4)",
         "",
         "Made by `python experiments/study.py run SNAPSHOT GROUP SEEDS`, then `report`; the set-up is in",
         "the script's docstring. Snapshot: every vetted program of `../shared/corpus` (13,192).",
-        f"Every run: the CPU recipe for {', '.join(map(str, sorted(steps)))} steps of 64 images, one",
-        "change, probed at the protocol's stage (layer2) with the protocol's images (probe-v2:",
+        f"Every run: the CPU recipe for {STEPS:,} steps of 64 images ({STEPS * 64:,} images){longer},",
+        "one change, probed at the protocol's stage (layer2) with the protocol's images (probe-v2:",
         "10,000/10,000 Fashion-MNIST images at 64 px): the whole-pool linear probe, the 100-shot linear",
         "probe (one probe seed) and k-NN (k=20); top-1 %, mean ± standard deviation over the n training",
         f"seeds, and in brackets the gain over random init (the mean of {len(inits)} init seeds: linear",
@@ -274,22 +284,29 @@ def plots(rows: dict[str, list[dict[str, Any]]], base: dict[str, float]) -> list
     except ImportError:
         return ["(matplotlib is not installed: no plots)", ""]
     out = []
-    counts = sorted(
-        (r[0]["summary"]["programs_sampled"], [x["linear"]["layer2"] for x in r])
-        for name, r in rows.items()
-        if name.startswith(("programs-", "recipe-all-"))
-    )
-    if counts:
+    series: dict[str, list[tuple[int, list[float]]]] = {}
+    for name, r in rows.items():
+        if name.startswith(("programs-", "recipe-all-")):
+            images = r[0]["summary"]["steps"] * 64
+            series.setdefault(f"SupCon recipe, {images:,} images", []).append(
+                (r[0]["summary"]["programs_sampled"], [x["linear"]["layer2"] for x in r])
+            )
+    if series:
         accuracy_against_programs(
             HERE / "study-programs.png",
-            counts,
+            {
+                label: sorted(points)
+                for label, points in sorted(series.items(), key=lambda i: len(i[1]))[::-1]
+            },
             base["layer2"],
-            "SupCon recipe, layer2",
-            "programs sampled (log scale), fixed number of images",
+            "programs sampled (log scale); layer2 linear probe",
         )
         out += ["![accuracy against the number of programs](study-programs.png)", ""]
+    # the sets compare at the study's number of images (a longer run of all programs is not one)
     sets = [
-        (name, [x["linear"]["layer2"] for x in r]) for name, r in rows.items() if name.startswith(ORDER[1:])
+        (name, [x["linear"]["layer2"] for x in r])
+        for name, r in rows.items()
+        if name.startswith(ORDER[1:]) and r[0]["summary"]["steps"] == STEPS
     ]
     if sets:
         fig, ax = plt.subplots(figsize=(7, 0.4 * len(sets) + 1.4))
