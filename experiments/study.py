@@ -1,7 +1,7 @@
 """Issue 13.3 and 13.4: the paper's findings, and what a licence-clean corpus costs, on real programs.
 
     python experiments/study.py lists SNAPSHOT DB          # the program lists the groups train on
-    python experiments/study.py run SNAPSHOT GROUP [SEED ...]
+    python experiments/study.py run SNAPSHOT GROUP[:RUN] [SEED ...]   # RUN: one of the group's runs
     python experiments/study.py report                     # tables, plots, experiments/RESULTS.md
 
 SNAPSHOT is an exported snapshot of every vetted program of the real corpus (``corpus snapshot
@@ -23,9 +23,9 @@ Groups (a run a training seed; seeds default to 0 and 1):
 * ``mixup``: MixUp of 2 and 6 programs (Dirichlet, alpha 1) against none;
 * ``methods``: SimCLR, supervised (program index) and MoCo v2 against SupCon; supervised on 100
   programs too (against ``programs-100``);
-* ``length``: 10 programs against all at ``LONG_STEPS`` (4,000 steps: 256,000 images), whatever
-  ``STUDY_STEPS`` says: whether the number of programs starts to matter when the images do not
-  limit the run.
+* ``length``: 10 programs against all at ``STUDY_LONG_STEPS`` (default 4,000 steps: 256,000
+  images), whatever ``STUDY_STEPS`` says: whether the number of programs starts to matter when the
+  images do not limit the run.
 
 The diversity score of a program is the mean of its percentile ranks, among the snapshot's
 programs, of three vetting statistics of its 256x256 profile: ``diversity`` (how far its frames at
@@ -57,7 +57,7 @@ STEPS = int(os.environ.get("STUDY_STEPS", "1000"))
 PROBE = {"layers": ("auto",), "seeds": 1, "few_shot": (100,)}
 SCORE_STATS = ("diversity", "colourfulness", "entropy")
 COUNTS = (1, 10, 100, 1000, 0)  # 0: all
-LONG_STEPS = 4000
+LONG_STEPS = int(os.environ.get("STUDY_LONG_STEPS", "4000"))
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
@@ -174,9 +174,13 @@ def group_runs(group: str) -> dict[str, dict[str, Any]]:
 
 
 def run(snapshot: str, group: str, seeds: list[int]) -> None:
+    group, _, only = group.partition(":")
+    runs = {name: o for name, o in group_runs(group).items() if only in ("", name)}
+    if not runs:
+        sys.exit(f"{group!r} has no run {only!r}: {', '.join(group_runs(group))}")
     baseline(0, FULL, "full")  # the random-init baseline, cached by recipe.py
     for seed in seeds:
-        for name, overrides in group_runs(group).items():
+        for name, overrides in runs.items():
             train_and_probe(
                 f"{name}-steps{overrides.get('steps', STEPS)}-s{seed}",
                 snapshot,
@@ -232,7 +236,8 @@ def report() -> None:
     base_record = {"layer2": base["linear"]}
     rows = _rows()
     steps = {r["summary"]["steps"] for records in rows.values() for r in records}
-    longer = f" (the `length` rows: {LONG_STEPS:,} steps)" if LONG_STEPS in steps else ""
+    others = sorted(steps - {STEPS})
+    longer = f" (the `length` rows: {' and '.join(f'{n:,}' for n in others)} steps)" if others else ""
     lines = [
         BEGIN,
         "## The paper's findings and the licence study on real programs (issues 13.3, 13.4)",
