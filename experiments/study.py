@@ -181,10 +181,11 @@ def run(snapshot: str, group: str, seeds: list[int]) -> None:
     baseline(0, FULL, "full")  # the random-init baseline, cached by recipe.py
     for seed in seeds:
         for name, overrides in runs.items():
+            config = {"steps": STEPS, "seed": seed, **overrides}
             train_and_probe(
-                f"{name}-steps{overrides.get('steps', STEPS)}-s{seed}",
+                f"{name}-steps{config['steps']}-s{seed}",
                 snapshot,
-                {"steps": STEPS, "seed": seed, **overrides},
+                config,
                 PROBE,
                 config_path=RECIPE,
                 results=RESULTS,
@@ -289,20 +290,16 @@ def plots(rows: dict[str, list[dict[str, Any]]], base: dict[str, float]) -> list
     except ImportError:
         return ["(matplotlib is not installed: no plots)", ""]
     out = []
-    series: dict[str, list[tuple[int, list[float]]]] = {}
+    by_images: dict[int, list[tuple[int, list[float]]]] = {}  # a line per length of training
     for name, r in rows.items():
         if name.startswith(("programs-", "recipe-all-")):
-            images = r[0]["summary"]["steps"] * 64
-            series.setdefault(f"SupCon recipe, {images:,} images", []).append(
+            by_images.setdefault(r[0]["summary"]["images_seen"], []).append(
                 (r[0]["summary"]["programs_sampled"], [x["linear"]["layer2"] for x in r])
             )
-    if series:
+    if by_images:
         accuracy_against_programs(
             HERE / "study-programs.png",
-            {
-                label: sorted(points)
-                for label, points in sorted(series.items(), key=lambda i: len(i[1]))[::-1]
-            },
+            {f"SupCon recipe, {n:,} images": sorted(p) for n, p in sorted(by_images.items())},
             base["layer2"],
             "programs sampled (log scale); layer2 linear probe",
         )
